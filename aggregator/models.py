@@ -1,0 +1,229 @@
+"""The plain data passed between the pipeline's stages.
+
+config -> NetworkConfig/MemberConfig/SourceConfig
+fetch -> FetchResult
+parse -> ParsedFeed (of ParsedEntry)
+normalize -> Item
+store -> PublishedStory (what the publishers render)
+
+Everything here is a frozen dataclass with no behaviour beyond small derived properties:
+a stage receives these, never the objects of the stage before it (no httpx responses,
+no feedparser dicts, no ORM rows leak across a stage boundary).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+from datetime import timedelta
+from enum import Enum
+from typing import Literal
+
+SourceKind = Literal["feed", "page"]
+
+
+# --- configuration (feeds.yaml) -------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class PageSelectors:
+    """CSS selectors for scraping a news page; all but `item` are relative to one item."""
+
+    item: str
+    title: str | None = None
+    link: str | None = None
+    date: str | None = None
+    summary: str | None = None
+    image: str | None = None
+
+
+@dataclass(frozen=True)
+class SourceConfig:
+    """One place a member publishes: a feed, or an HTML news page scraped by selectors."""
+
+    member_id: str
+    kind: SourceKind
+    url: str
+    selectors: PageSelectors | None = None
+    interval: timedelta | None = None
+    line: int | None = None  # where it stands in feeds.yaml, for messages
+
+
+@dataclass(frozen=True)
+class MemberConfig:
+    id: str
+    name: str
+    url: str
+    sources: tuple[SourceConfig, ...]
+    tags: tuple[str, ...] = ()
+    language: str | None = None
+    interval: timedelta | None = None
+    line: int | None = None
+
+
+@dataclass(frozen=True)
+class NetworkConfig:
+    title: str
+    url: str
+    feed_url: str  # where the published files are served; self links and ids hang off it
+    description: str = ""
+    language: str = "en"
+    items_per_feed: int = 50
+    interval: timedelta = timedelta(hours=1)
+
+
+@dataclass(frozen=True)
+class Config:
+    network: NetworkConfig
+    members: tuple[MemberConfig, ...]
+    path: str = "config/feeds.yaml"
+
+    def member(self, member_id: str) -> MemberConfig:
+        for member in self.members:
+            if member.id == member_id:
+                return member
+        raise KeyError(member_id)
+
+
+# --- fetching -------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class CacheValidators:
+    """What a server gave us to make the next request conditional."""
+
+    etag: str | None = None
+    last_modified: str | None = None
+
+
+@dataclass(frozen=True)
+class FetchResult:
+    """The outcome of one HTTP poll of one source. Failures are data, not exceptions."""
+
+    source: SourceConfig
+    fetched_at: datetime
+    final_url: str  # after redirects: the base for relative links
+    status: int | None  # None when no HTTP response arrived at all
+    content: bytes | None = None  # None for 304 and for failures
+    content_type: str | None = None  # the raw Content-Type header, charset included
+    validators: CacheValidators = CacheValidators()
+    error: str | None = None  # the cause in plain words, e.g. "HTTP 500 (server error)"
+    permanent_redirect: str | None = None  # set when a 301/308 moved the source
+
+    @property
+    def not_modified(self) -> bool:
+        return self.status == 304
+
+    @property
+    def ok(self) -> bool:
+        return self.error is None
+
+
+# --- parsing --------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class ParsedEntry:
+    """One entry as the source wrote it: strings may hold HTML, URLs may be relative."""
+
+    guid: str | None = None
+    link: str | None = None
+    title: str | None = None
+    title_is_html: bool = False
+    content_html: str | None = None
+    summary_html: str | None = None
+    published: datetime | None = None  # timezone-aware, as given (not yet clamped)
+    updated: datetime | None = None
+    authors: tuple[str, ...] = ()
+    tags: tuple[str, ...] = ()
+    image: str | None = None
+    language: str | None = None
+    base_url: str | None = None  # xml:base in force for this entry's content, if any
+
+
+@dataclass(frozen=True)
+class ParsedFeed:
+    """A source's body read into entries, before any cleaning."""
+
+    url: str  # the final URL it was read from
+    format: str  # e.g. "rss20", "atom10", "rss10", "json11", "html-page"
+    title: str | None = None
+    link: str | None = None
+    language: str | None = None
+    entries: tuple[ParsedEntry, ...] = ()
+    warning: str | None = None  # the parser recovered from malformed input
+
+
+# --- normalizing ----------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Item:
+    """One clean entry ready to store: text title, sanitized HTML, absolute URLs, UTC dates."""
+
+    member_id: str
+    source_url: str
+    key: str  # identity within its source: "guid:…", "link:…" or "hash:…"
+    url: str | None  # canonical, absolute, tracking parameters removed
+    title: str
+    content_html: str  # sanitized; may be empty
+    summary: str  # sanitized HTML, short; may be empty
+    published: datetime  # UTC
+    updated: datetime  # UTC
+    date_from_source: bool  # False when `published` is the first-seen time
+    authors: tuple[str, ...] = ()
+    tags: tuple[str, ...] = ()
+    image: str | None = None
+    language: str | None = None
+    content_hash: str = ""  # changes when what a reader sees changes
+
+
+# --- storing and publishing -----------------------------------------------------------
+
+
+class PollOutcome(Enum):
+    NEW = "new"
+    UPDATED = "updated"
+    UNCHANGED = "unchanged"
+    FAILED = "failed"
+
+
+@dataclass(frozen=True)
+class PollReport:
+    """What one poll of one source did, for the CLI and the status page."""
+
+    source: SourceConfig
+    outcome: PollOutcome
+    new: int = 0
+    updated: int = 0
+    error: str | None = None
+    moved_to: str | None = None
+    warning: str | None = None
+
+
+@dataclass(frozen=True)
+class Credit:
+    """A member that published a story, with its own link to it."""
+
+    member_id: str
+    member_name: str
+    member_url: str
+    item_url: str | None
+
+
+@dataclass(frozen=True)
+class PublishedStory:
+    """One story as the publishers render it: one entry however many members posted it."""
+
+    id: str  # permanent: "urn:uuid:…"; never changes across polls and edits
+    url: str | None
+    title: str
+    content_html: str
+    summary: str
+    published: datetime
+    updated: datetime
+    credits: tuple[Credit, ...]
+    authors: tuple[str, ...] = ()
+    tags: tuple[str, ...] = ()
+    image: str | None = None
+    language: str | None = None
