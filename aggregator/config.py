@@ -1,0 +1,990 @@
+"""Read feeds.yaml, the staff-edited list of members and their sources, into a `Config`.
+
+The file is written by people who are not programmers, so every problem in it is collected
+(not only the first), located by line, member and field, and explained in plain words with
+a hint at the fix. Only `load_config` touches the file system; `parse_config` is a pure
+function of the text.
+
+This module must never use an unsafe YAML loader or build anything from YAML tags (the
+round-trip loader only ever produces plain data), never fetch or check an address over the
+network, and never let an unchecked value into the `Config` it returns.
+"""
+
+from __future__ import annotations
+
+import difflib
+import os
+import re
+from dataclasses import replace
+from datetime import date
+from datetime import datetime
+from datetime import timedelta
+from pathlib import Path
+from urllib.parse import urlsplit
+from urllib.parse import urlunsplit
+
+import soupsieve
+from ruamel.yaml import YAML
+from ruamel.yaml.comments import CommentedMap
+from ruamel.yaml.comments import CommentedSeq
+from ruamel.yaml.constructor import DuplicateKeyError
+from ruamel.yaml.error import MarkedYAMLError
+from ruamel.yaml.error import YAMLError
+from ruamel.yaml.nodes import MappingNode
+from ruamel.yaml.nodes import Node
+from ruamel.yaml.nodes import ScalarNode
+from ruamel.yaml.nodes import SequenceNode
+from ruamel.yaml.reader import ReaderError
+
+from aggregator.errors import ConfigError
+from aggregator.errors import ConfigProblem
+from aggregator.models import Config
+from aggregator.models import MemberConfig
+from aggregator.models import NetworkConfig
+from aggregator.models import PageSelectors
+from aggregator.models import SourceConfig
+from aggregator.models import SourceKind
+
+DEFAULT_PATH = "config/feeds.yaml"
+
+_TOP_KEYS = ("network", "members")
+_NETWORK_KEYS = (
+    "title",
+    "url",
+    "feed_url",
+    "description",
+    "language",
+    "items_per_feed",
+    "interval",
+)
+_MEMBER_KEYS = ("id", "name", "url", "tags", "language", "interval", "sources")
+_SOURCE_KEYS = ("feed", "page", "selectors", "interval")
+_SOURCE_KINDS: tuple[SourceKind, ...] = ("feed", "page")
+_SELECTOR_KEYS = ("item", "title", "link", "date", "summary", "image")
+
+# Keys written one level off are the commonest slip; say where they belong rather than
+# offering a did-you-mean that cannot fit.
+_MEMBER_HINTS = {
+    "feed": "feeds and pages go in the 'sources:' list, like '- feed: https://…'",
+    "page": "feeds and pages go in the 'sources:' list, like '- page: https://…'",
+    "selectors": "selectors belong to a '- page:' entry in the 'sources:' list",
+}
+_SOURCE_HINTS = {
+    "url": "write the address after 'feed:' for a feed or 'page:' for a news page",
+    **{key: "CSS selectors go inside 'selectors:' under the page" for key in _SELECTOR_KEYS},
+    **{
+        key: "this key belongs to the member, not to one of its sources"
+        for key in ("id", "name", "tags", "language", "sources")
+    },
+}
+
+_ID_PATTERN = re.compile(r"[a-z0-9][a-z0-9_-]{0,39}")
+_LANGUAGE_PATTERN = re.compile(r"[A-Za-z]{2,3}(?:-[A-Za-z0-9]{1,8})*")
+_DURATION_PATTERN = re.compile(
+    r"(?:(?P<days>\d+)\s*d)?\s*(?:(?P<hours>\d+)\s*h)?\s*"
+    r"(?:(?P<minutes>\d+)\s*m)?\s*(?:(?P<seconds>\d+)\s*s)?",
+    re.IGNORECASE,
+)
+_DURATION_HELP = "write a number and a unit (s, m, h or d), like '30m', '2h' or '1h30m'"
+_URL_HELP = (
+    "only http and https addresses are allowed, written in full like https://example.org/news/"
+)
+
+
+def load_config(path: str | os.PathLike[str]) -> Config:
+    """Read and check the feeds.yaml at `path`; raises ConfigError listing every problem."""
+    name = os.fspath(path)
+    try:
+        raw = Path(name).read_bytes()
+    except FileNotFoundError as error:
+        raise ConfigError(name, [ConfigProblem("the file does not exist")]) from error
+    except IsADirectoryError as error:
+        raise ConfigError(name, [ConfigProblem("this is a folder, not a file")]) from error
+    except OSError as error:
+        reason = error.strerror or str(error)
+        problem = ConfigProblem(f"the file cannot be read ({reason})")
+        raise ConfigError(name, [problem]) from error
+    try:
+        # "-sig" because Notepad on Windows starts UTF-8 files with a byte-order mark.
+        text = raw.decode("utf-8-sig")
+    except UnicodeDecodeError as error:
+        line = raw[: error.start].count(b"\n") + 1
+        problem = ConfigProblem(
+            "the file is not saved as UTF-8 text; save it again choosing the UTF-8 encoding",
+            line=line,
+        )
+        raise ConfigError(name, [problem]) from error
+    return parse_config(text, name)
+
+
+def parse_config(text: str, path: str = DEFAULT_PATH) -> Config:
+    """Check feeds.yaml's text and return it as a Config.
+
+    Raises ConfigError listing every problem found, in line order.
+    """
+    try:
+        root = YAML(typ="rt").load(text)
+    except YAMLError as error:
+        raise ConfigError(path, [_syntax_problem(error, text)]) from error
+    except (ValueError, IndexError) as error:
+        # ruamel.yaml 0.19 crashes on plain values it mistakes for numbers, such as "-_".
+        problem = ConfigProblem(
+            "a value here looks like a number but is not one; put it in quotes",
+            line=_false_number_line(text),
+        )
+        raise ConfigError(path, [problem]) from error
+    checker = _Checker()
+    config = checker.config(root, path)
+    if checker.problems or config is None:
+        problems = sorted(checker.problems, key=lambda problem: problem.line or 0)
+        raise ConfigError(path, problems)
+    return config
+
+
+def parse_duration(text: str) -> timedelta:
+    """Read a duration such as "90s", "30m", "2h", "1d" or "1h30m"; raises ValueError."""
+    match = _DURATION_PATTERN.fullmatch(text.strip())
+    if match is None or not any(match.groupdict().values()):
+        raise ValueError(f"{text!r} is not a length of time; {_DURATION_HELP}")
+    numbers = {unit: int(value or 0) for unit, value in match.groupdict().items()}
+    try:
+        return timedelta(**numbers)
+    except OverflowError as error:
+        raise ValueError(f"{text!r} is far too long a time") from error
+
+
+# --- YAML syntax ----------------------------------------------------------------------
+
+# The YAML reader's own words ("mapping values are not allowed here") mean nothing to
+# staff; these say what usually causes each one. The reader's words are kept at the end.
+_SYNTAX_HINTS = (
+    (
+        "'\\t' that cannot start any token",
+        "a tab character is used here; indent with spaces only, never tabs",
+    ),
+    (
+        "cannot start any token",
+        "a value here starts with a character YAML reserves (such as @ or `); "
+        "put the whole value in quotes",
+    ),
+    (
+        "mapping values are not allowed here",
+        "there is an unexpected ':' here; if a value contains ': ', put the whole value "
+        "in quotes, otherwise indent this line like the lines around it",
+    ),
+    (
+        "could not find expected ':'",
+        "a line is missing the ':' after its key (write 'key: value' with a space after "
+        "the colon), or is indented wrongly",
+    ),
+    (
+        "while scanning a quoted scalar",
+        "a quote is opened but never closed",
+    ),
+    (
+        "while parsing a flow",
+        "a list in [ ] or a block in { } is not closed properly; check the brackets and commas",
+    ),
+    (
+        "alias",
+        "a value here starts with '*' or '&', which YAML treats specially; put the whole "
+        "value in quotes (a CSS selector such as '*' needs quotes)",
+    ),
+    (
+        "expected <block end>",
+        "this line is not indented like the lines around it; keys of the same block must "
+        "start in the same column, and each list entry starts with '- '",
+    ),
+)
+_DUPLICATE_KEY = re.compile(r'found duplicate key "(?P<key>[^"]*)"')
+
+
+def _syntax_problem(error: YAMLError, text: str) -> ConfigProblem:
+    if isinstance(error, ReaderError):
+        return ConfigProblem(
+            "the file contains an invisible control character that is not allowed; "
+            "delete it or retype the line",
+            line=text[: error.position].count("\n") + 1,
+        )
+    if not isinstance(error, MarkedYAMLError):
+        return ConfigProblem(f"the file is not written correctly as YAML ({error})")
+    problem = error.problem or ""
+    context = error.context or ""
+    mark = error.problem_mark or error.context_mark
+    line: int | None = int(mark.line) + 1 if mark is not None else None
+    if isinstance(error, DuplicateKeyError):
+        found = _DUPLICATE_KEY.search(problem)
+        key = found.group("key") if found else "?"
+        return ConfigProblem(
+            f"the key {key!r} appears twice in the same block; keep only one", line=line
+        )
+    message = "the file is not written correctly as YAML here; check the indentation and quotes"
+    for clue, hint in _SYNTAX_HINTS:
+        if clue in problem or clue in context:
+            message = hint
+            break
+    start = error.context_mark
+    if start is not None and line is not None and int(start.line) + 1 != line:
+        message += f" (the trouble may begin on line {int(start.line) + 1})"
+    if problem:
+        message += f" [YAML reader: {problem}]"
+    return ConfigProblem(message, line=line)
+
+
+_NUMBER_TAGS = frozenset({"tag:yaml.org,2002:int", "tag:yaml.org,2002:float"})
+
+
+def _false_number_line(text: str) -> int | None:
+    """The line of the first plain value the YAML reader takes for a number without digits."""
+    try:
+        pending: list[Node] = [YAML(typ="rt").compose(text)]
+    except YAMLError:
+        return None
+    lines: list[int] = []
+    while pending:
+        node = pending.pop()
+        if isinstance(node, ScalarNode):
+            if str(node.tag) in _NUMBER_TAGS and not any(c.isdigit() for c in node.value):
+                lines.append(int(node.start_mark.line) + 1)
+        elif isinstance(node, SequenceNode):
+            pending.extend(node.value)
+        elif isinstance(node, MappingNode):
+            pending.extend(part for pair in node.value for part in pair)
+    return min(lines, default=None)
+
+
+# --- checking the structure -----------------------------------------------------------
+
+
+def _node_line(node: object) -> int | None:
+    if isinstance(node, CommentedMap | CommentedSeq):
+        return int(node.lc.line) + 1
+    return None
+
+
+def _key_line(mapping: CommentedMap, key: object) -> int | None:
+    try:
+        return int(mapping.lc.key(key)[0]) + 1
+    except (KeyError, TypeError):
+        return _node_line(mapping)
+
+
+def _item_line(sequence: CommentedSeq, index: int) -> int | None:
+    try:
+        return int(sequence.lc.item(index)[0]) + 1
+    except (KeyError, TypeError):
+        return _node_line(sequence)
+
+
+def _describe(value: object) -> str:
+    """Name a YAML value's kind the way staff would."""
+    if value is None:
+        return "nothing"
+    if isinstance(value, bool):
+        return "a yes/no value"
+    if isinstance(value, int | float):
+        return "a number"
+    if isinstance(value, datetime | date):
+        return "a date"
+    if isinstance(value, str):
+        return "text"
+    if isinstance(value, CommentedMap):
+        return "a block of keys"
+    if isinstance(value, CommentedSeq):
+        return "a list"
+    return "a value of an unknown kind"
+
+
+def _url_problem(text: str) -> str | None:
+    """Why `text` cannot be used as a source or site address, or None when it can."""
+    if any(character.isspace() for character in text):
+        return f"{text!r} contains spaces; {_URL_HELP}"
+    try:
+        parts = urlsplit(text)
+    except ValueError:
+        return f"{text!r} is not written correctly; {_URL_HELP}"
+    scheme = parts.scheme.lower()
+    if scheme not in ("http", "https"):
+        if not scheme and "." in text.split("/", 1)[0]:
+            return f"{text!r} does not start with https://; {_URL_HELP}"
+        return f"{text!r} cannot be used: {_URL_HELP}"
+    if not parts.hostname:
+        return f"{text!r} has no site name after '{parts.scheme}://'; {_URL_HELP}"
+    try:
+        parts.port  # noqa: B018 - reading it is what validates it
+    except ValueError:
+        return f"{text!r} has a port number that is not valid; {_URL_HELP}"
+    return None
+
+
+def _address_key(url: str) -> str:
+    """What makes two source addresses the same for duplicate detection: http/https,
+    host case, a default port and a trailing slash do not matter."""
+    parts = urlsplit(url)
+    host = (parts.hostname or "").lower()
+    port = parts.port
+    if port is not None and port not in (80, 443):
+        host = f"{host}:{port}"
+    return urlunsplit(("", host, parts.path.rstrip("/"), parts.query, ""))
+
+
+def _suggest_slug(text: str) -> str | None:
+    slug = re.sub(r"[^a-z0-9_-]+", "-", text.lower()).strip("-_")[:40]
+    return slug if _ID_PATTERN.fullmatch(slug) else None
+
+
+class _Checker:
+    """Walks the loaded YAML once, collecting every problem while building the Config."""
+
+    def __init__(self) -> None:
+        self.problems: list[ConfigProblem] = []
+        self._member_lines: dict[str, int | None] = {}
+        self._source_lines: dict[str, tuple[int | None, str]] = {}
+
+    def problem(
+        self,
+        message: str,
+        line: int | None,
+        member: str | None = None,
+        field: str | None = None,
+    ) -> None:
+        self.problems.append(ConfigProblem(message, line=line, member=member, field=field))
+
+    def config(self, root: object, path: str) -> Config | None:
+        if root is None:
+            self.problem(
+                "the file is empty; it needs a 'network:' block and a 'members:' list", line=1
+            )
+            return None
+        if not isinstance(root, CommentedMap):
+            self.problem(
+                f"the file should start with 'network:' and 'members:' blocks, "
+                f"but it holds {_describe(root)}",
+                line=_node_line(root) or 1,
+            )
+            return None
+        self.unknown_keys(root, _TOP_KEYS, {}, member=None, prefix="")
+        network = self.network(root)
+        members = self.members(root)
+        if network is None or members is None:
+            return None
+        return Config(network=network, members=members, path=path)
+
+    def unknown_keys(
+        self,
+        mapping: CommentedMap,
+        allowed: tuple[str, ...],
+        hints: dict[str, str],
+        member: str | None,
+        prefix: str,
+    ) -> None:
+        for key in mapping:
+            if isinstance(key, str) and key in allowed:
+                continue
+            name = str(key)
+            message = f"unknown key {name!r}"
+            close = difflib.get_close_matches(name, allowed, n=1)
+            if name in hints:
+                message += f" ({hints[name]})"
+            elif close:
+                message += f" (did you mean {close[0]!r}?)"
+            else:
+                message += f" (the keys allowed here are: {', '.join(allowed)})"
+            self.problem(message, _key_line(mapping, key), member, prefix + name)
+
+    # --- single values ---
+
+    def text(
+        self,
+        mapping: CommentedMap,
+        key: str,
+        *,
+        member: str | None,
+        field: str,
+        required: str | None = None,
+        block_line: int | None = None,
+        empty_hint: str = "",
+    ) -> str | None:
+        """The stripped text at `key`; `required` is the complaint when it is absent.
+
+        An absent key is reported at `block_line`, the line naming the block it is missing
+        from: a nested block's own first line is one of its keys, not the block's name.
+        """
+        if key not in mapping:
+            if required is not None:
+                line = block_line if block_line is not None else _node_line(mapping)
+                self.problem(required, line, member, field)
+            return None
+        value = mapping[key]
+        line = _key_line(mapping, key)
+        if value is None or (isinstance(value, str) and not value.strip()):
+            self.problem(
+                f"'{key}:' has nothing after it; write a value or delete the line{empty_hint}",
+                line,
+                member,
+                field,
+            )
+            return None
+        if not isinstance(value, str):
+            self.problem(
+                f"'{key}' should be text, not {_describe(value)}; put it in quotes",
+                line,
+                member,
+                field,
+            )
+            return None
+        return str(value).strip()
+
+    def url(
+        self,
+        mapping: CommentedMap,
+        key: str,
+        *,
+        member: str | None,
+        field: str,
+        required: str | None = None,
+        block_line: int | None = None,
+    ) -> str | None:
+        text = self.text(
+            mapping, key, member=member, field=field, required=required, block_line=block_line
+        )
+        if text is None:
+            return None
+        reason = _url_problem(text)
+        if reason is not None:
+            self.problem(reason, _key_line(mapping, key), member, field)
+            return None
+        return text
+
+    def duration(
+        self, mapping: CommentedMap, key: str, *, member: str | None, field: str
+    ) -> timedelta | None:
+        if key not in mapping:
+            return None
+        value = mapping[key]
+        line = _key_line(mapping, key)
+        if isinstance(value, int) and not isinstance(value, bool):
+            self.problem(f"'{key}: {value}' has no unit; {_DURATION_HELP}", line, member, field)
+            return None
+        text = self.text(mapping, key, member=member, field=field)
+        if text is None:
+            return None
+        try:
+            interval = parse_duration(text)
+        except ValueError as error:
+            self.problem(str(error), line, member, field)
+            return None
+        if interval <= timedelta(0):
+            self.problem(f"'{key}' must be longer than zero", line, member, field)
+            return None
+        return interval
+
+    def language(self, mapping: CommentedMap, *, member: str | None, field: str) -> str | None:
+        text = self.text(mapping, "language", member=member, field=field)
+        if text is None:
+            return None
+        if not _LANGUAGE_PATTERN.fullmatch(text):
+            self.problem(
+                f"{text!r} is not a language code; use a short code like 'en' (English) "
+                "or 'es' (Spanish)",
+                _key_line(mapping, "language"),
+                member,
+                field,
+            )
+            return None
+        return text
+
+    # --- network ---
+
+    def network(self, root: CommentedMap) -> NetworkConfig | None:
+        if "network" not in root:
+            self.problem(
+                "the file has no 'network:' block (the network's title and addresses)",
+                None,
+                field="network",
+            )
+            return None
+        node = root["network"]
+        if not isinstance(node, CommentedMap):
+            self.problem(
+                "'network' should be a block of keys (title:, url:, feed_url:, …), "
+                f"not {_describe(node)}",
+                _key_line(root, "network"),
+                field="network",
+            )
+            return None
+        self.unknown_keys(node, _NETWORK_KEYS, {}, member=None, prefix="network.")
+        title = self.text(
+            node,
+            "title",
+            member=None,
+            field="network.title",
+            required="the network has no 'title:'; it names the combined feed",
+            block_line=_key_line(root, "network"),
+        )
+        url = self.url(
+            node,
+            "url",
+            member=None,
+            field="network.url",
+            required="the network has no 'url:' (its website)",
+            block_line=_key_line(root, "network"),
+        )
+        feed_url = self.feed_url(node, _key_line(root, "network"))
+        description = self.text(node, "description", member=None, field="network.description")
+        language = self.language(node, member=None, field="network.language")
+        items_per_feed = self.items_per_feed(node)
+        interval = self.duration(node, "interval", member=None, field="network.interval")
+        if title is None or url is None or feed_url is None:
+            return None
+        network = NetworkConfig(title=title, url=url, feed_url=feed_url)
+        # Absent keys keep the defaults written once in models.NetworkConfig.
+        if description is not None:
+            network = replace(network, description=description)
+        if language is not None:
+            network = replace(network, language=language)
+        if items_per_feed is not None:
+            network = replace(network, items_per_feed=items_per_feed)
+        if interval is not None:
+            network = replace(network, interval=interval)
+        return network
+
+    def feed_url(self, node: CommentedMap, block_line: int | None) -> str | None:
+        url = self.url(
+            node,
+            "feed_url",
+            member=None,
+            field="network.feed_url",
+            required="the network has no 'feed_url:' (where the combined feed is published)",
+            block_line=block_line,
+        )
+        if url is None:
+            return None
+        parts = urlsplit(url)
+        if parts.query or parts.fragment:
+            self.problem(
+                f"{url!r} should be a folder address, without '?' or '#'",
+                _key_line(node, "feed_url"),
+                field="network.feed_url",
+            )
+            return None
+        # Published files are named relative to feed_url, so it must read as a folder.
+        if not parts.path.endswith("/"):
+            url = urlunsplit(parts._replace(path=parts.path + "/"))
+        return url
+
+    def items_per_feed(self, node: CommentedMap) -> int | None:
+        if "items_per_feed" not in node:
+            return None
+        value = node["items_per_feed"]
+        line = _key_line(node, "items_per_feed")
+        if isinstance(value, bool) or not isinstance(value, int):
+            self.problem(
+                f"'items_per_feed' should be a whole number like 50, not {_describe(value)}",
+                line,
+                field="network.items_per_feed",
+            )
+            return None
+        if value < 1:
+            self.problem(
+                "'items_per_feed' should be at least 1", line, field="network.items_per_feed"
+            )
+            return None
+        return int(value)
+
+    # --- members ---
+
+    def members(self, root: CommentedMap) -> tuple[MemberConfig, ...] | None:
+        if "members" not in root:
+            self.problem(
+                "the file has no 'members:' list (the organizations whose news is collected)",
+                None,
+                field="members",
+            )
+            return None
+        node = root["members"]
+        line = _key_line(root, "members")
+        if node is None or (isinstance(node, CommentedSeq) and not node):
+            self.problem(
+                "'members:' is empty; list at least one member, each starting with '- id:'",
+                line,
+                field="members",
+            )
+            return None
+        if not isinstance(node, CommentedSeq):
+            self.problem(
+                f"'members' should be a list, each member starting with '- ', "
+                f"not {_describe(node)}",
+                line,
+                field="members",
+            )
+            return None
+        members = [self.member(item, _item_line(node, index)) for index, item in enumerate(node)]
+        if any(member is None for member in members):
+            return None
+        return tuple(member for member in members if member is not None)
+
+    def member(self, node: object, line: int | None) -> MemberConfig | None:
+        if node is None:
+            self.problem("there is an empty '-' entry in the members list", line, field="members")
+            return None
+        if isinstance(node, str):
+            self.problem(
+                f"this member is only the text {node!r}; a member is a block of keys: "
+                "id:, name:, url: and sources:",
+                line,
+                field="members",
+            )
+            return None
+        if not isinstance(node, CommentedMap):
+            self.problem(
+                f"a member should be a block of keys (id:, name:, url:, sources:), "
+                f"not {_describe(node)}",
+                line,
+                field="members",
+            )
+            return None
+        member_id = self.member_id(node, line)
+        label = member_id or self.label(node)
+        self.unknown_keys(node, _MEMBER_KEYS, _MEMBER_HINTS, member=label, prefix="")
+        name = self.text(
+            node,
+            "name",
+            member=label,
+            field="name",
+            required="this member has no 'name:' (the organization's name as readers see it)",
+        )
+        url = self.url(
+            node,
+            "url",
+            member=label,
+            field="url",
+            required="this member has no 'url:' (its website's address)",
+        )
+        tags = self.tags(node, label)
+        language = self.language(node, member=label, field="language")
+        interval = self.duration(node, "interval", member=label, field="interval")
+        sources = self.sources(node, line, label)
+        if (
+            member_id is None
+            or name is None
+            or url is None
+            or tags is None
+            or sources is None
+            or ("language" in node and language is None)
+            or ("interval" in node and interval is None)
+        ):
+            return None
+        return MemberConfig(
+            id=member_id,
+            name=name,
+            url=url,
+            sources=sources,
+            tags=tags,
+            language=language,
+            interval=interval,
+            line=line,
+        )
+
+    @staticmethod
+    def label(node: CommentedMap) -> str | None:
+        """The id as written, even if unusable, so that problems still name the member."""
+        value = node.get("id")
+        if not isinstance(value, str) or not value.strip():
+            return None
+        return str(value).strip()
+
+    def member_id(self, node: CommentedMap, line: int | None) -> str | None:
+        member_id = self.text(
+            node,
+            "id",
+            member=None,
+            field="id",
+            required="this member has no 'id:' (a short name for it, like 'ciw')",
+        )
+        if member_id is None:
+            return None
+        id_line = _key_line(node, "id")
+        if not _ID_PATTERN.fullmatch(member_id):
+            message = (
+                f"the id {member_id!r} cannot be used; an id uses only lowercase letters, "
+                "digits, '-' and '_', starts with a letter or digit and is at most "
+                "40 characters long"
+            )
+            suggestion = _suggest_slug(member_id)
+            if suggestion is not None:
+                message += f" (try {suggestion!r})"
+            self.problem(message, id_line, member_id, "id")
+            return None
+        if member_id in self._member_lines:
+            first = self._member_lines[member_id]
+            self.problem(
+                f"the id {member_id!r} is already used by the member on line {first}; "
+                "each member needs its own id",
+                id_line,
+                member_id,
+                "id",
+            )
+            return None
+        self._member_lines[member_id] = line
+        return member_id
+
+    def tags(self, node: CommentedMap, member: str | None) -> tuple[str, ...] | None:
+        if "tags" not in node:
+            return ()
+        value = node["tags"]
+        line = _key_line(node, "tags")
+        if value is None:
+            self.problem(
+                "'tags:' has nothing after it; write a list like [labor] or delete the line",
+                line,
+                member,
+                "tags",
+            )
+            return None
+        if isinstance(value, str):
+            self.problem(
+                f"'tags' should be a list in square brackets, like: tags: [{value}]",
+                line,
+                member,
+                "tags",
+            )
+            return None
+        if not isinstance(value, CommentedSeq):
+            self.problem(
+                f"'tags' should be a list, like [agriculture, fair-food], not {_describe(value)}",
+                line,
+                member,
+                "tags",
+            )
+            return None
+        tags: list[str] = []
+        ok = True
+        for index, item in enumerate(value):
+            item_line = _item_line(value, index)
+            if not isinstance(item, str):
+                self.problem(
+                    f"each tag should be a word, not {_describe(item)}", item_line, member, "tags"
+                )
+                ok = False
+                continue
+            tag = item.strip().lower()
+            if not _ID_PATTERN.fullmatch(tag):
+                message = (
+                    f"the tag {item!r} cannot be used; a tag uses only letters, digits, "
+                    "'-' and '_' (no spaces) and is at most 40 characters long"
+                )
+                suggestion = _suggest_slug(tag)
+                if suggestion is not None:
+                    message += f" (try {suggestion!r})"
+                self.problem(message, item_line, member, "tags")
+                ok = False
+                continue
+            if tag not in tags:
+                tags.append(tag)
+        return tuple(tags) if ok else None
+
+    # --- sources ---
+
+    def sources(
+        self, node: CommentedMap, member_line: int | None, member: str | None
+    ) -> tuple[SourceConfig, ...] | None:
+        if "sources" not in node:
+            self.problem(
+                "this member has no 'sources:'; list at least one '- feed:' or '- page:'",
+                member_line,
+                member,
+                "sources",
+            )
+            return None
+        value = node["sources"]
+        line = _key_line(node, "sources")
+        if value is None or (isinstance(value, CommentedSeq) and not value):
+            self.problem(
+                "'sources:' is empty; list at least one '- feed:' or '- page:'",
+                line,
+                member,
+                "sources",
+            )
+            return None
+        if not isinstance(value, CommentedSeq):
+            self.problem(
+                "'sources' should be a list with each source starting with '- ', like "
+                f"'- feed: https://…', not {_describe(value)}",
+                line,
+                member,
+                "sources",
+            )
+            return None
+        sources = [
+            self.source(item, _item_line(value, index), member) for index, item in enumerate(value)
+        ]
+        if any(source is None for source in sources):
+            return None
+        return tuple(source for source in sources if source is not None)
+
+    def source(self, node: object, line: int | None, member: str | None) -> SourceConfig | None:
+        if isinstance(node, str):
+            self.problem(
+                f"this source is only the text {node!r}; write '- feed: <address>' for a "
+                "feed or '- page: <address>' for a news page",
+                line,
+                member,
+                "sources",
+            )
+            return None
+        if not isinstance(node, CommentedMap):
+            self.problem(
+                f"a source should be '- feed: <address>' or '- page: <address>', "
+                f"not {_describe(node)}",
+                line,
+                member,
+                "sources",
+            )
+            return None
+        self.unknown_keys(node, _SOURCE_KEYS, _SOURCE_HINTS, member=member, prefix="")
+        urls: dict[SourceKind, str | None] = {}
+        for kind in _SOURCE_KINDS:
+            if kind in node:
+                address = self.url(node, kind, member=member, field=kind)
+                urls[kind] = address
+                if address is not None:
+                    self.check_unique_source(address, _key_line(node, kind), member, kind)
+        interval = self.duration(node, "interval", member=member, field="interval")
+        if len(urls) > 1:
+            self.problem(
+                "this source has both 'feed:' and 'page:'; use one per source "
+                "(list the page as a separate '- page:' source if both are needed)",
+                line,
+                member,
+            )
+            return None
+        if not urls:
+            self.problem(
+                "this source has neither 'feed:' nor 'page:'; write 'feed:' and the address "
+                "of an RSS, Atom or JSON feed, or 'page:' and the address of a news page",
+                line,
+                member,
+            )
+            return None
+        [(kind, url)] = urls.items()
+        selectors = self.page_selectors(node, line, member) if kind == "page" else None
+        if kind == "feed" and "selectors" in node:
+            self.problem(
+                "'selectors' only apply to '- page:' sources; a feed needs none",
+                _key_line(node, "selectors"),
+                member,
+                "selectors",
+            )
+        if (
+            url is None
+            or member is None
+            or (kind == "page" and selectors is None)
+            or ("interval" in node and interval is None)
+        ):
+            return None
+        return SourceConfig(
+            member_id=member,
+            kind=kind,
+            url=url,
+            selectors=selectors,
+            interval=interval,
+            line=line,
+        )
+
+    def check_unique_source(
+        self, url: str, line: int | None, member: str | None, kind: str
+    ) -> None:
+        key = _address_key(url)
+        if key in self._source_lines:
+            first_line, first_member = self._source_lines[key]
+            self.problem(
+                f"the address {url} is listed twice; it is already on line {first_line} "
+                f"(member {first_member!r}); list each feed or page only once",
+                line,
+                member,
+                kind,
+            )
+            return
+        self._source_lines[key] = (line, member or "?")
+
+    def page_selectors(
+        self, node: CommentedMap, source_line: int | None, member: str | None
+    ) -> PageSelectors | None:
+        if "selectors" not in node:
+            self.problem(
+                "a '- page:' source needs 'selectors:' saying which parts of the page are "
+                "the news items (at least 'item:')",
+                source_line,
+                member,
+                "selectors",
+            )
+            return None
+        value = node["selectors"]
+        line = _key_line(node, "selectors")
+        if not isinstance(value, CommentedMap):
+            self.problem(
+                "'selectors' should be a block of keys (item:, title:, link:, date:, "
+                f"summary:, image:), not {_describe(value)}",
+                line,
+                member,
+                "selectors",
+            )
+            return None
+        self.unknown_keys(value, _SELECTOR_KEYS, {}, member=member, prefix="selectors.")
+        found: dict[str, str | None] = {}
+        ok = True
+        for key in _SELECTOR_KEYS:
+            required = None
+            if key == "item":
+                required = (
+                    "'selectors' has no 'item:' (the CSS selector matching each news item "
+                    "on the page)"
+                )
+            found[key] = self.selector(value, key, member, required, line)
+            if key in value and found[key] is None:
+                ok = False
+        item = found["item"]
+        if not ok or item is None:
+            return None
+        return PageSelectors(
+            item=item,
+            title=found["title"],
+            link=found["link"],
+            date=found["date"],
+            summary=found["summary"],
+            image=found["image"],
+        )
+
+    def selector(
+        self,
+        node: CommentedMap,
+        key: str,
+        member: str | None,
+        required: str | None,
+        block_line: int | None,
+    ) -> str | None:
+        field = f"selectors.{key}"
+        text = self.text(
+            node,
+            key,
+            member=member,
+            field=field,
+            required=required,
+            block_line=block_line,
+            empty_hint=" (a selector that starts with '#' must be put in quotes)",
+        )
+        if text is None:
+            return None
+        try:
+            soupsieve.compile(text)
+        except soupsieve.SelectorSyntaxError as error:
+            reason = str(error).splitlines()[0]
+            self.problem(
+                f"{text!r} is not a valid CSS selector ({reason})",
+                _key_line(node, key),
+                member,
+                field,
+            )
+            return None
+        return text

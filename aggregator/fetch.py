@@ -1,0 +1,251 @@
+"""Fetching: one HTTP poll of one source, as a FetchResult.
+
+Owns the httpx client and its limits: a shared connection pool, a concurrency limit,
+per-phase timeouts plus a total deadline (a server trickling a byte a second cannot hold
+a poll forever), a cap on the decompressed body size enforced while streaming, redirects
+followed up to a limit, conditional GET from stored validators.
+
+It never raises for a fault of the remote side: an HTTP error, a refused connection or a
+timeout is a FetchResult with `error` set in words staff can act on, so one broken member
+never stops the others. It never parses or stores anything.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import socket
+import ssl
+from collections.abc import Callable
+from collections.abc import Iterator
+from dataclasses import dataclass
+from datetime import UTC
+from datetime import datetime
+from types import TracebackType
+
+import httpx
+
+from aggregator import USER_AGENT
+from aggregator.models import CacheValidators
+from aggregator.models import FetchResult
+from aggregator.models import SourceConfig
+
+ACCEPT = (
+    "application/atom+xml, application/rss+xml, application/rdf+xml, application/feed+json, "
+    "application/json;q=0.9, application/xml;q=0.9, text/xml;q=0.9, text/html;q=0.8, */*;q=0.5"
+)
+
+HTTP_REASONS = {
+    400: "bad request",
+    401: "the site asks for a password",
+    403: "access forbidden",
+    404: "not found",
+    405: "method not allowed",
+    408: "the server timed out",
+    410: "gone: the site says this address was removed for good",
+    429: "too many requests: the site asks us to slow down",
+    500: "server error",
+    502: "bad gateway",
+    503: "service unavailable",
+    504: "gateway timeout",
+}
+
+
+@dataclass(frozen=True)
+class FetchLimits:
+    """The fetcher's limits; one place for their defaults."""
+
+    concurrency: int = 16
+    connect_timeout: float = 10.0
+    read_timeout: float = 20.0
+    total_timeout: float = 60.0  # the whole poll, including a slow trickling body
+    max_bytes: int = 10 * 1024 * 1024  # decompressed body
+    max_redirects: int = 5
+
+
+class ResponseTooLargeError(Exception):
+    """Raised inside the fetcher to abort a body over the cap; never leaves this module."""
+
+
+def describe_status(status: int) -> str:
+    reason = HTTP_REASONS.get(status)
+    if reason is None:
+        reason = "server error" if status >= 500 else "unexpected response"
+    return f"HTTP {status} ({reason})"
+
+
+def describe_exception(exc: BaseException, limits: FetchLimits) -> str:
+    """The cause of a failed request in words a staff member can act on."""
+    if isinstance(exc, ResponseTooLargeError):
+        return f"response larger than {limits.max_bytes // (1024 * 1024)} MB: not read"
+    if isinstance(exc, TimeoutError):
+        return f"no complete answer within {limits.total_timeout:g} s"
+    if isinstance(exc, httpx.TooManyRedirects):
+        return f"too many redirects (more than {limits.max_redirects}), or a redirect loop"
+    if isinstance(exc, httpx.TimeoutException):
+        return "timed out waiting for the server"
+    if isinstance(exc, httpx.ConnectError):
+        causes = list(_exception_chain(exc))
+        if any(isinstance(cause, ssl.SSLError) for cause in causes):
+            return f"secure connection (TLS) failed: {exc}"
+        if any(isinstance(cause, socket.gaierror) for cause in causes):
+            return "could not find the server (DNS lookup failed)"
+        if any(isinstance(cause, ConnectionRefusedError) for cause in causes):
+            return "connection refused: the server is not accepting connections"
+        return f"could not connect: {exc}"
+    if isinstance(exc, httpx.UnsupportedProtocol):
+        return "only http and https addresses can be fetched"
+    if isinstance(exc, httpx.DecodingError):
+        return "the response was corrupt (bad compression)"
+    if isinstance(exc, httpx.HTTPError):
+        return f"the connection failed: {exc.__class__.__name__} {exc}".strip()
+    return f"unexpected error: {exc.__class__.__name__}: {exc}"
+
+
+def _exception_chain(exc: BaseException) -> Iterator[BaseException]:
+    """The exception, its causes and, for exception groups, their members."""
+    seen: set[int] = set()
+    pending = [exc]
+    while pending:
+        current = pending.pop()
+        if id(current) in seen:
+            continue
+        seen.add(id(current))
+        yield current
+        if isinstance(current, BaseExceptionGroup):
+            pending.extend(current.exceptions)
+        for linked in (current.__cause__, current.__context__):
+            if linked is not None:
+                pending.append(linked)
+
+
+def permanent_target(response: httpx.Response) -> str | None:
+    """Where a source has moved for good: the address after the leading 301/308 hops.
+
+    A temporary redirect (302/307) anywhere before it means the move is not permanent from
+    the configured address, so the configured address must stay.
+    """
+    target: str | None = None
+    for hop in response.history:
+        if hop.status_code not in (301, 308):
+            break
+        location = hop.headers.get("location")
+        if location is None:
+            break
+        target = str(hop.url.join(location))
+    return target
+
+
+class Fetcher:
+    """Polls sources over one shared httpx.AsyncClient. Use as an async context manager."""
+
+    def __init__(
+        self,
+        limits: FetchLimits | None = None,
+        *,
+        clock: Callable[[], datetime] | None = None,
+        transport: httpx.AsyncBaseTransport | None = None,
+    ) -> None:
+        self.limits = limits or FetchLimits()
+        self._clock = clock or (lambda: datetime.now(UTC))
+        self._semaphore = asyncio.Semaphore(self.limits.concurrency)
+        self._client = httpx.AsyncClient(
+            headers={"User-Agent": USER_AGENT, "Accept": ACCEPT},
+            timeout=httpx.Timeout(self.limits.read_timeout, connect=self.limits.connect_timeout),
+            follow_redirects=True,
+            max_redirects=self.limits.max_redirects,
+            limits=httpx.Limits(
+                max_connections=self.limits.concurrency,
+                max_keepalive_connections=self.limits.concurrency,
+            ),
+            transport=transport,
+            # Proxies from the environment would route member sites (and the offline
+            # demo on 127.0.0.1) through a machine-wide setting nobody chose for us.
+            trust_env=False,
+        )
+
+    async def __aenter__(self) -> Fetcher:
+        return self
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        traceback: TracebackType | None,
+    ) -> None:
+        await self.aclose()
+
+    async def aclose(self) -> None:
+        await self._client.aclose()
+
+    async def fetch(self, source: SourceConfig, validators: CacheValidators) -> FetchResult:
+        async with self._semaphore:
+            fetched_at = self._clock()
+            try:
+                async with asyncio.timeout(self.limits.total_timeout):
+                    return await self._fetch(source, validators, fetched_at)
+            except (httpx.HTTPError, TimeoutError, ResponseTooLargeError, ssl.SSLError) as exc:
+                return FetchResult(
+                    source=source,
+                    fetched_at=fetched_at,
+                    final_url=source.url,
+                    status=None,
+                    error=describe_exception(exc, self.limits),
+                )
+
+    async def _fetch(
+        self, source: SourceConfig, validators: CacheValidators, fetched_at: datetime
+    ) -> FetchResult:
+        headers = {}
+        if validators.etag:
+            headers["If-None-Match"] = validators.etag
+        if validators.last_modified:
+            headers["If-Modified-Since"] = validators.last_modified
+        async with self._client.stream("GET", source.url, headers=headers) as response:
+            final_url = str(response.url)
+            moved_to = permanent_target(response)
+            if response.status_code == 304:
+                return FetchResult(
+                    source=source,
+                    fetched_at=fetched_at,
+                    final_url=final_url,
+                    status=304,
+                    validators=validators,
+                    permanent_redirect=moved_to,
+                )
+            if response.status_code >= 400 or response.status_code < 200:
+                return FetchResult(
+                    source=source,
+                    fetched_at=fetched_at,
+                    final_url=final_url,
+                    status=response.status_code,
+                    error=describe_status(response.status_code),
+                    permanent_redirect=moved_to,
+                )
+            content = await self._read_capped(response)
+            return FetchResult(
+                source=source,
+                fetched_at=fetched_at,
+                final_url=final_url,
+                status=response.status_code,
+                content=content,
+                content_type=response.headers.get("content-type"),
+                validators=CacheValidators(
+                    etag=response.headers.get("etag"),
+                    last_modified=response.headers.get("last-modified"),
+                ),
+                permanent_redirect=moved_to,
+            )
+
+    async def _read_capped(self, response: httpx.Response) -> bytes:
+        declared = response.headers.get("content-length")
+        if declared is not None and declared.isdigit() and int(declared) > self.limits.max_bytes:
+            raise ResponseTooLargeError
+        chunks: list[bytes] = []
+        size = 0
+        # aiter_bytes yields decompressed data, so the cap also defuses a gzip bomb.
+        async for chunk in response.aiter_bytes():
+            size += len(chunk)
+            if size > self.limits.max_bytes:
+                raise ResponseTooLargeError
+            chunks.append(chunk)
+        return b"".join(chunks)

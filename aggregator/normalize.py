@@ -1,0 +1,462 @@
+"""Turn a ParsedFeed into Items that are safe to store and republish.
+
+Pure: sanitizes HTML against an allow-list, makes every URL absolute, cleans text,
+settles dates in UTC, and derives each item's identity key and content hash. What comes
+out is what members' readers will see in the combined feed, so anything a member's CMS
+(or an attacker who got into it) put there that could run, track or break a reader's page
+is removed here.
+
+It must never do I/O: no network, no clock (`now` is passed in), no database.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import html
+import re
+from collections.abc import Iterable
+from datetime import UTC
+from datetime import datetime
+from datetime import timedelta
+from functools import partial
+from html.parser import HTMLParser
+from urllib.parse import urlsplit
+
+import nh3
+
+from aggregator.models import Item
+from aggregator.models import ParsedEntry
+from aggregator.models import ParsedFeed
+from aggregator.models import SourceConfig
+from aggregator.urls import absolute_url
+from aggregator.urls import canonical_url
+from aggregator.urls import is_http_url
+
+ALLOWED_TAGS = frozenset(
+    {
+        "p", "br", "a", "strong", "em", "b", "i", "u", "blockquote", "q", "cite",
+        "ul", "ol", "li", "h1", "h2", "h3", "h4", "h5", "h6", "pre", "code",
+        "figure", "figcaption", "img", "table", "thead", "tbody", "tr", "th", "td",
+        "hr", "sub", "sup", "abbr", "span", "div", "dl", "dt", "dd",
+    }
+)  # fmt: skip
+
+ALLOWED_ATTRIBUTES: dict[str, frozenset[str]] = {
+    "*": frozenset({"lang"}),
+    "a": frozenset({"href", "title"}),
+    "img": frozenset({"src", "alt", "title", "width", "height"}),
+    "abbr": frozenset({"title"}),
+    "th": frozenset({"colspan", "rowspan"}),
+    "td": frozenset({"colspan", "rowspan"}),
+}
+
+# Removed together with everything inside: their content is code, controls or a fallback
+# that would read as garbage once the element around it is gone (noscript is parsed as
+# raw text, so its <img> would otherwise show up as literal markup).
+REMOVED_WITH_CONTENT = frozenset(
+    {
+        "script", "style", "iframe", "frame", "frameset", "object", "embed", "applet",
+        "form", "svg", "math", "template", "noscript", "noembed", "noframes",
+        "textarea", "select", "button", "title",
+    }
+)  # fmt: skip
+
+URL_SCHEMES = frozenset({"http", "https", "mailto"})
+LINK_REL = "noopener noreferrer"
+
+SUMMARY_LENGTH = 300  # characters of text in a summary derived from the content
+# A feed "summary" longer than this is really the full text; a short excerpt replaces it.
+SUMMARY_HTML_MAX_TEXT = 1_000
+MAX_CONTENT_LENGTH = 200_000  # characters of sanitized HTML
+# Raw HTML beyond this is not even parsed: it bounds the work one entry can cause, with room
+# for inline data: images, which sanitizing removes.
+MAX_INPUT_LENGTH = 2_000_000
+ELLIPSIS = "…"
+
+EARLIEST_DATE = datetime(1990, 1, 1, tzinfo=UTC)
+FUTURE_TOLERANCE = timedelta(minutes=10)
+
+# Hosts that serve nothing but tracking images and share buttons (suffix match).
+PIXEL_HOSTS = frozenset(
+    {
+        "pixel.wp.com",
+        "stats.wordpress.com",
+        "feeds.feedburner.com",
+        "feedsportal.com",
+        "api.flattr.com",
+        "pixel.quantserve.com",
+        "scorecardresearch.com",
+        "google-analytics.com",
+        "doubleclick.net",
+        "pixel.mathtag.com",
+        "pixel.facebook.com",
+    }
+)
+_PIXEL_FILE = re.compile(
+    r"/(?:pixel|1x1|spacer|blank|transparent|beacon|tracking|open)\.(?:gif|png)$", re.IGNORECASE
+)
+
+# Characters XML 1.0 cannot carry (the published Atom/RSS would be rejected) and C1
+# controls, which in feeds are only ever mis-decoded bytes.
+_INVALID_CHARS = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f\ud800-\udfff\ufeff\ufffe\uffff]")
+# nh3 serializes attribute values double-quoted with '"', '<' and '>' escaped, so this
+# reads its output exactly; it is never applied to unsanitized input.
+_IMG_TAG = re.compile(r'<img((?:\s+[^\s"\'<>/=]+(?:="[^"]*")?)*)\s*/?>')
+_ATTRIBUTE = re.compile(r'([^\s"\'<>/=]+)(?:="([^"]*)")?')
+_LEADING_NUMBER = re.compile(r"\s*(\d+)")
+_BLOCK_END = re.compile(
+    r"</(?:p|div|li|ul|ol|dl|blockquote|pre|table|figure|h[1-6])>|<br>|<hr>", re.IGNORECASE
+)
+_LANGUAGE = re.compile(r"[a-z]{2,8}(?:-[a-z0-9]{1,8})*")
+
+_INLINE_TAGS = frozenset({"a", "strong", "em", "b", "i", "u", "q", "cite", "code", "sub", "sup"})
+# Elements whose boundaries separate words when HTML is read as text.
+_TEXT_BREAKS = ALLOWED_TAGS - _INLINE_TAGS - {"abbr", "span"}
+
+
+def normalize_feed(
+    parsed: ParsedFeed,
+    source: SourceConfig,
+    now: datetime,
+    default_language: str | None = None,
+) -> list[Item]:
+    """One Item per usable entry, in the feed's order.
+
+    Entries with no title, no link and no content at all are dropped. `now` stands in for
+    missing, implausible or future dates and must be timezone-aware.
+    """
+    if now.tzinfo is None or now.utcoffset() is None:
+        raise ValueError("now must be a timezone-aware datetime")
+    now = now.astimezone(UTC)
+    items = []
+    for entry in parsed.entries:
+        item = _normalize_entry(entry, parsed, source, now, default_language)
+        if item is not None:
+            items.append(item)
+    return items
+
+
+def sanitize_html(html: str, base_url: str | None) -> str:
+    """Allow-listed HTML with absolute http(s)/mailto URLs and no tracking pixels.
+
+    Scripts, styles, frames, plugins, forms and SVG go with their content; event handlers,
+    style attributes and javascript:/data: URLs go. A relative URL with no base is dropped.
+    """
+    # Cutting raw HTML anywhere is safe: nh3 copes with whatever half-tag is left.
+    cleaned = nh3.clean(
+        _INVALID_CHARS.sub("", html[:MAX_INPUT_LENGTH]),
+        tags=ALLOWED_TAGS,
+        clean_content_tags=REMOVED_WITH_CONTENT,
+        attributes=ALLOWED_ATTRIBUTES,
+        attribute_filter=partial(_filter_attribute, base_url),
+        strip_comments=True,
+        link_rel=LINK_REL,
+        url_schemes=URL_SCHEMES,
+    )
+    return _IMG_TAG.sub(_keep_useful_image, cleaned).strip()
+
+
+def html_to_text(html: str) -> str:
+    """The text of an HTML fragment on one line: tags gone, entities decoded, spaces collapsed."""
+    # nh3 first, so that the text is what a browser would show (HTML5 parsing, script and
+    # friends gone with their content); the reader then only sees well-formed markup.
+    well_formed = nh3.clean(
+        _INVALID_CHARS.sub("", html),
+        tags=_TEXT_BREAKS,
+        clean_content_tags=REMOVED_WITH_CONTENT,
+        attributes={},
+        strip_comments=True,
+        link_rel=None,
+    )
+    reader = _TextReader()
+    reader.feed(well_formed)
+    reader.close()
+    return clean_line(reader.text())
+
+
+def clean_line(text: str) -> str:
+    """Plain text on one line: control characters dropped, whitespace runs made one space."""
+    return " ".join(_INVALID_CHARS.sub(_space_or_nothing, text).split())
+
+
+def _space_or_nothing(match: re.Match[str]) -> str:
+    # Vertical tab, form feed, NEL and the information separators still separate words.
+    return " " if match.group().isspace() else ""
+
+
+# --- one entry -------------------------------------------------------------------------
+
+
+def _normalize_entry(
+    entry: ParsedEntry,
+    parsed: ParsedFeed,
+    source: SourceConfig,
+    now: datetime,
+    default_language: str | None,
+) -> Item | None:
+    base = _entry_base(entry, parsed)
+    raw_title = entry.title or ""
+    title = html_to_text(raw_title) if entry.title_is_html else clean_line(raw_title)
+    url = _item_url(entry, base)
+
+    content = _sanitize_content(entry.content_html, base)
+    content_text = html_to_text(content)
+    summary_html = _sanitize_content(entry.summary_html, base)
+    summary_text = html_to_text(summary_html)
+    if not _has_substance(content, content_text):
+        content, content_text = summary_html, summary_text
+    if not _has_substance(content, content_text):
+        if not title and url is None:
+            return None
+        content = content_text = ""
+
+    summary = _summary(summary_html, summary_text, content_text)
+    published, updated, date_from_source = _dates(entry, now)
+    authors = _unique(entry.authors, casefold=False)
+    tags = _unique(entry.tags, casefold=True)
+    image = _image_url(entry.image, base) or _first_image(content)
+
+    guid = _INVALID_CHARS.sub("", entry.guid or "").strip()
+    if guid:
+        key = "guid:" + guid
+    elif url is not None:
+        key = "link:" + url
+    else:
+        key = "hash:" + _digest([title, content_text], separator="\n")
+    # Everything a reader of the combined feed sees, and nothing else (dates excluded:
+    # a bumped `updated` alone is not an edit worth republishing).
+    seen_by_reader = [
+        title,
+        url or "",
+        content,
+        summary,
+        image or "",
+        "\x1e".join(tags),
+        "\x1e".join(authors),
+    ]
+
+    return Item(
+        member_id=source.member_id,
+        source_url=source.url,
+        key=key,
+        url=url,
+        title=title,
+        content_html=content,
+        summary=summary,
+        published=published,
+        updated=updated,
+        date_from_source=date_from_source,
+        authors=authors,
+        tags=tags,
+        image=image,
+        language=_language(entry.language, parsed.language, default_language),
+        content_hash=_digest(seen_by_reader, separator="\x1f"),
+    )
+
+
+def _sanitize_content(raw: str | None, base: str) -> str:
+    if not raw:
+        return ""
+    sanitized = sanitize_html(raw, base)
+    if len(sanitized) > MAX_CONTENT_LENGTH:
+        return _truncate_html(sanitized, MAX_CONTENT_LENGTH)
+    return sanitized
+
+
+def _entry_base(entry: ParsedEntry, parsed: ParsedFeed) -> str:
+    if entry.base_url:
+        return absolute_url(entry.base_url, parsed.url) or parsed.url
+    return parsed.url
+
+
+def _item_url(entry: ParsedEntry, base: str) -> str | None:
+    link = absolute_url(entry.link, base)
+    if link is None and entry.guid and is_http_url(entry.guid.strip()):
+        # RSS guids with isPermaLink (the default) are the item's link.
+        link = entry.guid.strip()
+    return canonical_url(link) if link else None
+
+
+def _summary(summary_html: str, summary_text: str, content_text: str) -> str:
+    if summary_text and len(summary_text) <= SUMMARY_HTML_MAX_TEXT:
+        return summary_html
+    return html.escape(_excerpt(summary_text or content_text, SUMMARY_LENGTH))
+
+
+def _excerpt(text: str, limit: int) -> str:
+    if len(text) <= limit:
+        return text
+    cut = text.rfind(" ", 0, limit + 1)
+    if cut < limit // 2:  # one enormous word: cut inside it rather than lose most text
+        cut = limit
+    return text[:cut].rstrip(" ,;:.-–—") + ELLIPSIS
+
+
+def _dates(entry: ParsedEntry, now: datetime) -> tuple[datetime, datetime, bool]:
+    """(published, updated, date_from_source), all UTC.
+
+    The first plausible of the entry's published and updated dates is `published`; with
+    neither, `now` is (and date_from_source says so). `updated` is never before `published`.
+    """
+    published = _plausible(entry.published, now) or _plausible(entry.updated, now)
+    if published is None:
+        return now, now, False
+    updated = _plausible(entry.updated, now) or published
+    return published, max(updated, published), True
+
+
+def _plausible(value: datetime | None, now: datetime) -> datetime | None:
+    """The date in UTC, or None when missing, unusable, before 1990 or far in the future.
+
+    A date up to FUTURE_TOLERANCE ahead is clock skew and is kept; one further ahead is a
+    timezone or typing mistake (or a scheduled post leaking early) and counts as missing,
+    so it ends up as `now`.
+    """
+    if not isinstance(value, datetime):
+        return None
+    try:
+        # A naive date would mean a parser bug upstream; UTC is what feedparser assumes.
+        utc = value.replace(tzinfo=UTC) if value.utcoffset() is None else value.astimezone(UTC)
+    except (OverflowError, ValueError):
+        return None
+    if utc < EARLIEST_DATE or utc > now + FUTURE_TOLERANCE:
+        return None
+    return utc
+
+
+def _unique(values: Iterable[str], *, casefold: bool) -> tuple[str, ...]:
+    seen: set[str] = set()
+    result = []
+    for value in values:
+        cleaned = clean_line(value)
+        marker = cleaned.casefold() if casefold else cleaned
+        if cleaned and marker not in seen:
+            seen.add(marker)
+            result.append(cleaned)
+    return tuple(result)
+
+
+def _language(*candidates: str | None) -> str | None:
+    for candidate in candidates:
+        if candidate:
+            tag = candidate.strip().lower().replace("_", "-")
+            if _LANGUAGE.fullmatch(tag):
+                return tag
+    return None
+
+
+def _digest(parts: list[str], *, separator: str) -> str:
+    return hashlib.sha256(separator.join(parts).encode("utf-8")).hexdigest()[:32]
+
+
+# --- images ----------------------------------------------------------------------------
+
+
+def _image_url(url: str | None, base: str | None) -> str | None:
+    resolved = absolute_url(url, base)
+    if resolved is None or _is_pixel_url(resolved):
+        return None
+    return canonical_url(resolved)
+
+
+def _first_image(sanitized: str) -> str | None:
+    for match in _IMG_TAG.finditer(sanitized):
+        src = _img_attributes(match.group(1)).get("src")
+        image = _image_url(src, None)
+        if image is not None:
+            return image
+    return None
+
+
+def _keep_useful_image(match: re.Match[str]) -> str:
+    attributes = _img_attributes(match.group(1))
+    src = attributes.get("src")
+    if not src or _is_pixel_url(src):
+        return ""
+    width = _pixels(attributes.get("width"))
+    height = _pixels(attributes.get("height"))
+    if width is not None and height is not None and width <= 1 and height <= 1:
+        return ""
+    return match.group(0)
+
+
+def _img_attributes(serialized: str) -> dict[str, str]:
+    return {name: html.unescape(value) for name, value in _ATTRIBUTE.findall(serialized)}
+
+
+def _pixels(value: str | None) -> int | None:
+    match = _LEADING_NUMBER.match(value or "")
+    return int(match.group(1)) if match else None
+
+
+def _is_pixel_url(url: str) -> bool:
+    try:
+        parts = urlsplit(url)
+    except ValueError:
+        return True
+    host = (parts.hostname or "").lower()
+    if any(host == pixel or host.endswith("." + pixel) for pixel in PIXEL_HOSTS):
+        return True
+    if host.endswith("facebook.com") and parts.path == "/tr":
+        return True
+    return bool(_PIXEL_FILE.search(parts.path))
+
+
+# --- HTML helpers ----------------------------------------------------------------------
+
+
+def _filter_attribute(base_url: str | None, tag: str, attribute: str, value: str) -> str | None:
+    """nh3 attribute_filter: make href/src absolute in the same pass as cleaning.
+
+    nh3 checks URL schemes before calling this and does not check what it returns, so
+    only http(s) URLs and the mailto: links it already accepted may come out.
+    """
+    if attribute not in ("href", "src"):
+        return value
+    if attribute == "href" and value.strip().lower().startswith("mailto:"):
+        return value.strip()
+    return absolute_url(value, base_url)
+
+
+def _has_substance(sanitized: str, text: str) -> bool:
+    return bool(text) or "<img" in sanitized
+
+
+def _truncate_html(sanitized: str, limit: int) -> str:
+    """Cut long sanitized HTML at an element boundary, keep it well-formed, mark the cut."""
+    cut = 0
+    for match in _BLOCK_END.finditer(sanitized, 0, limit):
+        cut = match.end()
+    if cut < limit // 2:
+        # In sanitized output every literal "<" opens a tag, so this never splits one.
+        cut = sanitized.rfind("<", 0, limit)
+    if cut < limit // 2:
+        # One huge text run: entities hold no spaces, so a space never splits one.
+        cut = sanitized.rfind(" ", 0, limit)
+    if cut < limit // 2:
+        cut = limit
+        entity_start = sanitized.rfind("&", limit - 12, limit)
+        if entity_start != -1 and ";" not in sanitized[entity_start:limit]:
+            cut = entity_start
+    # Re-sanitizing closes whatever the cut left open.
+    return sanitize_html(sanitized[:cut], None) + f"<p>{ELLIPSIS}</p>"
+
+
+class _TextReader(HTMLParser):
+    """Collects text, with a space wherever a block element starts or ends."""
+
+    def __init__(self) -> None:
+        super().__init__(convert_charrefs=True)
+        self._parts: list[str] = []
+
+    def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
+        self._parts.append(" ")
+
+    def handle_endtag(self, tag: str) -> None:
+        self._parts.append(" ")
+
+    def handle_data(self, data: str) -> None:
+        self._parts.append(data)
+
+    def text(self) -> str:
+        return "".join(self._parts)

@@ -1,0 +1,168 @@
+"""Render the network's stories as a JSON Feed 1.1 document (https://www.jsonfeed.org/version/1.1/).
+
+Each story is one item; its crediting members are listed first among the item's authors and,
+with their own links to the story, in the "_wsr" extension object, which JSON Feed readers
+that do not know it must ignore. The same input always gives the same bytes.
+
+Pure function: this module must never read the clock, touch the network or files, or
+reorder, drop or rewrite the stories it is given.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Sequence
+from datetime import datetime
+from html.parser import HTMLParser
+from typing import Any
+
+from aggregator import PROJECT_URL
+from aggregator.models import NetworkConfig
+from aggregator.models import PublishedStory
+from aggregator.publish.syndication import as_utc
+from aggregator.publish.syndication import feed_self_url
+
+JSON_FEED_VERSION = "https://jsonfeed.org/version/1.1"
+EXTENSION_KEY = "_wsr"
+
+
+def render_json_feed(
+    network: NetworkConfig,
+    stories: Sequence[PublishedStory],
+    *,
+    feed_path: str = "feed.json",
+    title: str | None = None,
+) -> bytes:
+    """The stories, in the given order, as a UTF-8 JSON Feed 1.1 document.
+
+    `feed_path` is relative to `network.feed_url` and gives the feed_url member. JSON Feed
+    has no feed-level date, so unlike the Atom and RSS renderers there is no `updated`.
+    """
+    feed: dict[str, Any] = {
+        "version": JSON_FEED_VERSION,
+        "title": title or network.title,
+        "home_page_url": network.url,
+        "feed_url": feed_self_url(network, feed_path),
+    }
+    if network.description:
+        feed["description"] = network.description
+    feed["language"] = network.language
+    feed["items"] = [_item(story) for story in stories]
+    text = json.dumps(feed, ensure_ascii=False, indent=2)
+    return (text + "\n").encode("utf-8")
+
+
+def rfc3339(moment: datetime) -> str:
+    """`moment` as JSON Feed wants dates: RFC 3339, UTC, whole seconds, "Z"."""
+    return as_utc(moment).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def plain_text(html: str) -> str:
+    """The text a reader would see in an HTML fragment, whitespace collapsed."""
+    parser = _TextExtractor()
+    parser.feed(html)
+    parser.close()
+    return " ".join("".join(parser.parts).split())
+
+
+class _TextExtractor(HTMLParser):
+    # Ending a block must separate words ("<p>a</p><p>b</p>" is "a b"), ending an inline
+    # element must not ("<b>Immo</b>kalee" is one word).
+    _BLOCKS = frozenset(
+        [
+            "address",
+            "article",
+            "aside",
+            "blockquote",
+            "br",
+            "dd",
+            "div",
+            "dl",
+            "dt",
+            "figcaption",
+            "figure",
+            "footer",
+            "h1",
+            "h2",
+            "h3",
+            "h4",
+            "h5",
+            "h6",
+            "header",
+            "hr",
+            "li",
+            "main",
+            "nav",
+            "ol",
+            "p",
+            "pre",
+            "section",
+            "table",
+            "td",
+            "th",
+            "tr",
+            "ul",
+        ]
+    )
+    _HIDDEN = frozenset({"script", "style", "template"})
+
+    def __init__(self) -> None:
+        super().__init__(convert_charrefs=True)
+        self.parts: list[str] = []
+        self._hidden_depth = 0
+
+    def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
+        if tag in self._HIDDEN:
+            self._hidden_depth += 1
+        elif tag in self._BLOCKS:
+            self.parts.append(" ")
+
+    def handle_endtag(self, tag: str) -> None:
+        if tag in self._HIDDEN:
+            self._hidden_depth = max(0, self._hidden_depth - 1)
+        elif tag in self._BLOCKS:
+            self.parts.append(" ")
+
+    def handle_data(self, data: str) -> None:
+        if not self._hidden_depth:
+            self.parts.append(data)
+
+
+def _item(story: PublishedStory) -> dict[str, Any]:
+    item: dict[str, Any] = {"id": story.id}
+    if story.url:
+        item["url"] = story.url
+    item["title"] = story.title
+    # The spec requires content_html or content_text; a story scraped from a news page
+    # may only have its teaser, which is still HTML.
+    item["content_html"] = story.content_html or story.summary
+    summary = plain_text(story.summary)
+    if summary:
+        item["summary"] = summary
+    if story.image:
+        item["image"] = story.image
+    item["date_published"] = rfc3339(story.published)
+    item["date_modified"] = rfc3339(story.updated)
+    authors: list[dict[str, str]] = [
+        {"name": credit.member_name, "url": credit.member_url} for credit in story.credits
+    ]
+    authors += [{"name": person} for person in story.authors]
+    if authors:
+        item["authors"] = authors
+    if story.tags:
+        item["tags"] = list(story.tags)
+    if story.language:
+        item["language"] = story.language
+    item[EXTENSION_KEY] = {
+        "about": PROJECT_URL,
+        "members": [
+            {
+                "id": credit.member_id,
+                "name": credit.member_name,
+                "url": credit.member_url,
+                "item_url": credit.item_url,
+            }
+            for credit in story.credits
+        ],
+    }
+    return item

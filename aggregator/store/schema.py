@@ -1,0 +1,126 @@
+"""The database schema: SQLAlchemy Core tables, shared by SQLite and PostgreSQL.
+
+Only this package knows SQL. Times are stored as naive UTC (SQLite has no time zones)
+and come back timezone-aware through UTCDateTime, so no naive datetime ever leaves it.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import JSON
+from sqlalchemy import Boolean
+from sqlalchemy import Column
+from sqlalchemy import DateTime
+from sqlalchemy import Dialect
+from sqlalchemy import ForeignKey
+from sqlalchemy import Index
+from sqlalchemy import Integer
+from sqlalchemy import MetaData
+from sqlalchemy import String
+from sqlalchemy import Table
+from sqlalchemy import Text
+from sqlalchemy import TypeDecorator
+from sqlalchemy import UniqueConstraint
+
+# Bump when the tables change; store.database refuses a database at another version
+# with a clear message rather than misreading it.
+SCHEMA_VERSION = 1
+
+
+class UTCDateTime(TypeDecorator[datetime]):
+    impl = DateTime
+    cache_ok = True
+
+    def process_bind_param(self, value: datetime | None, dialect: Dialect) -> datetime | None:
+        if value is None:
+            return None
+        if value.tzinfo is None:
+            raise ValueError("naive datetimes are not stored: pass a UTC-aware one")
+        return value.astimezone(UTC).replace(tzinfo=None)
+
+    def process_result_value(self, value: Any, dialect: Dialect) -> datetime | None:
+        if value is None:
+            return None
+        if isinstance(value, str):  # SQLite returns text for some expressions
+            value = datetime.fromisoformat(value)
+        assert isinstance(value, datetime)
+        return value.replace(tzinfo=UTC)
+
+
+metadata = MetaData()
+
+schema_info = Table(
+    "schema_info",
+    metadata,
+    Column("version", Integer, nullable=False),
+)
+
+members = Table(
+    "members",
+    metadata,
+    Column("id", String(40), primary_key=True),
+    Column("name", Text, nullable=False),
+    Column("url", Text, nullable=False),
+    Column("tags", JSON, nullable=False, default=list),
+)
+
+sources = Table(
+    "sources",
+    metadata,
+    Column("id", Integer, primary_key=True),
+    Column("url", Text, nullable=False, unique=True),
+    Column("member_id", String(40), ForeignKey("members.id"), nullable=False),
+    Column("kind", String(8), nullable=False),
+    Column("etag", Text),
+    Column("last_modified", Text),
+    Column("body_hash", String(64)),
+    Column("last_polled_at", UTCDateTime),
+    Column("last_success_at", UTCDateTime),
+    Column("last_new_item_at", UTCDateTime),
+    Column("last_error", Text),
+    Column("last_warning", Text),
+    Column("consecutive_failures", Integer, nullable=False, default=0),
+    Column("moved_to", Text),
+)
+
+stories = Table(
+    "stories",
+    metadata,
+    Column("id", Integer, primary_key=True),
+    Column("uid", String(36), nullable=False, unique=True),
+    Column("published", UTCDateTime, nullable=False),
+    Column("updated", UTCDateTime, nullable=False),
+    Index("ix_stories_published", "published", "id"),
+)
+
+items = Table(
+    "items",
+    metadata,
+    Column("id", Integer, primary_key=True),
+    Column("source_id", Integer, ForeignKey("sources.id"), nullable=False),
+    Column("member_id", String(40), ForeignKey("members.id"), nullable=False),
+    Column("story_id", Integer, ForeignKey("stories.id"), nullable=False),
+    Column("key", Text, nullable=False),
+    Column("url", Text),
+    Column("title", Text, nullable=False),
+    Column("title_key", Text, nullable=False),
+    Column("content_html", Text, nullable=False),
+    Column("summary", Text, nullable=False),
+    Column("published", UTCDateTime, nullable=False),
+    Column("updated", UTCDateTime, nullable=False),
+    Column("date_from_source", Boolean, nullable=False),
+    Column("first_seen_at", UTCDateTime, nullable=False),
+    Column("authors", JSON, nullable=False),
+    Column("tags", JSON, nullable=False),
+    Column("image", Text),
+    Column("language", String(35)),
+    Column("content_hash", String(64), nullable=False),
+    UniqueConstraint("source_id", "key", name="uq_items_source_key"),
+    Index("ix_items_story", "story_id"),
+    Index("ix_items_url", "url"),
+    Index("ix_items_title_key", "title_key", "published"),
+    Index("ix_items_member_published", "member_id", "published"),
+)
