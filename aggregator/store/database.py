@@ -462,7 +462,12 @@ def _refresh_story_dates(connection: Connection, story_id: int) -> None:
 
 
 def _published_story(uid: str, rows: Sequence[Any]) -> PublishedStory:
-    """One story from its items: the first-stored item speaks for it, all are credited."""
+    """One story from its items: the earliest published speaks for it, all are credited.
+
+    Ordering by publication rather than storage keeps the original poster first however
+    the concurrent polls happened to finish.
+    """
+    rows = sorted(rows, key=lambda row: (row.published, row.id))
     primary = rows[0]
     member_credits: list[Credit] = []
     credited: set[str] = set()
