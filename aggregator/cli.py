@@ -10,11 +10,15 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import dataclasses
+import logging
 import os
 import shutil
 import sys
 from collections import Counter
 from collections.abc import Sequence
+from datetime import UTC
+from datetime import datetime
 from importlib import resources
 from pathlib import Path
 from typing import TextIO
@@ -27,6 +31,8 @@ from rich.progress import TextColumn
 from rich.progress import TimeElapsedColumn
 
 from aggregator import __version__
+from aggregator.alerts import scheduled_alert_check
+from aggregator.config import hidden_target
 from aggregator.config import load_config
 from aggregator.config import parse_config
 from aggregator.errors import ConfigError
@@ -37,16 +43,31 @@ from aggregator.fixture_server import FixtureServer
 from aggregator.models import Config
 from aggregator.models import PollOutcome
 from aggregator.models import PollReport
+from aggregator.opml_import import import_opml
 from aggregator.poll import ReportCallback
 from aggregator.poll import poll_all
 from aggregator.poll import selected_sources
-from aggregator.publish.export import combined_feed_files
+from aggregator.preview import Preview
+from aggregator.preview import parse_selectors_option
+from aggregator.preview import preview_source
+from aggregator.preview import source_yaml
 from aggregator.publish.export import export_files
+from aggregator.publish.site import site_files
+from aggregator.schedule import run_service
+from aggregator.status import render_status_json
+from aggregator.status import render_status_text
+from aggregator.status import status_rows
+from aggregator.status import status_table
 from aggregator.store import Store
+from aggregator.urls import is_http_url
+from aggregator.web import create_app
+from aggregator.web import make_server
+from aggregator.web import set_config
 
 DEFAULT_CONFIG = "config/feeds.yaml"
 DEFAULT_DATA_DIR = "data"
 EXIT_OK = 0
+EXIT_NOTHING = 1  # preview: the address gives nothing that could be added
 EXIT_CONFIG = 2
 EXIT_STORAGE = 3
 
@@ -81,6 +102,44 @@ def build_parser() -> argparse.ArgumentParser:
     export.add_argument(
         "--limit", type=int, help="items per feed (default: network.items_per_feed)"
     )
+    run = commands.add_parser(
+        "run", help="the service: poll every source on its schedule and serve the web site"
+    )
+    run.add_argument("--host", default="127.0.0.1", help="address to listen on (%(default)s)")
+    run.add_argument("--port", type=int, default=8080, help="port to listen on (%(default)s)")
+    serve = commands.add_parser(
+        "serve", help="serve the web site and feeds from the database (no polling)"
+    )
+    serve.add_argument("--host", default="127.0.0.1", help="address to listen on (%(default)s)")
+    serve.add_argument("--port", type=int, default=8080, help="port to listen on (%(default)s)")
+    status = commands.add_parser(
+        "status", help="every source's health: last poll, last error, items, next poll"
+    )
+    status.add_argument("--json", action="store_true", help="print JSON instead of a table")
+    preview = commands.add_parser(
+        "preview", help="show what an address would contribute, before adding it (stores nothing)"
+    )
+    preview.add_argument("url", metavar="URL", help="a member's website, feed or news page")
+    preview.add_argument(
+        "--page", action="store_true", help="read URL as a news page even if it has a feed"
+    )
+    preview.add_argument(
+        "--selectors",
+        metavar="SPEC",
+        help="CSS selectors for a news page, e.g. 'item=article.post,title=h2 a,date=time'",
+    )
+    preview.add_argument(
+        "--yaml", action="store_true", help="print only the block to paste into feeds.yaml"
+    )
+    hide = commands.add_parser("hide", help="take a story out of the published feeds")
+    hide.add_argument("story", metavar="ITEM_ID", help="the story id (urn:uuid:…) or its address")
+    hide.add_argument("--reason", required=True, help="why, kept with it for the record")
+    unhide = commands.add_parser("unhide", help="publish a hidden story again")
+    unhide.add_argument("story", metavar="ITEM_ID", help="the story id (urn:uuid:…) or its address")
+    import_opml_command = commands.add_parser(
+        "import-opml", help="add the feeds of an OPML file to feeds.yaml (comments are kept)"
+    )
+    import_opml_command.add_argument("opml", metavar="FILE", type=Path)
     demo = commands.add_parser(
         "demo", help="offline demo: serve bundled sample sites on 127.0.0.1, fetch, export"
     )
@@ -107,6 +166,20 @@ def main(argv: Sequence[str] | None = None) -> int:
             )
         if args.command == "demo":
             return command_demo(args.output, out)
+        if args.command == "serve":
+            return command_serve(load_config(args.config), args.database, args.host, args.port, out)
+        if args.command == "run":
+            return command_run(args.config, args.database, args.host, args.port, out)
+        if args.command == "status":
+            return command_status(load_config(args.config), args.database, args.json, out)
+        if args.command == "preview":
+            return command_preview(args.url, args.page, args.selectors, args.yaml, out)
+        if args.command == "hide":
+            return command_hide(args.database, args.story, args.reason, out)
+        if args.command == "unhide":
+            return command_unhide(args.config, args.database, args.story, out)
+        if args.command == "import-opml":
+            return command_import_opml(args.config, args.opml, out)
     except ConfigError as exc:
         print(exc, file=sys.stderr)
         return EXIT_CONFIG
@@ -176,6 +249,10 @@ def report_line(report: PollReport) -> str:
         if report.updated:
             counts.append(f"{report.updated} updated")
         line = f"{source.member_id}: {report.outcome.value}: {source.url} ({', '.join(counts)})"
+    if report.discovered:
+        line += f"\n    feed found on the site: {report.discovered}"
+    if report.filtered:
+        line += f"\n    {report.filtered} item(s) left out by include/exclude/max_age"
     if report.moved_to:
         line += f"\n    moved permanently to {report.moved_to}: update this address in feeds.yaml"
     if report.warning:
@@ -198,15 +275,224 @@ def summary_line(reports: Sequence[PollReport]) -> str:
 def command_export(
     config: Config, database: str, directory: Path, limit: int | None, out: TextIO
 ) -> int:
+    if limit is not None:
+        config = dataclasses.replace(
+            config, network=dataclasses.replace(config.network, items_per_feed=limit)
+        )
     store = Store.open(database)
     try:
-        stories = store.latest_stories(limit or config.network.items_per_feed)
+        files = site_files(config, store, now=datetime.now(UTC))
+        stories = store.count_stories()
     finally:
         store.close()
-    written = export_files(directory, combined_feed_files(config.network, stories))
-    for path in written:
-        print(path, file=out)
-    print(f"{len(stories)} stories exported to {directory}", file=out)
+    written = export_files(directory, files)
+    shown = min(stories, config.network.items_per_feed)
+    print(
+        f"{len(written)} files written to {directory} "
+        f"({shown} of {stories} stories in feed.atom, the rest in its archives)",
+        file=out,
+    )
+    return EXIT_OK
+
+
+def command_serve(config: Config, database: str, host: str, port: int, out: TextIO) -> int:
+    """Serve the site from what is stored until Ctrl-C; `fetch` or `run` fill the store."""
+    store = Store.open(database)
+    try:
+        store.sync_config(config)
+        server = make_server(create_app(config, store), host, port)
+        print(f"serving on http://{host}:{port}/ (Ctrl-C to stop)", file=out, flush=True)
+        server.run()
+    finally:
+        store.close()
+    return EXIT_OK
+
+
+def command_run(config_path: str, database: str, host: str, port: int, out: TextIO) -> int:
+    """Poll on schedule and serve the site until SIGTERM/SIGINT; feeds.yaml edits apply live."""
+    logging.basicConfig(
+        level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s"
+    )
+    # One line per poll comes from aggregator.schedule; these would repeat it every tick.
+    for chatty in ("apscheduler", "httpx"):
+        logging.getLogger(chatty).setLevel(logging.WARNING)
+    config = load_config(config_path)
+    store = Store.open(database)
+    try:
+        store.sync_config(config)
+        app = create_app(config, store)
+        print(f"serving on http://{host}:{port}/ (Ctrl-C to stop)", file=out, flush=True)
+        asyncio.run(
+            run_service(
+                config,
+                store,
+                app=app,
+                host=host,
+                port=port,
+                alert_check=scheduled_alert_check(store),
+                on_config=lambda reloaded: set_config(app, reloaded),
+            )
+        )
+    finally:
+        store.close()
+    print("stopped", file=out)
+    return EXIT_OK
+
+
+def command_status(config: Config, database: str, as_json: bool, out: TextIO) -> int:
+    store = Store.open(database)
+    try:
+        now = datetime.now(UTC)
+        rows = status_rows(store, config, now)
+    finally:
+        store.close()
+    if as_json:
+        out.write(render_status_json(rows, now).decode("utf-8") + "\n")
+    elif out.isatty():
+        Console(file=out).print(status_table(rows, now))
+    else:
+        out.write(render_status_text(rows, now))
+    return EXIT_OK
+
+
+def command_preview(
+    url: str, page: bool, selectors_spec: str | None, as_yaml: bool, out: TextIO
+) -> int:
+    """Print what `url` would contribute (or, with --yaml, the feeds.yaml block for it)."""
+    if not is_http_url(url):
+        print(f"error: {url!r} is not an address like https://example.org/", file=sys.stderr)
+        return EXIT_CONFIG
+    try:
+        selectors = parse_selectors_option(selectors_spec) if selectors_spec else None
+    except ValueError as exc:
+        print(f"error: --selectors: {exc}", file=sys.stderr)
+        return EXIT_CONFIG
+
+    async def run() -> Preview:
+        async with Fetcher() as fetcher:
+            return await preview_source(
+                url, fetch=fetcher.fetch, now=datetime.now(UTC), page=page, selectors=selectors
+            )
+
+    result = asyncio.run(run())
+    if as_yaml:
+        if result.error is not None or not result.items:
+            why = result.error or "no items"
+            print(f"error: nothing to add from {url}: {why}", file=sys.stderr)
+            return EXIT_NOTHING
+        out.write(source_yaml(result))
+        return EXIT_OK
+    out.write(preview_text(result))
+    return EXIT_OK if result.error is None and result.items else EXIT_NOTHING
+
+
+PREVIEW_ITEMS_SHOWN = 15
+
+
+def preview_text(preview: Preview) -> str:
+    lines = [f"Preview of {preview.url} (nothing is stored)"]
+    discovery = preview.discovery
+    if discovery is not None:
+        lines.append("Feeds tried on the site:" if discovery.checked else "No feed on the site.")
+        chosen = discovery.chosen
+        for check in discovery.checked:
+            if check is chosen:
+                note = f"chosen ({check.parsed.format if check.parsed else 'feed'}"
+                note += f", {round(check.full_content * 100)}% full text)"
+            elif check.candidate.is_comments:
+                note = "a comments feed: never used"
+            elif check.usable:
+                note = "readable, ranked lower"
+            else:
+                note = f"not usable: {check.problem}"
+            lines.append(f"  {'*' if check is chosen else ' '} {check.candidate.url}  {note}")
+        for address, why in discovery.refused:
+            lines.append(f"    {address}  refused: {why}")
+    if preview.error is not None:
+        lines.append(f"Cannot be read: {preview.error}")
+        return "\n".join(lines) + "\n"
+    what = "news page" if preview.kind == "page" else "feed"
+    how = ""
+    if preview.kind == "page":
+        how = " (with the given selectors)" if preview.selectors else " (without selectors)"
+    lines.append(f"Would be added as a {what}{how}: {preview.source_url}")
+    if preview.site_title:
+        lines.append(f"Title: {preview.site_title}")
+    lines.append(f"{len(preview.items)} item(s):")
+    for item in preview.items[:PREVIEW_ITEMS_SHOWN]:
+        date = item.published.strftime("%Y-%m-%d") if item.published else "no date   "
+        lines.append(f"  {date}  {item.title or '(no title)'}")
+        link = item.url or "(no link)"
+        lines.append(f"              {link}{'  (written relative)' if item.relative_link else ''}")
+    if len(preview.items) > PREVIEW_ITEMS_SHOWN:
+        lines.append(f"  … and {len(preview.items) - PREVIEW_ITEMS_SHOWN} more")
+    if preview.warnings:
+        lines.append("Warnings:")
+        lines.extend(f"  - {warning}" for warning in preview.warnings)
+    lines.append("Add it: run the same command with --yaml and paste the block under 'members:'.")
+    return "\n".join(lines) + "\n"
+
+
+def command_hide(database: str, story: str, reason: str, out: TextIO) -> int:
+    target = hidden_target(story)
+    if target is None:
+        print(f"error: {story!r} is not a story id (urn:uuid:…) or an address", file=sys.stderr)
+        return EXIT_CONFIG
+    if not reason.strip():
+        print("error: --reason must say why the story is hidden", file=sys.stderr)
+        return EXIT_CONFIG
+    store = Store.open(database)
+    try:
+        if not store.story_exists(target):
+            print(f"error: no stored story has the id or address {target}", file=sys.stderr)
+            return EXIT_CONFIG
+        store.hide(target, reason.strip(), datetime.now(UTC))
+    finally:
+        store.close()
+    print(f"hidden: {target} ({reason.strip()}); it leaves the feeds at the next export", file=out)
+    return EXIT_OK
+
+
+def command_unhide(config_path: str, database: str, story: str, out: TextIO) -> int:
+    target = hidden_target(story)
+    if target is None:
+        print(f"error: {story!r} is not a story id (urn:uuid:…) or an address", file=sys.stderr)
+        return EXIT_CONFIG
+    store = Store.open(database)
+    try:
+        removed = store.unhide(target)
+    finally:
+        store.close()
+    if removed is None:
+        print(f"error: {target} is not hidden", file=sys.stderr)
+        return EXIT_CONFIG
+    print(f"published again: {target} (it was hidden: {removed.reason})", file=out)
+    if removed.origin == "config":
+        print(
+            f"note: it is listed under 'hidden:' in {config_path}; remove it there too, "
+            "or the next fetch hides it again",
+            file=out,
+        )
+    return EXIT_OK
+
+
+def command_import_opml(config_path: str, opml: Path, out: TextIO) -> int:
+    report = import_opml(config_path, opml)
+    for member_id in report.added_members:
+        print(f"new member: {member_id}", file=out)
+    for member_id, address in report.added_sources:
+        print(f"added to {member_id}: {address}", file=out)
+    for address, why in report.skipped:
+        print(f"skipped: {address}: {why}", file=out)
+    if report.added_sources:
+        print(
+            f"{config_path}: {len(report.added_sources)} source(s) added, "
+            f"{len(report.added_members)} new member(s); check names and ids, then run "
+            "'aggregator check'",
+            file=out,
+        )
+    else:
+        print(f"{config_path}: nothing new to add; the file was not changed", file=out)
     return EXIT_OK
 
 

@@ -38,16 +38,21 @@ from ruamel.yaml.reader import ReaderError
 
 from aggregator.errors import ConfigError
 from aggregator.errors import ConfigProblem
+from aggregator.models import AlertSettings
 from aggregator.models import Config
+from aggregator.models import EmailSettings
+from aggregator.models import HiddenStory
+from aggregator.models import ItemFilter
 from aggregator.models import MemberConfig
 from aggregator.models import NetworkConfig
 from aggregator.models import PageSelectors
 from aggregator.models import SourceConfig
 from aggregator.models import SourceKind
+from aggregator.urls import canonical_url
 
 DEFAULT_PATH = "config/feeds.yaml"
 
-_TOP_KEYS = ("network", "members")
+_TOP_KEYS = ("network", "members", "hidden")
 _NETWORK_KEYS = (
     "title",
     "url",
@@ -56,10 +61,19 @@ _NETWORK_KEYS = (
     "language",
     "items_per_feed",
     "interval",
+    "alerts",
 )
-_MEMBER_KEYS = ("id", "name", "url", "tags", "language", "interval", "sources")
-_SOURCE_KEYS = ("feed", "page", "selectors", "interval")
-_SOURCE_KINDS: tuple[SourceKind, ...] = ("feed", "page")
+_ALERT_KEYS = ("webhook", "email", "failing_after", "quiet_after")
+_ALERT_EMAIL_KEYS = ("to", "from", "smtp_host", "smtp_port", "starttls")
+_EMAIL_PATTERN = re.compile(r"[^@\s]+@[^@\s]+\.[^@\s]+")
+_FILTER_KEYS = ("include", "exclude", "max_age")
+_MEMBER_KEYS = ("id", "name", "url", "tags", "language", "interval", "sources", *_FILTER_KEYS)
+_SOURCE_KEYS = ("feed", "page", "url", "selectors", "follow", "interval", *_FILTER_KEYS)
+_SOURCE_KINDS: tuple[SourceKind, ...] = ("feed", "page", "url")
+_HIDDEN_KEYS = ("item", "reason")
+_STORY_ID_PATTERN = re.compile(
+    r"urn:uuid:[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}", re.IGNORECASE
+)
 _SELECTOR_KEYS = ("item", "title", "link", "date", "summary", "image")
 
 # Keys written one level off are the commonest slip; say where they belong rather than
@@ -70,7 +84,11 @@ _MEMBER_HINTS = {
     "selectors": "selectors belong to a '- page:' entry in the 'sources:' list",
 }
 _SOURCE_HINTS = {
-    "url": "write the address after 'feed:' for a feed or 'page:' for a news page",
+    **{
+        key: "write the address after 'feed:' for a feed, 'page:' for a news page or 'url:' "
+        "for a website whose feed should be found automatically"
+        for key in ("address", "link", "href")
+    },
     **{key: "CSS selectors go inside 'selectors:' under the page" for key in _SELECTOR_KEYS},
     **{
         key: "this key belongs to the member, not to one of its sources"
@@ -139,6 +157,21 @@ def parse_config(text: str, path: str = DEFAULT_PATH) -> Config:
         problems = sorted(checker.problems, key=lambda problem: problem.line or 0)
         raise ConfigError(path, problems)
     return config
+
+
+def hidden_target(text: str) -> str | None:
+    """A story to hide as the store compares it, or None when `text` names no story.
+
+    Story ids ("urn:uuid:…", or the bare uuid) in lower case; item addresses canonical.
+    """
+    text = text.strip()
+    if _STORY_ID_PATTERN.fullmatch(text):
+        return text.lower()
+    if _STORY_ID_PATTERN.fullmatch("urn:uuid:" + text):
+        return "urn:uuid:" + text.lower()
+    if _url_problem(text) is None:
+        return canonical_url(text)
+    return None
 
 
 def parse_duration(text: str) -> timedelta:
@@ -366,9 +399,10 @@ class _Checker:
         self.unknown_keys(root, _TOP_KEYS, {}, member=None, prefix="")
         network = self.network(root)
         members = self.members(root)
-        if network is None or members is None:
+        hidden = self.hidden(root)
+        if network is None or members is None or hidden is None:
             return None
-        return Config(network=network, members=members, path=path)
+        return Config(network=network, members=members, path=path, hidden=hidden)
 
     def unknown_keys(
         self,
@@ -535,6 +569,7 @@ class _Checker:
         language = self.language(node, member=None, field="network.language")
         items_per_feed = self.items_per_feed(node)
         interval = self.duration(node, "interval", member=None, field="network.interval")
+        alerts = self.alerts(node)
         if title is None or url is None or feed_url is None:
             return None
         network = NetworkConfig(title=title, url=url, feed_url=feed_url)
@@ -547,7 +582,118 @@ class _Checker:
             network = replace(network, items_per_feed=items_per_feed)
         if interval is not None:
             network = replace(network, interval=interval)
+        if alerts is not None:
+            network = replace(network, alerts=alerts)
         return network
+
+    def alerts(self, node: CommentedMap) -> AlertSettings | None:
+        """`network.alerts`: where staff are told about failing, quiet and moved sources."""
+        if "alerts" not in node:
+            return None
+        value = node["alerts"]
+        line = _key_line(node, "alerts")
+        if not isinstance(value, CommentedMap):
+            self.problem(
+                "'alerts' should be a block of keys (webhook:, email:, failing_after:, "
+                f"quiet_after:), not {_describe(value)}",
+                line,
+                field="network.alerts",
+            )
+            return None
+        self.unknown_keys(value, _ALERT_KEYS, {}, member=None, prefix="network.alerts.")
+        webhook = self.url(value, "webhook", member=None, field="network.alerts.webhook")
+        email = self.alert_email(value)
+        failing_after = self.duration(
+            value, "failing_after", member=None, field="network.alerts.failing_after"
+        )
+        quiet_after = self.duration(
+            value, "quiet_after", member=None, field="network.alerts.quiet_after"
+        )
+        settings = AlertSettings(webhook=webhook, email=email)
+        if failing_after is not None:
+            settings = replace(settings, failing_after=failing_after)
+        if quiet_after is not None:
+            settings = replace(settings, quiet_after=quiet_after)
+        return settings
+
+    def alert_email(self, node: CommentedMap) -> EmailSettings | None:
+        if "email" not in node:
+            return None
+        value = node["email"]
+        line = _key_line(node, "email")
+        field = "network.alerts.email"
+        if not isinstance(value, CommentedMap):
+            self.problem(
+                "'email' should be a block of keys (to:, from:, smtp_host:, smtp_port:), "
+                f"not {_describe(value)}",
+                line,
+                field=field,
+            )
+            return None
+        self.unknown_keys(value, _ALERT_EMAIL_KEYS, {}, member=None, prefix=f"{field}.")
+        recipients = value.get("to")
+        to: list[str] = []
+        if isinstance(recipients, str):
+            recipients = [recipients]
+        if not isinstance(recipients, list) or not recipients:
+            self.problem(
+                "'email' needs 'to:', the address(es) alerts are sent to, like "
+                "[staff@example.org]",
+                _key_line(value, "to") if "to" in value else line,
+                field=f"{field}.to",
+            )
+        else:
+            for address in recipients:
+                if isinstance(address, str) and _EMAIL_PATTERN.fullmatch(address.strip()):
+                    to.append(address.strip())
+                else:
+                    self.problem(
+                        f"{address!r} is not an email address like staff@example.org",
+                        _key_line(value, "to"),
+                        field=f"{field}.to",
+                    )
+        sender = self.text(
+            value,
+            "from",
+            member=None,
+            field=f"{field}.from",
+            required="'email' needs 'from:', the address alerts are sent from",
+            block_line=line,
+        )
+        if sender is not None and not _EMAIL_PATTERN.fullmatch(sender):
+            self.problem(
+                f"{sender!r} is not an email address like aggregator@example.org",
+                _key_line(value, "from"),
+                field=f"{field}.from",
+            )
+            sender = None
+        smtp_host = self.text(value, "smtp_host", member=None, field=f"{field}.smtp_host")
+        smtp_port = value.get("smtp_port", 25)
+        port_ok = isinstance(smtp_port, int) and not isinstance(smtp_port, bool)
+        if not port_ok or not 0 < smtp_port < 65536:
+            self.problem(
+                f"'smtp_port' should be a port number like 25 or 587, not {_describe(smtp_port)}",
+                _key_line(value, "smtp_port"),
+                field=f"{field}.smtp_port",
+            )
+            smtp_port = None
+        starttls = value.get("starttls", False)
+        if not isinstance(starttls, bool):
+            self.problem(
+                "'starttls' should be true or false",
+                _key_line(value, "starttls"),
+                field=f"{field}.starttls",
+            )
+            starttls = None
+        if sender is None or not to or smtp_port is None or starttls is None:
+            return None
+        return EmailSettings(
+            to=tuple(to),
+            sender=sender,
+            smtp_host=smtp_host or "localhost",
+            smtp_port=int(smtp_port),
+            starttls=starttls,
+        )
 
     def feed_url(self, node: CommentedMap, block_line: int | None) -> str | None:
         url = self.url(
@@ -664,6 +810,7 @@ class _Checker:
         tags = self.tags(node, label)
         language = self.language(node, member=label, field="language")
         interval = self.duration(node, "interval", member=label, field="interval")
+        item_filter = self.item_filter(node, label)
         sources = self.sources(node, line, label)
         if (
             member_id is None
@@ -671,10 +818,15 @@ class _Checker:
             or url is None
             or tags is None
             or sources is None
+            or item_filter is None
             or ("language" in node and language is None)
             or ("interval" in node and interval is None)
         ):
             return None
+        if not item_filter.empty:
+            sources = tuple(
+                replace(source, filters=(item_filter, *source.filters)) for source in sources
+            )
         return MemberConfig(
             id=member_id,
             name=name,
@@ -684,6 +836,7 @@ class _Checker:
             language=language,
             interval=interval,
             line=line,
+            item_filter=item_filter,
         )
 
     @staticmethod
@@ -851,35 +1004,42 @@ class _Checker:
                 if address is not None:
                     self.check_unique_source(address, _key_line(node, kind), member, kind)
         interval = self.duration(node, "interval", member=member, field="interval")
+        item_filter = self.item_filter(node, member)
         if len(urls) > 1:
             self.problem(
-                "this source has both 'feed:' and 'page:'; use one per source "
-                "(list the page as a separate '- page:' source if both are needed)",
+                f"this source has both {' and '.join(repr(kind + ':') for kind in urls)}; use one "
+                "per source (list each as a separate '- feed:', '- page:' or '- url:' source)",
                 line,
                 member,
             )
             return None
         if not urls:
             self.problem(
-                "this source has neither 'feed:' nor 'page:'; write 'feed:' and the address "
-                "of an RSS, Atom or JSON feed, or 'page:' and the address of a news page",
+                "this source has neither 'feed:', 'page:' nor 'url:'; write 'feed:' and the "
+                "address of an RSS, Atom or JSON feed, 'page:' and the address of a news page, "
+                "or 'url:' and the member's website to have its feed found automatically",
                 line,
                 member,
             )
             return None
         [(kind, url)] = urls.items()
-        selectors = self.page_selectors(node, line, member) if kind == "page" else None
-        if kind == "feed" and "selectors" in node:
+        selectors = None
+        if kind == "page" and "selectors" in node:
+            selectors = self.page_selectors(node, line, member)
+        elif "selectors" in node:
             self.problem(
-                "'selectors' only apply to '- page:' sources; a feed needs none",
+                f"'selectors' only apply to '- page:' sources; a '{kind}:' source needs none",
                 _key_line(node, "selectors"),
                 member,
                 "selectors",
             )
+        follow = self.follow(node, kind, member)
         if (
             url is None
             or member is None
-            or (kind == "page" and selectors is None)
+            or item_filter is None
+            or follow is None
+            or (kind == "page" and "selectors" in node and selectors is None)
             or ("interval" in node and interval is None)
         ):
             return None
@@ -890,7 +1050,139 @@ class _Checker:
             selectors=selectors,
             interval=interval,
             line=line,
+            follow=follow,
+            filters=() if item_filter.empty else (item_filter,),
         )
+
+    def follow(self, node: CommentedMap, kind: str, member: str | None) -> bool | None:
+        if "follow" not in node:
+            return False
+        value = node["follow"]
+        line = _key_line(node, "follow")
+        if not isinstance(value, bool):
+            self.problem(
+                f"'follow' should be true or false, not {_describe(value)}", line, member, "follow"
+            )
+            return None
+        if kind != "page":
+            self.problem(
+                "'follow' only applies to '- page:' sources (a feed already gives each "
+                "item's date and image)",
+                line,
+                member,
+                "follow",
+            )
+            return None
+        return value
+
+    # --- filters and moderation ---
+
+    def item_filter(self, node: CommentedMap, member: str | None) -> ItemFilter | None:
+        """include:/exclude: keyword lists and max_age:, on a member or a source."""
+        include = self.keywords(node, "include", member)
+        exclude = self.keywords(node, "exclude", member)
+        max_age = self.duration(node, "max_age", member=member, field="max_age")
+        if include is None or exclude is None or ("max_age" in node and max_age is None):
+            return None
+        return ItemFilter(include=include, exclude=exclude, max_age=max_age)
+
+    def keywords(self, node: CommentedMap, key: str, member: str | None) -> tuple[str, ...] | None:
+        if key not in node:
+            return ()
+        value = node[key]
+        line = _key_line(node, key)
+        example = f"{key}: [farmworkers, \"heat stress\"]"
+        if isinstance(value, str):
+            self.problem(
+                f"'{key}' should be a list in square brackets, like: {key}: [{value}]",
+                line,
+                member,
+                key,
+            )
+            return None
+        if not isinstance(value, CommentedSeq) or not value:
+            self.problem(
+                f"'{key}' should be a list of words or phrases, like {example}, "
+                f"not {_describe(value) if value is not None else 'nothing'}",
+                line,
+                member,
+                key,
+            )
+            return None
+        words: list[str] = []
+        ok = True
+        for index, item in enumerate(value):
+            text = " ".join(item.split()) if isinstance(item, str) else ""
+            if not text:
+                self.problem(
+                    f"each entry of '{key}' should be a word or phrase, not {_describe(item)}",
+                    _item_line(value, index),
+                    member,
+                    key,
+                )
+                ok = False
+            elif text.casefold() not in {word.casefold() for word in words}:
+                words.append(text)
+        return tuple(words) if ok else None
+
+    def hidden(self, root: CommentedMap) -> tuple[HiddenStory, ...] | None:
+        """The stories staff took out of the published feeds, each with its reason."""
+        if "hidden" not in root or root["hidden"] is None:
+            return ()
+        value = root["hidden"]
+        if not isinstance(value, CommentedSeq):
+            self.problem(
+                "'hidden' should be a list, each entry like '- item: urn:uuid:…' with a "
+                f"'reason:', not {_describe(value)}",
+                _key_line(root, "hidden"),
+                field="hidden",
+            )
+            return None
+        found: list[HiddenStory] = []
+        ok = True
+        for index, entry in enumerate(value):
+            line = _item_line(value, index)
+            if not isinstance(entry, CommentedMap):
+                self.problem(
+                    "each hidden story is a block with 'item:' (its id urn:uuid:… or its "
+                    f"address) and 'reason:', not {_describe(entry)}",
+                    line,
+                    field="hidden",
+                )
+                ok = False
+                continue
+            self.unknown_keys(entry, _HIDDEN_KEYS, {}, member=None, prefix="hidden.")
+            target = self.text(
+                entry,
+                "item",
+                member=None,
+                field="hidden.item",
+                required="this hidden entry has no 'item:' (a story id urn:uuid:… or an address)",
+                block_line=line,
+            )
+            reason = self.text(
+                entry,
+                "reason",
+                member=None,
+                field="hidden.reason",
+                required="this hidden entry has no 'reason:' (why it was taken down)",
+                block_line=line,
+            )
+            if target is not None:
+                written = target
+                target = hidden_target(written)
+                if target is None:
+                    self.problem(
+                        f"{written!r} is neither a story id (urn:uuid:…) nor an address: "
+                        f"{_url_problem(written) or 'it cannot be read'}",
+                        _key_line(entry, "item"),
+                        field="hidden.item",
+                    )
+            if target is None or reason is None:
+                ok = False
+                continue
+            found.append(HiddenStory(target=target, reason=reason, line=line))
+        return tuple(found) if ok else None
 
     def check_unique_source(
         self, url: str, line: int | None, member: str | None, kind: str

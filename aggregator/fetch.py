@@ -20,7 +20,10 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import UTC
 from datetime import datetime
+from datetime import timedelta
+from email.utils import parsedate_to_datetime
 from types import TracebackType
+from urllib.parse import urlsplit
 
 import httpx
 
@@ -28,6 +31,10 @@ from aggregator import USER_AGENT
 from aggregator.models import CacheValidators
 from aggregator.models import FetchResult
 from aggregator.models import SourceConfig
+from aggregator.safety import Resolver
+from aggregator.safety import UnsafeAddressError
+from aggregator.safety import check_redirect
+from aggregator.safety import system_resolver
 
 ACCEPT = (
     "application/atom+xml, application/rss+xml, application/rdf+xml, application/feed+json, "
@@ -60,6 +67,7 @@ class FetchLimits:
     total_timeout: float = 60.0  # the whole poll, including a slow trickling body
     max_bytes: int = 10 * 1024 * 1024  # decompressed body
     max_redirects: int = 5
+    per_host: int = 2  # concurrent requests to one host, however many sources it serves
 
 
 class ResponseTooLargeError(Exception):
@@ -81,6 +89,10 @@ def describe_exception(exc: BaseException, limits: FetchLimits) -> str:
         return f"no complete answer within {limits.total_timeout:g} s"
     if isinstance(exc, httpx.TooManyRedirects):
         return f"too many redirects (more than {limits.max_redirects}), or a redirect loop"
+    if isinstance(exc, UnsafeAddressError):
+        return f"a redirect was refused for safety: {exc}"
+    if isinstance(exc, httpx.RemoteProtocolError):
+        return "the server broke off the connection before sending the whole answer"
     if isinstance(exc, httpx.TimeoutException):
         return "timed out waiting for the server"
     if isinstance(exc, httpx.ConnectError):
@@ -118,6 +130,46 @@ def _exception_chain(exc: BaseException) -> Iterator[BaseException]:
                 pending.append(linked)
 
 
+def cache_max_age(headers: httpx.Headers) -> int | None:
+    """Cache-Control max-age in seconds; None when absent, malformed or no-cache/no-store."""
+    directives = [part.strip().lower() for part in headers.get_list("cache-control", True)]
+    if "no-cache" in directives or "no-store" in directives:
+        return None
+    for directive in directives:
+        name, _, value = directive.partition("=")
+        if name.strip() == "max-age" and value.strip().strip('"').isdigit():
+            return int(value.strip().strip('"'))
+    return None
+
+
+def retry_after(headers: httpx.Headers, now: datetime) -> datetime | None:
+    """Retry-After as a moment: delay-seconds or an HTTP date (RFC 9110 10.2.3)."""
+    value = headers.get("retry-after")
+    if value is None:
+        return None
+    value = value.strip()
+    if value.isdigit():
+        try:
+            return now + timedelta(seconds=int(value))
+        except OverflowError:
+            return None
+    try:
+        moment = parsedate_to_datetime(value)
+    except (TypeError, ValueError, IndexError):
+        return None
+    if moment.tzinfo is None:
+        moment = moment.replace(tzinfo=UTC)
+    return moment.astimezone(UTC)
+
+
+def host_key(url: str) -> str:
+    """The host a request goes to, for the per-host limit (port included)."""
+    try:
+        return urlsplit(url).netloc.lower()
+    except ValueError:
+        return url
+
+
 def permanent_target(response: httpx.Response) -> str | None:
     """Where a source has moved for good: the address after the leading 301/308 hops.
 
@@ -144,15 +196,19 @@ class Fetcher:
         *,
         clock: Callable[[], datetime] | None = None,
         transport: httpx.AsyncBaseTransport | None = None,
+        resolver: Resolver | None = None,
     ) -> None:
         self.limits = limits or FetchLimits()
+        # Looks up each redirect target before it is requested (aggregator.safety).
+        self._resolver = resolver or system_resolver
         self._clock = clock or (lambda: datetime.now(UTC))
         self._semaphore = asyncio.Semaphore(self.limits.concurrency)
+        self._host_semaphores: dict[str, asyncio.Semaphore] = {}
         self._client = httpx.AsyncClient(
             headers={"User-Agent": USER_AGENT, "Accept": ACCEPT},
             timeout=httpx.Timeout(self.limits.read_timeout, connect=self.limits.connect_timeout),
-            follow_redirects=True,
-            max_redirects=self.limits.max_redirects,
+            # Followed by hand in _follow, so each target is checked before it is requested.
+            follow_redirects=False,
             limits=httpx.Limits(
                 max_connections=self.limits.concurrency,
                 max_keepalive_connections=self.limits.concurrency,
@@ -177,13 +233,33 @@ class Fetcher:
     async def aclose(self) -> None:
         await self._client.aclose()
 
+    @property
+    def resolver(self) -> Resolver:
+        """How this fetcher looks up host names for its safety checks (aggregator.safety);
+        autodiscovery and `follow:` check the links they find with the same one."""
+        return self._resolver
+
+    def _host_semaphore(self, url: str) -> asyncio.Semaphore:
+        host = host_key(url)
+        if host not in self._host_semaphores:
+            self._host_semaphores[host] = asyncio.Semaphore(self.limits.per_host)
+        return self._host_semaphores[host]
+
     async def fetch(self, source: SourceConfig, validators: CacheValidators) -> FetchResult:
-        async with self._semaphore:
+        # The host slot is taken before the global one, so sources queued behind a busy
+        # host never hold global slots that other hosts could use.
+        async with self._host_semaphore(source.url), self._semaphore:
             fetched_at = self._clock()
             try:
                 async with asyncio.timeout(self.limits.total_timeout):
                     return await self._fetch(source, validators, fetched_at)
-            except (httpx.HTTPError, TimeoutError, ResponseTooLargeError, ssl.SSLError) as exc:
+            except (
+                httpx.HTTPError,
+                TimeoutError,
+                ResponseTooLargeError,
+                ssl.SSLError,
+                UnsafeAddressError,
+            ) as exc:
                 return FetchResult(
                     source=source,
                     fetched_at=fetched_at,
@@ -200,9 +276,9 @@ class Fetcher:
             headers["If-None-Match"] = validators.etag
         if validators.last_modified:
             headers["If-Modified-Since"] = validators.last_modified
-        async with self._client.stream("GET", source.url, headers=headers) as response:
+        response, moved_to = await self._follow(source.url, headers)
+        try:
             final_url = str(response.url)
-            moved_to = permanent_target(response)
             if response.status_code == 304:
                 return FetchResult(
                     source=source,
@@ -211,6 +287,7 @@ class Fetcher:
                     status=304,
                     validators=validators,
                     permanent_redirect=moved_to,
+                    cache_max_age=cache_max_age(response.headers),
                 )
             if response.status_code >= 400 or response.status_code < 200:
                 return FetchResult(
@@ -220,6 +297,7 @@ class Fetcher:
                     status=response.status_code,
                     error=describe_status(response.status_code),
                     permanent_redirect=moved_to,
+                    retry_after=retry_after(response.headers, fetched_at),
                 )
             content = await self._read_capped(response)
             return FetchResult(
@@ -234,7 +312,44 @@ class Fetcher:
                     last_modified=response.headers.get("last-modified"),
                 ),
                 permanent_redirect=moved_to,
+                cache_max_age=cache_max_age(response.headers),
+                retry_after=retry_after(response.headers, fetched_at),
             )
+        finally:
+            await response.aclose()
+
+    async def _follow(
+        self, url: str, headers: dict[str, str]
+    ) -> tuple[httpx.Response, str | None]:
+        """GET `url`, following up to max_redirects redirects; the open final response and
+        where the source moved for good (the address after the leading 301/308 hops: a
+        temporary hop before it means the configured address must stay).
+
+        Each target is checked (aggregator.safety) before it is requested, so a hacked
+        public site cannot send us to 127.0.0.1, the office network or a metadata service.
+        """
+        moved_to: str | None = None
+        permanent = True
+        for _ in range(self.limits.max_redirects + 1):
+            request = self._client.build_request("GET", url, headers=headers)
+            response = await self._client.send(request, stream=True)
+            location = response.headers.get("location")
+            if not response.is_redirect or location is None:
+                return response, moved_to
+            await response.aclose()
+            try:
+                target = str(response.url.join(location))
+            except httpx.InvalidURL as exc:
+                raise UnsafeAddressError(f"it leads to a malformed address ({exc})") from exc
+            if permanent and response.status_code in (301, 308):
+                moved_to = target
+            else:
+                permanent = False
+            await check_redirect(url, target, self._resolver)
+            url = target
+        raise httpx.TooManyRedirects(
+            f"more than {self.limits.max_redirects} redirects", request=request
+        )
 
     async def _read_capped(self, response: httpx.Response) -> bytes:
         declared = response.headers.get("content-length")

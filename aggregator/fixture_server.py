@@ -47,6 +47,8 @@ class Route:
     headers: dict[str, str] = field(default_factory=dict)
     delay: float = 0.0  # seconds before answering
     conditional: bool = True  # answer 304 to a matching If-None-Match
+    # Sent instead of the true length: a lying server (the body is still sent whole).
+    content_length: int | None = None
 
 
 @dataclass(frozen=True)
@@ -187,9 +189,13 @@ def send(handler: BaseHTTPRequestHandler, route: Route) -> None:
     handler.send_response(route.status)
     for name, value in headers.items():
         handler.send_header(name, value)
-    handler.send_header("Content-Length", str(len(body)))
+    declared = len(body) if route.content_length is None else route.content_length
+    handler.send_header("Content-Length", str(declared))
     handler.end_headers()
-    handler.wfile.write(body)
+    try:
+        handler.wfile.write(body)
+    except (BrokenPipeError, ConnectionResetError):
+        handler.close_connection = True  # the client gave up; nothing left to do
 
 
 def _not_modified(handler: BaseHTTPRequestHandler, headers: dict[str, str]) -> bool:
@@ -204,3 +210,88 @@ def _not_modified(handler: BaseHTTPRequestHandler, headers: dict[str, str]) -> b
         except (TypeError, ValueError):
             return False
     return False
+
+
+# --- misbehaving responders (tests and benchmarks: FixtureServer.responders[path] = …) ---
+
+
+@dataclass
+class Transfer:
+    """What a streaming responder did, for a test to check after the client is done."""
+
+    planned: int = 0  # body bytes it meant to send
+    sent: int = 0  # body bytes the socket accepted
+    closed_early: bool = False  # the client closed the connection before the end
+    finished: threading.Event = field(default_factory=threading.Event)
+
+
+def streaming(
+    size: int,
+    *,
+    chunk_size: int = 64 * 1024,
+    interval: float = 0.0,
+    headers: dict[str, str] | None = None,
+    declared_length: int | None = None,
+    length_header: bool = True,
+    filler: bytes = b"<!-- padding -->\n",
+    transfer: Transfer | None = None,
+) -> Responder:
+    """A 200 whose body of `size` bytes is written `chunk_size` at a time, `interval` s apart.
+
+    Covers a trickling server (chunk_size=1, interval=1.0) and a huge body that the client
+    must abort while it streams (`transfer` tells how much went out before it hung up).
+    The Content-Length is the true size unless `declared_length` is given; without
+    `length_header` there is none and the body ends when the connection closes.
+    """
+    record = transfer if transfer is not None else Transfer()
+
+    def respond(handler: BaseHTTPRequestHandler) -> None:
+        record.planned = size
+        handler.close_connection = True
+        handler.send_response(200)
+        for name, value in (headers or {"Content-Type": "application/rss+xml"}).items():
+            handler.send_header(name, value)
+        if length_header:
+            declared = size if declared_length is None else declared_length
+            handler.send_header("Content-Length", str(declared))
+        handler.end_headers()
+        block = (filler * (chunk_size // len(filler) + 1))[:chunk_size]
+        try:
+            while record.sent < size:
+                piece = block[: size - record.sent]
+                handler.wfile.write(piece)
+                handler.wfile.flush()
+                record.sent += len(piece)
+                if interval:
+                    time.sleep(interval)
+        except (BrokenPipeError, ConnectionResetError):
+            record.closed_early = True
+        finally:
+            record.finished.set()
+
+    return respond
+
+
+def never_answer(limit: float = 120.0) -> Responder:
+    """Accept the request and then say nothing, until the client hangs up (or `limit` s)."""
+
+    def respond(handler: BaseHTTPRequestHandler) -> None:
+        handler.close_connection = True
+        handler.connection.settimeout(limit)
+        try:
+            while handler.rfile.read(1):
+                pass
+        except OSError:
+            return
+
+    return respond
+
+
+def gzip_bomb(size: int, *, content_type: str = "application/rss+xml") -> Route:
+    """A route whose `size` zero bytes travel gzip-compressed (about 1000:1) whatever the
+    client asked for, as a hostile server would send them."""
+    return Route(
+        body=gzip.compress(b"\0" * size, compresslevel=9, mtime=0),
+        headers={"Content-Type": content_type, "Content-Encoding": "gzip"},
+        conditional=False,
+    )

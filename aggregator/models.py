@@ -19,7 +19,8 @@ from datetime import timedelta
 from enum import Enum
 from typing import Literal
 
-SourceKind = Literal["feed", "page"]
+# "url" is a site address whose feed is found by autodiscovery (parse/discover.py).
+SourceKind = Literal["feed", "page", "url"]
 
 
 # --- configuration (feeds.yaml) -------------------------------------------------------
@@ -38,15 +39,32 @@ class PageSelectors:
 
 
 @dataclass(frozen=True)
+class ItemFilter:
+    """Which items a member or source contributes (feeds.yaml include/exclude/max_age)."""
+
+    include: tuple[str, ...] = ()  # keep only items mentioning one of these words/phrases
+    exclude: tuple[str, ...] = ()  # drop items mentioning any of these
+    max_age: timedelta | None = None  # drop items published longer ago than this
+
+    @property
+    def empty(self) -> bool:
+        return not self.include and not self.exclude and self.max_age is None
+
+
+@dataclass(frozen=True)
 class SourceConfig:
     """One place a member publishes: a feed, or an HTML news page scraped by selectors."""
 
     member_id: str
     kind: SourceKind
     url: str
-    selectors: PageSelectors | None = None
+    selectors: PageSelectors | None = None  # None on a page: heuristic extraction
     interval: timedelta | None = None
     line: int | None = None  # where it stands in feeds.yaml, for messages
+    follow: bool = False  # page sources: read each new item's own page for date/image
+    # Every one must let an item through: the member's include/exclude/max_age, then the
+    # source's own (config.py puts the member's here, so a poll needs only the source).
+    filters: tuple[ItemFilter, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -59,6 +77,37 @@ class MemberConfig:
     language: str | None = None
     interval: timedelta | None = None
     line: int | None = None
+    item_filter: ItemFilter = ItemFilter()
+
+
+@dataclass(frozen=True)
+class HiddenStory:
+    """A story staff took out of the published feeds (feeds.yaml `hidden:`)."""
+
+    target: str  # a story id "urn:uuid:…" or an item's URL
+    reason: str
+    line: int | None = None
+
+
+@dataclass(frozen=True)
+class EmailSettings:
+    """Where alert emails go (feeds.yaml `network.alerts.email`); login from the environment."""
+
+    to: tuple[str, ...]
+    sender: str  # written `from:` in feeds.yaml
+    smtp_host: str = "localhost"
+    smtp_port: int = 25
+    starttls: bool = False
+
+
+@dataclass(frozen=True)
+class AlertSettings:
+    """When and how staff are told about failing, quiet or moved sources (`network.alerts`)."""
+
+    webhook: str | None = None
+    email: EmailSettings | None = None
+    failing_after: timedelta = timedelta(hours=24)
+    quiet_after: timedelta = timedelta(days=60)
 
 
 @dataclass(frozen=True)
@@ -70,6 +119,7 @@ class NetworkConfig:
     language: str = "en"
     items_per_feed: int = 50
     interval: timedelta = timedelta(hours=1)
+    alerts: AlertSettings = AlertSettings()
 
 
 @dataclass(frozen=True)
@@ -77,6 +127,7 @@ class Config:
     network: NetworkConfig
     members: tuple[MemberConfig, ...]
     path: str = "config/feeds.yaml"
+    hidden: tuple[HiddenStory, ...] = ()
 
     def member(self, member_id: str) -> MemberConfig:
         for member in self.members:
@@ -109,6 +160,8 @@ class FetchResult:
     validators: CacheValidators = CacheValidators()
     error: str | None = None  # the cause in plain words, e.g. "HTTP 500 (server error)"
     permanent_redirect: str | None = None  # set when a 301/308 moved the source
+    cache_max_age: int | None = None  # seconds, from Cache-Control: max-age
+    retry_after: datetime | None = None  # from Retry-After (seconds or an HTTP date)
 
     @property
     def not_modified(self) -> bool:
@@ -152,6 +205,8 @@ class ParsedFeed:
     language: str | None = None
     entries: tuple[ParsedEntry, ...] = ()
     warning: str | None = None  # the parser recovered from malformed input
+    ttl_minutes: int | None = None  # RSS <ttl>
+    update_period: timedelta | None = None  # sy:updatePeriod / sy:updateFrequency
 
 
 # --- normalizing ----------------------------------------------------------------------
@@ -189,6 +244,18 @@ class PollOutcome(Enum):
 
 
 @dataclass(frozen=True)
+class ScheduleHints:
+    """What one poll learned about when its source wants to be polled again."""
+
+    status: int | None = None  # the HTTP status, None when no response arrived
+    cache_max_age: int | None = None  # seconds
+    retry_after: datetime | None = None
+    ttl_minutes: int | None = None
+    update_period: timedelta | None = None
+    conditional: bool = False  # the server gave validators, so the next request is conditional
+
+
+@dataclass(frozen=True)
 class PollReport:
     """What one poll of one source did, for the CLI and the status page."""
 
@@ -199,6 +266,9 @@ class PollReport:
     error: str | None = None
     moved_to: str | None = None
     warning: str | None = None
+    discovered: str | None = None  # the feed autodiscovery chose for a site address
+    filtered: int = 0  # items left out by the member's or source's include/exclude/max_age
+    hints: ScheduleHints = ScheduleHints()  # what the poll learned for the scheduler
 
 
 @dataclass(frozen=True)

@@ -71,6 +71,9 @@ MAX_CONTENT_LENGTH = 200_000  # characters of sanitized HTML
 # Raw HTML beyond this is not even parsed: it bounds the work one entry can cause, with room
 # for inline data: images, which sanitizing removes.
 MAX_INPUT_LENGTH = 2_000_000
+# html5ever (inside nh3) takes time quadratic in the nesting depth (100,000 nested <div>s:
+# 27 s); real articles stay far below this, a hostile one loses its markup past it.
+MAX_NESTING = 256
 ELLIPSIS = "…"
 
 EARLIEST_DATE = datetime(1990, 1, 1, tzinfo=UTC)
@@ -107,6 +110,13 @@ _LEADING_NUMBER = re.compile(r"\s*(\d+)")
 _BLOCK_END = re.compile(
     r"</(?:p|div|li|ul|ol|dl|blockquote|pre|table|figure|h[1-6])>|<br>|<hr>", re.IGNORECASE
 )
+_TAG = re.compile(r"<(/?)([A-Za-z][A-Za-z0-9:-]*)(?:\s[^<>]*?)?(/?)>")
+_NOT_NESTING = frozenset(
+    {
+        "area", "base", "br", "col", "embed", "hr", "img", "input", "link", "meta", "source",
+        "track", "wbr", "p", "li", "dt", "dd", "tr", "td", "th", "option", "thead", "tbody",
+    }
+)  # fmt: skip
 _LANGUAGE = re.compile(r"[a-z]{2,8}(?:-[a-z0-9]{1,8})*")
 
 _INLINE_TAGS = frozenset({"a", "strong", "em", "b", "i", "u", "q", "cite", "code", "sub", "sup"})
@@ -144,7 +154,7 @@ def sanitize_html(html: str, base_url: str | None) -> str:
     """
     # Cutting raw HTML anywhere is safe: nh3 copes with whatever half-tag is left.
     cleaned = nh3.clean(
-        _INVALID_CHARS.sub("", html[:MAX_INPUT_LENGTH]),
+        _limit_nesting(_INVALID_CHARS.sub("", html[:MAX_INPUT_LENGTH])),
         tags=ALLOWED_TAGS,
         clean_content_tags=REMOVED_WITH_CONTENT,
         attributes=ALLOWED_ATTRIBUTES,
@@ -154,6 +164,29 @@ def sanitize_html(html: str, base_url: str | None) -> str:
         url_schemes=URL_SCHEMES,
     )
     return _IMG_TAG.sub(_keep_useful_image, cleaned).strip()
+
+
+def _limit_nesting(html: str) -> str:
+    """The HTML, or only its text when elements nest deeper than MAX_NESTING.
+
+    Linear: one pass over the tags, counting like a browser would for the elements that
+    nest (void elements and those an HTML parser closes by itself are not counted).
+    """
+    if html.count("<") <= MAX_NESTING:
+        return html
+    depth = 0
+    for match in _TAG.finditer(html):
+        closing, name, self_closing = match.groups()
+        if self_closing or name.lower() in _NOT_NESTING:
+            continue
+        if closing:
+            depth = max(depth - 1, 0)
+            continue
+        depth += 1
+        if depth > MAX_NESTING:
+            # Every tag goes (script and style bodies stay as inert, escaped text).
+            return _TAG.sub(" ", html)
+    return html
 
 
 def html_to_text(html: str) -> str:

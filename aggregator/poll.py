@@ -1,7 +1,9 @@
 """One poll of one source, start to end, and a round over many sources.
 
-fetch -> (skip when 304 or byte-identical) -> parse -> normalize -> store, each stage
-called with plain data. This is the only module that strings the stages together for
+fetch -> (a web page where a feed was expected: discover its feed) -> (skip when 304 or
+byte-identical) -> parse -> normalize -> (follow: true: enrich new items from their pages)
+-> language detection -> include/exclude/max_age filters -> store, each stage called with
+plain data. This is the only module that strings the stages together for
 polling, so the CLI, the scheduler and the benchmarks all poll the same way.
 
 A fault in one source becomes a FAILED PollReport naming the member, the address and the
@@ -14,18 +16,28 @@ import asyncio
 from collections.abc import Callable
 from collections.abc import Iterable
 from collections.abc import Sequence
+from dataclasses import replace
+from datetime import datetime
 
 from aggregator.errors import ParseError
 from aggregator.fetch import Fetcher
+from aggregator.filters import filter_items
+from aggregator.follow import follow_new_items
+from aggregator.language import with_detected_language
 from aggregator.models import Config
 from aggregator.models import FetchResult
 from aggregator.models import Item
 from aggregator.models import ParsedFeed
+from aggregator.models import PollOutcome
 from aggregator.models import PollReport
+from aggregator.models import ScheduleHints
 from aggregator.models import SourceConfig
 from aggregator.normalize import normalize_feed
 from aggregator.parse import parse_source
+from aggregator.parse.discover import discover_feed
+from aggregator.parse.discover import is_html_page
 from aggregator.store import Store
+from aggregator.store.database import SourceState
 from aggregator.store.database import body_digest
 
 ReportCallback = Callable[[PollReport], None]
@@ -46,25 +58,104 @@ def parse_and_normalize(result: FetchResult, language: str | None) -> tuple[Pars
     return parsed, normalize_feed(parsed, result.source, result.fetched_at, language)
 
 
+def with_hints(
+    report: PollReport, result: FetchResult, parsed: ParsedFeed | None = None
+) -> PollReport:
+    """The report carrying what the fetch and parse learned for the scheduler."""
+    hints = ScheduleHints(
+        status=result.status,
+        cache_max_age=result.cache_max_age,
+        retry_after=result.retry_after,
+        ttl_minutes=parsed.ttl_minutes if parsed is not None else None,
+        update_period=parsed.update_period if parsed is not None else None,
+        conditional=bool(result.validators.etag or result.validators.last_modified),
+    )
+    return replace(report, hints=hints)
+
+
+def gone_report(source: SourceConfig, gone_at: datetime) -> PollReport:
+    """A source whose site said 410 Gone is not polled again until feeds.yaml changes it."""
+    return PollReport(
+        source=source,
+        outcome=PollOutcome.FAILED,
+        error=(
+            f"gone: on {gone_at:%Y-%m-%d} the site said this address was removed for good"
+            " (HTTP 410); it is no longer checked. Put the member's new address in feeds.yaml,"
+            " or remove this source"
+        ),
+    )
+
+
 async def poll_source(
     source: SourceConfig, *, fetcher: Fetcher, store: Store, language: str | None
 ) -> PollReport:
     state = store.source_state(source.url)
-    result = await fetcher.fetch(source, state.validators)
+    if state.gone_at is not None:
+        return gone_report(source, state.gone_at)
+    discovered = state.discovered_url if source.kind != "page" else None
+    if discovered is not None:
+        # The feed autodiscovery chose earlier is polled in place of the site's address;
+        # results stay recorded under the configured address.
+        result = await fetcher.fetch(replace(source, url=discovered), state.validators)
+        result = replace(result, source=source)
+        if result.status in (404, 410) or is_html_page(result):
+            # The site moved its feed: forget it and look again from the configured address.
+            store.remember_discovered_feed(source.url, None)
+            return await poll_source(source, fetcher=fetcher, store=store, language=language)
+    else:
+        result = await fetcher.fetch(source, state.validators)
+    if result.error is None and source.kind != "page" and is_html_page(result):
+        discovery = await discover_feed(
+            result, fetcher.fetch, read_feed=parse_source, resolver=fetcher.resolver
+        )
+        chosen = discovery.chosen
+        if chosen is None or chosen.result is None:
+            return with_hints(store.record_failure(result, discovery.problem), result)
+        discovered = chosen.candidate.url
+        store.remember_discovered_feed(source.url, discovered)
+        result = replace(chosen.result, source=source)
+        state = store.source_state(source.url)
+    report = await _poll_result(
+        source, result, state, fetcher=fetcher, store=store, language=language
+    )
+    return replace(report, discovered=discovered) if discovered is not None else report
+
+
+async def _poll_result(
+    source: SourceConfig,
+    result: FetchResult,
+    state: SourceState,
+    *,
+    fetcher: Fetcher,
+    store: Store,
+    language: str | None,
+) -> PollReport:
     if result.error is not None:
-        return store.record_failure(result, result.error)
+        return with_hints(store.record_failure(result, result.error), result)
     if result.not_modified:
-        return store.record_unchanged(result)
+        return with_hints(store.record_unchanged(result), result)
     assert result.content is not None
     if state.body_hash is not None and body_digest(result.content) == state.body_hash:
-        return store.record_unchanged(result)
+        return with_hints(store.record_unchanged(result), result)
     try:
         # Parsing runs in a worker thread so that the event loop keeps other downloads
         # moving while a large feed is being read.
         parsed, items = await asyncio.to_thread(parse_and_normalize, result, language)
     except ParseError as exc:
-        return store.record_failure(result, exc.cause)
-    return store.record_items(result, items, warning=parsed.warning)
+        return with_hints(store.record_failure(result, exc.cause), result)
+    if source.follow:
+        items = await follow_new_items(
+            parsed,
+            source,
+            store.known_item_keys(source.url),
+            fetcher.fetch,
+            result.fetched_at,
+            language,
+            resolver=fetcher.resolver,
+        )
+    chosen = filter_items(with_detected_language(items), source.filters, result.fetched_at)
+    report = store.record_items(result, chosen.kept, warning=parsed.warning)
+    return with_hints(replace(report, filtered=len(chosen.dropped)), result, parsed)
 
 
 async def poll_all(

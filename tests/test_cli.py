@@ -98,9 +98,10 @@ def test_fetch_then_export_publishes_one_clean_combined_feed(
     tmp_path: Path,
     config_path: Path,
     server: FixtureServer,
+    database_url: str,
     capsys: pytest.CaptureFixture[str],
 ) -> None:
-    database = f"sqlite:///{tmp_path / 'db.sqlite'}"
+    database = database_url
     base = ["--config", str(config_path), "--database", database]
 
     code, out, _ = run(capsys, *base, "fetch")
@@ -144,9 +145,10 @@ def test_repoll_is_conditional_and_an_edit_updates_in_place(
     tmp_path: Path,
     config_path: Path,
     server: FixtureServer,
+    database_url: str,
     capsys: pytest.CaptureFixture[str],
 ) -> None:
-    database = f"sqlite:///{tmp_path / 'db.sqlite'}"
+    database = database_url
     base = ["--config", str(config_path), "--database", database]
     run(capsys, *base, "fetch")
     run(capsys, *base, "export", str(tmp_path / "before"))
@@ -188,9 +190,10 @@ def test_failed_source_never_shrinks_the_published_feed(
     tmp_path: Path,
     config_path: Path,
     server: FixtureServer,
+    database_url: str,
     capsys: pytest.CaptureFixture[str],
 ) -> None:
-    database = f"sqlite:///{tmp_path / 'db.sqlite'}"
+    database = database_url
     base = ["--config", str(config_path), "--database", database]
     run(capsys, *base, "fetch")
     run(capsys, *base, "export", str(tmp_path / "before"))

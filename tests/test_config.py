@@ -747,14 +747,16 @@ def test_source_with_both_feed_and_page() -> None:
 
 
 def test_source_with_neither_feed_nor_page_still_checks_its_other_keys() -> None:
-    problems = problems_of(source_text("- url: https://ciw-online.org/feed/\n  interval: 5\n"))
+    problems = problems_of(
+        source_text("- address: https://ciw-online.org/feed/\n  interval: 5\n")
+    )
     assert [where(problem) for problem in problems] == [
-        (10, "ciw", "url"),
+        (10, "ciw", "address"),
         (10, "ciw", None),
         (11, "ciw", "interval"),
     ]
     assert "write the address after 'feed:'" in problems[0].message
-    assert "neither 'feed:' nor 'page:'" in problems[1].message
+    assert "neither 'feed:', 'page:' nor 'url:'" in problems[1].message
     assert "has no unit" in problems[2].message
 
 
@@ -764,10 +766,13 @@ def test_source_written_as_a_bare_address() -> None:
     assert "'- feed: <address>'" in problem.message
 
 
-def test_page_without_selectors() -> None:
-    problem = only_problem(source_text("- page: https://ciw-online.org/news/\n"))
-    assert where(problem) == (10, "ciw", "selectors")
-    assert "needs 'selectors:'" in problem.message
+def test_page_without_selectors_is_read_heuristically() -> None:
+    # Selectors are optional since pages can be read without them (parse/heuristics.py);
+    # when 'selectors:' is given it still needs 'item:' (next test).
+    config = parse_config(source_text("- page: https://ciw-online.org/news/\n"))
+    [source] = config.members[0].sources
+    assert source.kind == "page"
+    assert source.selectors is None
 
 
 def test_page_selectors_without_item() -> None:
@@ -844,11 +849,8 @@ def test_selector_key_written_directly_under_the_page() -> None:
               item: article
             """)
     )
-    assert [where(problem) for problem in problems] == [
-        (10, "ciw", "selectors"),
-        (11, "ciw", "item"),
-    ]
-    assert "go inside 'selectors:'" in problems[1].message
+    assert [where(problem) for problem in problems] == [(11, "ciw", "item")]
+    assert "go inside 'selectors:'" in problems[0].message
 
 
 def test_selectors_on_a_feed_are_refused() -> None:
@@ -953,7 +955,7 @@ def test_every_problem_is_reported_together_in_line_order() -> None:
             name: Centro de Trabajadores Unidos en la Lucha
             url: https://ctul.net/
             sources:
-              - page: https://ctul.net/news/
+              - page: ctul.net/news/
           - id: ciw
             url: /relative/
             sources:
@@ -971,7 +973,7 @@ def test_every_problem_is_reported_together_in_line_order() -> None:
         (10, "ciw", "tags"),
         (11, "ciw", "sorces"),
         (13, "CTUL", "id"),
-        (17, "CTUL", "selectors"),
+        (17, "CTUL", "page"),
         (18, "ciw", "id"),
         (18, "ciw", "name"),
         (19, "ciw", "url"),
@@ -1094,3 +1096,42 @@ def test_parse_duration(text: str, expected: timedelta) -> None:
 def test_parse_duration_rejects(text: str) -> None:
     with pytest.raises(ValueError, match="time"):
         parse_duration(text)
+
+
+# --- sources as staff meet them (issue 4): url:, follow: ------------------------------
+
+
+def test_a_url_source_is_a_site_whose_feed_is_discovered() -> None:
+    config = parse_config(source_text("- url: https://ciw-online.org/\n"))
+    [source] = config.members[0].sources
+    assert (source.kind, source.url, source.selectors) == ("url", "https://ciw-online.org/", None)
+
+
+def test_selectors_on_a_url_source_are_refused() -> None:
+    problem = only_problem(
+        source_text("""
+            - url: https://ciw-online.org/
+              selectors:
+                item: article
+            """)
+    )
+    assert where(problem) == (11, "ciw", "selectors")
+    assert "a 'url:' source needs none" in problem.message
+
+
+def test_follow_is_read_on_pages_and_refused_elsewhere() -> None:
+    config = parse_config(source_text("- page: https://ciw-online.org/news/\n  follow: true\n"))
+    assert config.members[0].sources[0].follow is True
+    problem = only_problem(source_text("- feed: https://ciw-online.org/feed/\n  follow: true\n"))
+    assert where(problem) == (11, "ciw", "follow")
+    assert "only applies to '- page:' sources" in problem.message
+    problem = only_problem(source_text("- page: https://ciw-online.org/news/\n  follow: often\n"))
+    assert "true or false" in problem.message
+
+
+def test_a_url_and_a_feed_in_one_source_are_refused() -> None:
+    problem = only_problem(
+        source_text("- url: https://ciw-online.org/\n  feed: https://ciw-online.org/feed/\n")
+    )
+    assert where(problem) == (10, "ciw", None)
+    assert "both 'feed:' and 'url:'" in problem.message

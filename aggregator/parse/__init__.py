@@ -1,7 +1,8 @@
 """The parse stage: a FetchResult's body -> ParsedFeed, by the source's kind and the body's format.
 
 Feeds go to feeds.py (JSON Feed read directly, everything else through feedparser); news
-pages go to pages.py (BeautifulSoup and the member's CSS selectors).
+pages go to pages.py (BeautifulSoup and the member's CSS selectors), or to heuristics.py when
+the page has no selectors. A `url:` source arrives here with its discovered feed's body.
 
 It must never fetch, clean, absolutize or date-clamp (normalize does that), and never raise
 anything but ParseError, whatever bytes arrive: one member's broken body must not stop a poll.
@@ -14,9 +15,10 @@ from aggregator.models import FetchResult
 from aggregator.models import ParsedFeed
 from aggregator.parse.feeds import FormatError
 from aggregator.parse.feeds import parse_feed
+from aggregator.parse.heuristics import parse_page_heuristically
 from aggregator.parse.pages import parse_page
 
-__all__ = ["parse_feed", "parse_page", "parse_source"]
+__all__ = ["parse_feed", "parse_page", "parse_page_heuristically", "parse_source"]
 
 
 def parse_source(result: FetchResult) -> ParsedFeed:
@@ -28,7 +30,7 @@ def parse_source(result: FetchResult) -> ParsedFeed:
     try:
         if source.kind == "page":
             if source.selectors is None:
-                raise FormatError("a news page source needs selectors (at least 'item')")
+                return parse_page_heuristically(result.content, url, result.content_type)
             return parse_page(result.content, url, result.content_type, source.selectors)
         return parse_feed(result.content, url, result.content_type)
     except FormatError as exc:

@@ -21,6 +21,7 @@ from collections.abc import Iterable
 from collections.abc import Mapping
 from datetime import UTC
 from datetime import datetime
+from datetime import timedelta
 from typing import Any
 
 import feedparser
@@ -46,6 +47,12 @@ _HTML_START = re.compile(
     re.IGNORECASE | re.DOTALL,
 )
 _UTF8_BOM = b"\xef\xbb\xbf"
+# A body that opens as a feed is one, whatever Content-Type a misconfigured server gave it.
+_FEED_START = re.compile(
+    rb"^\s*(<\?xml[^>]*>\s*)?(<!--.*?-->\s*|<\?[^>]*>\s*|<!DOCTYPE[^>\[]*>\s*)*"
+    rb"<(rss|feed|rdf:RDF|RDF)[\s>]",
+    re.DOTALL,
+)
 
 
 # --- helpers shared with pages.py -----------------------------------------------------
@@ -74,8 +81,11 @@ def text_to_html(text: str) -> str:
 
 def looks_like_html(content: bytes, content_type: str | None) -> bool:
     """Whether a body that is no feed is a web page (by its start or its media type)."""
-    if _HTML_START.match(content[:4096].removeprefix(_UTF8_BOM)):
+    start = content[:4096].removeprefix(_UTF8_BOM)
+    if _HTML_START.match(start):
         return True
+    if _FEED_START.match(start) or start.lstrip()[:1] == b"{":
+        return False
     media_type, _ = split_content_type(content_type)
     return media_type in HTML_TYPES
 
@@ -104,6 +114,94 @@ def parse_feed(content: bytes, url: str, content_type: str | None) -> ParsedFeed
 
 # --- RSS, Atom, RDF through feedparser ------------------------------------------------
 
+# Byte signatures of XML in UTF-32/UTF-16 (with and without a BOM), longest first, and the
+# codec that reads each back to the same bytes.
+_WIDE_SIGNATURES = (
+    (b"\x00\x00\xfe\xff", "utf-32"),
+    (b"\xff\xfe\x00\x00", "utf-32"),
+    (b"\x00\x00\x00<", "utf-32-be"),
+    (b"<\x00\x00\x00", "utf-32-le"),
+    (b"\xfe\xff", "utf-16"),
+    (b"\xff\xfe", "utf-16"),
+    (b"\x00<", "utf-16-be"),
+    (b"<\x00", "utf-16-le"),
+)
+_DTD_SPECIAL = re.compile(r"[\"'\[\]>]|<!--")
+_ELEMENT_START = re.compile(r"<[A-Za-z_:]")
+# A real feed's internal DTD subset has a handful of declarations; past this many tokens
+# the rest of the document is taken as DTD (and dropped) rather than scanned further.
+_MAX_DTD_TOKENS = 10_000
+
+
+def without_entity_declarations(content: bytes) -> bytes:
+    """The document without its DOCTYPE when that declares entities.
+
+    Entity declarations are how billion-laughs and quadratic-blowup bombs and XXE
+    (`<!ENTITY x SYSTEM "file:///etc/passwd">`) get in; feedparser keeps "safe" ones
+    and its loose parser expands them without limit (a 50 kB entity used 20,000 times
+    took 3 GB). Feeds have no legitimate need for them: the references left behind are
+    undefined, so feedparser falls back to its loose parser and reports the feed as broken.
+    """
+    for signature, codec in _WIDE_SIGNATURES:
+        if content.startswith(signature):
+            text = content.decode(codec, errors="replace")
+            if "<!ENTITY" not in text:
+                return content
+            return _strip_entity_doctype(text).encode(codec, errors="replace")
+    if b"<!ENTITY" not in content:
+        return content
+    # Latin-1 maps bytes to characters one to one, so positions found in it are byte
+    # positions in any ASCII-compatible encoding (UTF-8 included) and nothing is altered.
+    return _strip_entity_doctype(content.decode("latin-1")).encode("latin-1")
+
+
+_DOCUMENT_END = re.compile(rb"</[A-Za-z_][\w:.-]*\s*>\s*$")
+
+
+def _looks_truncated(content: bytes) -> bool:
+    """Whether the body stops before its root element's end tag (a cut-off download)."""
+    tail = content[-512:]
+    if any(content.startswith(signature) for signature, _ in _WIDE_SIGNATURES):
+        tail = tail.replace(b"\x00", b"")  # the end tag is ASCII in UTF-16/32 too
+    return _DOCUMENT_END.search(tail) is None
+
+
+def _strip_entity_doctype(text: str) -> str:
+    start = text.find("<!DOCTYPE")
+    if start == -1 or _ELEMENT_START.search(text, 0, start):
+        return text  # no DOCTYPE, or "<!DOCTYPE" is text inside the document
+    end = _doctype_end(text, start + len("<!DOCTYPE"))
+    if "<!ENTITY" not in text[start:end]:
+        return text
+    return text[:start] + text[end:]
+
+
+def _doctype_end(text: str, position: int) -> int:
+    """Where the DOCTYPE declaration ends: its closing ">" outside quotes, comments and
+    the [internal subset]; the end of the text if it never closes. Linear in the text."""
+    depth = 0
+    for _ in range(_MAX_DTD_TOKENS):
+        match = _DTD_SPECIAL.search(text, position)
+        if match is None:
+            break
+        token = match.group()
+        if token in ("\"", "'", "<!--"):
+            closing = "-->" if token == "<!--" else token
+            close = text.find(closing, match.end())
+            if close == -1:
+                break
+            position = close + len(closing)
+            continue
+        position = match.end()
+        if token == "[":
+            depth += 1
+        elif token == "]":
+            depth = max(depth - 1, 0)
+        elif depth == 0:
+            return position
+    return len(text)
+
+
 
 def _feedparser_content_type(content_type: str | None) -> str:
     """The Content-Type to show feedparser, so the charset is read header, then XML declaration.
@@ -120,7 +218,7 @@ def _feedparser_content_type(content_type: str | None) -> str:
 def _parse_xml_feed(content: bytes, url: str, content_type: str | None) -> ParsedFeed:
     parsed = feedparser.parse(
         # A BytesIO, never bytes or str: feedparser treats a string as a path or URL to open.
-        io.BytesIO(content),
+        io.BytesIO(without_entity_declarations(content)),
         response_headers={
             "content-type": _feedparser_content_type(content_type),
             "content-location": url,
@@ -144,6 +242,13 @@ def _parse_xml_feed(content: bytes, url: str, content_type: str | None) -> Parse
         if not version:
             raise FormatError("not a feed: the document is not RSS, Atom, RDF or JSON Feed")
 
+    warning = bozo_message
+    if broken and entries_data and _looks_truncated(content):
+        # The entry the cut went through is missing its end: stored, it would replace the
+        # good copy of that entry with a headless one (or add a duplicate without its guid).
+        entries_data = entries_data[:-1]
+        warning = f"the document is cut off; its last, incomplete entry was left out ({bozo})"
+
     feed: Mapping[str, Any] = parsed.get("feed") or {}
     feed_language = _text(feed, "language")
     feed_authors = _author_names(feed) if version.startswith("atom") else ()
@@ -155,8 +260,36 @@ def _parse_xml_feed(content: bytes, url: str, content_type: str | None) -> Parse
         link=_text(feed, "link"),
         language=feed_language,
         entries=entries,
-        warning=bozo_message,
+        warning=warning,
+        ttl_minutes=_ttl_minutes(feed),
+        update_period=_update_period(feed),
     )
+
+
+_UPDATE_PERIODS = {
+    "hourly": timedelta(hours=1),
+    "daily": timedelta(days=1),
+    "weekly": timedelta(weeks=1),
+    "monthly": timedelta(days=30),
+    "yearly": timedelta(days=365),
+}
+
+
+def _ttl_minutes(feed: Mapping[str, Any]) -> int | None:
+    """RSS <ttl>: minutes the channel may be cached; None when absent or not a number."""
+    text = _text(feed, "ttl")
+    return int(text) if text is not None and text.isdigit() else None
+
+
+def _update_period(feed: Mapping[str, Any]) -> timedelta | None:
+    """sy:updatePeriod divided by sy:updateFrequency (the module's default frequency is 1)."""
+    period = _UPDATE_PERIODS.get((_text(feed, "sy_updateperiod") or "").lower())
+    if period is None:
+        return None
+    frequency = _text(feed, "sy_updatefrequency")
+    if frequency is not None and frequency.isdigit() and int(frequency) > 0:
+        return period / int(frequency)
+    return period
 
 
 def _entry(

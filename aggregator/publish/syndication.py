@@ -38,6 +38,7 @@ UNTITLED = "(untitled)"
 
 ATOM_TYPE = "application/atom+xml"
 RSS_TYPE = "application/rss+xml"
+FEED_HISTORY_NS = "http://purl.org/syndication/history/1.0"  # RFC 5005
 
 _XML_LANG = "{http://www.w3.org/XML/1998/namespace}lang"
 # feedgen builds Atom elements in no namespace and writes xmlns as a plain attribute on the
@@ -56,12 +57,20 @@ def render_atom(
     feed_path: str = "feed.atom",
     title: str | None = None,
     updated: datetime | None = None,
+    links: Sequence[tuple[str, str]] = (),
+    archive: bool = False,
+    feed_id: str | None = None,
 ) -> bytes:
     """The stories, in the given order, as a UTF-8 Atom 1.0 document.
 
     `feed_path` is relative to `network.feed_url`; the result is both the self link and the
     feed's atom:id. `updated` defaults to the latest story update, or to the Unix epoch for
     an empty feed (see EMPTY_FEED_UPDATED).
+
+    For RFC 5005 feed history: `links` are extra feed-level (rel, absolute href) pairs, such
+    as ("prev-archive", …) or ("current", …), all of them Atom documents; `archive` marks
+    the document as an archive (<fh:archive/>); `feed_id` overrides the atom:id, because
+    the archive documents of a feed share the id of its subscription document.
     """
     generator = _feed_generator(
         network,
@@ -71,6 +80,10 @@ def render_atom(
         title=title,
         updated=updated,
     )
+    if feed_id is not None:
+        generator.id(feed_id)
+    generator.wsr_atom.links = list(links)
+    generator.wsr_atom.archive = archive
     xml: bytes = generator.atom_str(pretty=True, encoding="UTF-8")
     return xml
 
@@ -148,6 +161,28 @@ class _NoFeedLevelExtension:
         return feed
 
 
+class _AtomFeedExtras(_NoFeedLevelExtension):
+    """Feed-level Atom elements feedgen does not write: RFC 5005 history links and marker.
+
+    feedgen accepts only the RFC 4287 link relations on a feed (and its RSS channel link is
+    the last feed link given), so the history links are added here, to Atom only.
+    """
+
+    def __init__(self) -> None:
+        self.links: list[tuple[str, str]] = []
+        self.archive = False
+
+    def extend_ns(self) -> dict[str, str]:
+        return {"fh": FEED_HISTORY_NS} if self.archive else {}
+
+    def extend_atom(self, feed: Any) -> Any:
+        for rel, href in self.links:
+            feed.append(feed.makeelement(_ATOM_LINK, {"href": href, "rel": rel, "type": ATOM_TYPE}))
+        if self.archive:
+            feed.append(feed.makeelement(f"{{{FEED_HISTORY_NS}}}archive", {}))
+        return feed
+
+
 class _AtomEntryExtras(_NoFeedLevelExtension):
     """What feedgen cannot write on an Atom entry: xml:lang, and links other than alternate.
 
@@ -185,7 +220,7 @@ def _feed_generator(
     generator.load_extension("dc", atom=False, rss=True)
     generator.load_extension("media", atom=True, rss=True)
     generator.register_extension(
-        "wsr_atom", _NoFeedLevelExtension, _AtomEntryExtras, atom=True, rss=False
+        "wsr_atom", _AtomFeedExtras, _AtomEntryExtras, atom=True, rss=False
     )
 
     generator.id(self_url)

@@ -8,11 +8,14 @@ items are matched to existing stories through the pure rules in aggregator.dedup
 
 from __future__ import annotations
 
+import base64
 import hashlib
+import re
 import uuid
 from collections.abc import Iterable
 from collections.abc import Sequence
 from dataclasses import dataclass
+from datetime import UTC
 from datetime import datetime
 from pathlib import Path
 from typing import Any
@@ -22,8 +25,10 @@ from sqlalchemy import Connection
 from sqlalchemy import Engine
 from sqlalchemy import create_engine
 from sqlalchemy import event
+from sqlalchemy import false
 from sqlalchemy import func
 from sqlalchemy import inspect
+from sqlalchemy import literal
 from sqlalchemy import or_
 from sqlalchemy import select
 from sqlalchemy import update
@@ -40,6 +45,7 @@ from aggregator.models import CacheValidators
 from aggregator.models import Config
 from aggregator.models import Credit
 from aggregator.models import FetchResult
+from aggregator.models import HiddenStory
 from aggregator.models import Item
 from aggregator.models import PollOutcome
 from aggregator.models import PollReport
@@ -48,6 +54,7 @@ from aggregator.store import schema
 from aggregator.store.schema import SCHEMA_VERSION
 
 MAX_CANDIDATES = 50
+GONE_STATUS = 410
 SQLITE_BUSY_TIMEOUT_MS = 30_000
 
 
@@ -62,6 +69,117 @@ class SourceState:
     last_success_at: datetime | None
     last_error: str | None
     moved_to: str | None
+    discovered_url: str | None = None  # the feed autodiscovery chose for this address
+    gone_at: datetime | None = None  # when the site answered 410 Gone; not polled since
+
+
+@dataclass(frozen=True)
+class HiddenRecord:
+    """A story taken out of the published feeds, and why (feeds.yaml or `aggregator hide`)."""
+
+    target: str  # "urn:uuid:…" or an item's canonical URL
+    reason: str
+    origin: str  # "config" or "cli"
+    hidden_at: datetime
+
+
+@dataclass(frozen=True)
+class ScheduleRecord:
+    """What the scheduler remembers about a source between polls."""
+
+    url: str
+    next_poll_at: datetime | None  # None: never scheduled
+    interval_seconds: int | None  # the adaptive interval; None: as configured
+    unchanged_polls: int
+    declared_interval_seconds: int | None  # the source's own <ttl>/sy:updatePeriod
+    consecutive_failures: int
+
+
+@dataclass(frozen=True)
+class HostPause:
+    """A host that asked us to slow down (429/503), left alone until `until`."""
+
+    host: str
+    until: datetime
+    reason: str
+
+
+@dataclass(frozen=True)
+class SourceHealth:
+    """One source's health as stored, for the status page and alerts."""
+
+    url: str
+    member_id: str
+    kind: str
+    last_polled_at: datetime | None
+    last_success_at: datetime | None
+    last_error: str | None
+    last_warning: str | None
+    consecutive_failures: int
+    failing_since: datetime | None
+    items: int
+    last_new_item_at: datetime | None
+    newest_item_published: datetime | None
+    next_poll_at: datetime | None
+    moved_to: str | None
+    last_status: int | None
+
+
+@dataclass(frozen=True)
+class AlertRecord:
+    """An alert that was sent and still stands (so it is not sent again)."""
+
+    kind: str
+    subject: str
+    detail: str
+    sent_at: datetime
+
+
+@dataclass(frozen=True)
+class StoryCursor:
+    """Where a page of stories (newest first) ended: the last story's date and row id."""
+
+    published: datetime
+    story_id: int
+
+    def encode(self) -> str:
+        """An opaque, URL-safe token; decode_cursor reads it back."""
+        text = f"{self.published.isoformat()}|{self.story_id}"
+        return base64.urlsafe_b64encode(text.encode("utf-8")).decode("ascii").rstrip("=")
+
+
+@dataclass(frozen=True)
+class StoryPage:
+    stories: list[PublishedStory]
+    next_cursor: StoryCursor | None  # None: this was the last page
+
+
+def decode_cursor(token: str) -> StoryCursor:
+    """The cursor StoryCursor.encode made; ValueError for anything else."""
+    try:
+        padded = token + "=" * (-len(token) % 4)
+        text = base64.urlsafe_b64decode(padded.encode("ascii")).decode("utf-8")
+        published_text, story_id_text = text.split("|")
+        published = datetime.fromisoformat(published_text)
+        story_id = int(story_id_text)
+    except (ValueError, UnicodeError) as exc:
+        raise ValueError(f"not a cursor this server made: {token!r}") from exc
+    if published.tzinfo is None or story_id < 0:
+        raise ValueError(f"not a cursor this server made: {token!r}")
+    return StoryCursor(published=published, story_id=story_id)
+
+
+_NOT_SLUG = re.compile(r"[\W_]+")
+TAG_SLUG_MAX = 100
+
+
+def tag_slug(tag: str) -> str:
+    """A tag as it is matched and published in paths: "Fair Food" and "fair-food" agree.
+
+    Letters and digits of any script are kept (casefolded), everything else becomes one
+    "-", so the slug is safe as a path segment and as a file name.
+    """
+    return _NOT_SLUG.sub("-", tag.casefold()).strip("-")[:TAG_SLUG_MAX].strip("-")
 
 
 def body_digest(content: bytes) -> str:
@@ -152,6 +270,9 @@ class Store:
                             .where(schema.sources.c.url == source.url)
                             .values(member_id=member.id, kind=source.kind)
                         )
+            # Member names, addresses and tags are published: renderings cached before are stale.
+            _bump_data_version(connection)
+        self.sync_hidden(config.hidden)
 
     # --- polling -------------------------------------------------------------------
 
@@ -170,7 +291,107 @@ class Store:
             last_success_at=row.last_success_at,
             last_error=row.last_error,
             moved_to=row.moved_to,
+            discovered_url=row.discovered_url,
+            gone_at=row.gone_at,
         )
+
+    def remember_discovered_feed(self, url: str, discovered_url: str | None) -> None:
+        """Keep the feed autodiscovery chose for source `url` (None forgets it).
+
+        The validators and body hash of the page it was found on mean nothing for the feed,
+        so they are cleared with every change of address.
+        """
+        sources = schema.sources.c
+        with self.engine.begin() as connection:
+            current = connection.scalar(select(sources.discovered_url).where(sources.url == url))
+            if current == discovered_url:
+                return
+            connection.execute(
+                update(schema.sources)
+                .where(sources.url == url)
+                .values(
+                    discovered_url=discovered_url, etag=None, last_modified=None, body_hash=None
+                )
+            )
+
+    def known_item_keys(self, url: str) -> set[str]:
+        """The identity keys of the items stored for source `url` (to tell new ones)."""
+        with self.engine.connect() as connection:
+            return set(
+                connection.scalars(
+                    select(schema.items.c.key)
+                    .join(schema.sources, schema.sources.c.id == schema.items.c.source_id)
+                    .where(schema.sources.c.url == url)
+                )
+            )
+
+    # --- moderation ----------------------------------------------------------------
+
+    def story_exists(self, target: str) -> bool:
+        """Whether `target` ("urn:uuid:…" or a canonical item URL) names a stored story."""
+        with self.engine.connect() as connection:
+            if target.startswith("urn:uuid:"):
+                query = select(schema.stories.c.id).where(
+                    schema.stories.c.uid == target.removeprefix("urn:uuid:")
+                )
+            else:
+                query = select(schema.items.c.id).where(schema.items.c.url == target)
+            return connection.execute(query.limit(1)).first() is not None
+
+    def hide(self, target: str, reason: str, now: datetime, *, origin: str = "cli") -> None:
+        """Take a story out of every published feed; the reason is kept with it."""
+        table = schema.hidden_stories
+        with self.engine.begin() as connection:
+            connection.execute(table.delete().where(table.c.target == target))
+            connection.execute(
+                table.insert().values(target=target, reason=reason, origin=origin, hidden_at=now)
+            )
+            _bump_data_version(connection)
+
+    def unhide(self, target: str) -> HiddenRecord | None:
+        """Publish a hidden story again; returns what was removed, None if it was not hidden."""
+        table = schema.hidden_stories
+        with self.engine.begin() as connection:
+            row = connection.execute(select(table).where(table.c.target == target)).one_or_none()
+            if row is None:
+                return None
+            connection.execute(table.delete().where(table.c.target == target))
+            _bump_data_version(connection)
+        return HiddenRecord(row.target, row.reason, row.origin, row.hidden_at)
+
+    def hidden_stories(self) -> list[HiddenRecord]:
+        table = schema.hidden_stories
+        with self.engine.connect() as connection:
+            rows = connection.execute(select(table).order_by(table.c.hidden_at)).all()
+        return [HiddenRecord(row.target, row.reason, row.origin, row.hidden_at) for row in rows]
+
+    def sync_hidden(self, hidden: Iterable[HiddenStory], now: datetime | None = None) -> None:
+        """Make the feeds.yaml `hidden:` list the stored one; `hide` command entries stay."""
+        now = now or datetime.now(UTC)
+        table = schema.hidden_stories
+        wanted = {entry.target: entry.reason for entry in hidden}
+        with self.engine.begin() as connection:
+            current = {
+                row.target: row
+                for row in connection.execute(select(table).where(table.c.origin == "config"))
+            }
+            changed = False
+            for target in current.keys() - wanted.keys():
+                connection.execute(table.delete().where(table.c.target == target))
+                changed = True
+            for target, reason in wanted.items():
+                row = current.get(target)
+                if row is not None and row.reason == reason:
+                    continue
+                connection.execute(table.delete().where(table.c.target == target))
+                connection.execute(
+                    table.insert().values(
+                        target=target, reason=reason, origin="config", hidden_at=now
+                    )
+                )
+                changed = True
+            if changed:
+                _bump_data_version(connection)
 
     def record_failure(self, result: FetchResult, cause: str) -> PollReport:
         """A failed poll touches only the source's health: stored items stay published."""
@@ -182,7 +403,13 @@ class Store:
                     last_polled_at=result.fetched_at,
                     last_error=cause,
                     consecutive_failures=schema.sources.c.consecutive_failures + 1,
+                    failing_since=func.coalesce(
+                        schema.sources.c.failing_since,
+                        literal(result.fetched_at, schema.UTCDateTime()),
+                    ),
+                    last_status=result.status,
                     moved_to=result.permanent_redirect,
+                    **_gone_values(result),
                 )
             )
         return PollReport(
@@ -218,8 +445,12 @@ class Store:
             )
             if source_id is None:
                 raise StorageError(f"source {result.source.url} is not in the database")
-            for item in _unique_by_key(items):
-                outcome = self._upsert_item(connection, source_id, item, result.fetched_at)
+            unique = _unique_by_key(items)
+            batch_keys = frozenset(item.key for item in unique)
+            for item in unique:
+                outcome = self._upsert_item(
+                    connection, source_id, item, result.fetched_at, batch_keys
+                )
                 new += outcome is PollOutcome.NEW
                 updated += outcome is PollOutcome.UPDATED
             self._mark_success(
@@ -231,6 +462,8 @@ class Store:
                     .where(schema.sources.c.id == source_id)
                     .values(last_new_item_at=result.fetched_at)
                 )
+            if new or updated:
+                _bump_data_version(connection)
         if new:
             outcome = PollOutcome.NEW
         elif updated:
@@ -260,6 +493,9 @@ class Store:
             "last_error": None,
             "last_warning": warning,
             "consecutive_failures": 0,
+            "failing_since": None,
+            "gone_at": None,
+            "last_status": result.status,
             "moved_to": result.permanent_redirect,
         }
         if not result.not_modified:
@@ -272,7 +508,12 @@ class Store:
         )
 
     def _upsert_item(
-        self, connection: Connection, source_id: int, item: Item, seen_at: datetime
+        self,
+        connection: Connection,
+        source_id: int,
+        item: Item,
+        seen_at: datetime,
+        batch_keys: frozenset[str] = frozenset(),
     ) -> PollOutcome:
         existing = connection.execute(
             select(
@@ -295,8 +536,11 @@ class Store:
             connection.execute(
                 update(schema.items).where(schema.items.c.id == existing.id).values(values)
             )
+            _save_item_tags(connection, existing.id, item.tags, replace=True)
             _refresh_story_dates(connection, existing.story_id)
             return PollOutcome.UPDATED
+        if _rekey_identical_item(connection, source_id, item, batch_keys):
+            return PollOutcome.UNCHANGED
         story_id = self._find_story(connection, item)
         if story_id is None:
             inserted = connection.execute(
@@ -308,7 +552,7 @@ class Store:
             ).inserted_primary_key
             assert inserted is not None
             story_id = int(inserted[0])
-        connection.execute(
+        item_key = connection.execute(
             schema.items.insert().values(
                 source_id=source_id,
                 member_id=item.member_id,
@@ -317,7 +561,9 @@ class Store:
                 first_seen_at=seen_at,
                 **_item_values(item),
             )
-        )
+        ).inserted_primary_key
+        assert item_key is not None
+        _save_item_tags(connection, int(item_key[0]), item.tags, replace=False)
         _refresh_story_dates(connection, story_id)
         return PollOutcome.NEW
 
@@ -362,21 +608,226 @@ class Store:
             candidates=candidates,
         )
 
-    # --- reading for publishing ----------------------------------------------------
+    # --- scheduling (aggregator.schedule) ------------------------------------------
 
-    def latest_stories(self, limit: int, *, member_id: str | None = None) -> list[PublishedStory]:
-        """The newest `limit` stories, newest first, each with every member credited."""
-        query = select(schema.stories.c.id, schema.stories.c.uid).order_by(
-            schema.stories.c.published.desc(), schema.stories.c.id.desc()
-        )
-        if member_id is not None:
-            query = query.where(
-                schema.stories.c.id.in_(
-                    select(schema.items.c.story_id).where(schema.items.c.member_id == member_id)
+    def schedule_records(self) -> dict[str, ScheduleRecord]:
+        """Every source's scheduling state, by URL."""
+        columns = schema.sources.c
+        with self.engine.connect() as connection:
+            rows = connection.execute(
+                select(
+                    columns.url,
+                    columns.next_poll_at,
+                    columns.poll_interval_seconds,
+                    columns.unchanged_polls,
+                    columns.declared_interval_seconds,
+                    columns.consecutive_failures,
+                )
+            ).all()
+        return {
+            row.url: ScheduleRecord(
+                url=row.url,
+                next_poll_at=row.next_poll_at,
+                interval_seconds=row.poll_interval_seconds,
+                unchanged_polls=row.unchanged_polls or 0,
+                declared_interval_seconds=row.declared_interval_seconds,
+                consecutive_failures=row.consecutive_failures,
+            )
+            for row in rows
+        }
+
+    def save_schedule(
+        self,
+        url: str,
+        *,
+        next_poll_at: datetime,
+        interval_seconds: int | None,
+        unchanged_polls: int,
+        declared_interval_seconds: int | None,
+        host_pause: HostPause | None = None,
+    ) -> None:
+        """Record the scheduler's decision after a poll, and the host's pause if any."""
+        with self.engine.begin() as connection:
+            connection.execute(
+                update(schema.sources)
+                .where(schema.sources.c.url == url)
+                .values(
+                    next_poll_at=next_poll_at,
+                    poll_interval_seconds=interval_seconds,
+                    unchanged_polls=unchanged_polls,
+                    declared_interval_seconds=declared_interval_seconds,
                 )
             )
+            if host_pause is not None:
+                _save_host_pause(connection, host_pause)
+
+    def set_next_poll(self, url: str, next_poll_at: datetime | None) -> None:
+        """Move one source's next poll (None: due at once), e.g. after a config change."""
+        with self.engine.begin() as connection:
+            connection.execute(
+                update(schema.sources)
+                .where(schema.sources.c.url == url)
+                .values(next_poll_at=next_poll_at, poll_interval_seconds=None, unchanged_polls=0)
+            )
+
+    def host_pauses(self, now: datetime) -> dict[str, HostPause]:
+        """Hosts still paused at `now`, by host."""
         with self.engine.connect() as connection:
-            story_rows = connection.execute(query.limit(limit)).all()
+            rows = connection.execute(
+                select(schema.host_pauses).where(schema.host_pauses.c.paused_until > now)
+            ).all()
+        return {
+            row.host: HostPause(host=row.host, until=row.paused_until, reason=row.reason)
+            for row in rows
+        }
+
+    # --- status and alerts ---------------------------------------------------------
+
+    def source_health(self) -> list[SourceHealth]:
+        """Every source's health and counts, for /status and alerts."""
+        columns = schema.sources.c
+        counts = (
+            select(
+                schema.items.c.source_id,
+                func.count().label("item_count"),
+                func.max(schema.items.c.published).label("newest_published"),
+            )
+            .group_by(schema.items.c.source_id)
+            .subquery()
+        )
+        with self.engine.connect() as connection:
+            rows = connection.execute(
+                select(
+                    schema.sources,
+                    counts.c.item_count,
+                    counts.c.newest_published,
+                )
+                .outerjoin(counts, counts.c.source_id == columns.id)
+                .order_by(columns.id)
+            ).all()
+        return [
+            SourceHealth(
+                url=row.url,
+                member_id=row.member_id,
+                kind=row.kind,
+                last_polled_at=row.last_polled_at,
+                last_success_at=row.last_success_at,
+                last_error=row.last_error,
+                last_warning=row.last_warning,
+                consecutive_failures=row.consecutive_failures,
+                failing_since=row.failing_since,
+                items=row.item_count or 0,
+                last_new_item_at=row.last_new_item_at,
+                newest_item_published=_aware(row.newest_published),
+                next_poll_at=row.next_poll_at,
+                moved_to=row.moved_to,
+                last_status=row.last_status,
+            )
+            for row in rows
+        ]
+
+    def alert_records(self) -> dict[tuple[str, str], AlertRecord]:
+        """Alerts sent and still standing, by (kind, subject)."""
+        with self.engine.connect() as connection:
+            rows = connection.execute(select(schema.alert_state)).all()
+        return {
+            (row.kind, row.subject): AlertRecord(
+                kind=row.kind, subject=row.subject, detail=row.detail, sent_at=row.sent_at
+            )
+            for row in rows
+        }
+
+    def save_alert_records(
+        self, added: Iterable[AlertRecord], removed: Iterable[tuple[str, str]]
+    ) -> None:
+        table = schema.alert_state
+        with self.engine.begin() as connection:
+            for kind, subject in removed:
+                connection.execute(
+                    table.delete().where(table.c.kind == kind, table.c.subject == subject)
+                )
+            for record in added:
+                connection.execute(
+                    table.delete().where(
+                        table.c.kind == record.kind, table.c.subject == record.subject
+                    )
+                )
+                connection.execute(
+                    table.insert().values(
+                        kind=record.kind,
+                        subject=record.subject,
+                        detail=record.detail,
+                        sent_at=record.sent_at,
+                    )
+                )
+
+    # --- reading for publishing ----------------------------------------------------
+
+    def latest_stories(
+        self,
+        limit: int,
+        *,
+        member_id: str | None = None,
+        tag: str | None = None,
+        query: str | None = None,
+        language: str | None = None,
+        before: StoryCursor | None = None,
+    ) -> list[PublishedStory]:
+        """The newest `limit` stories, newest first, each with every member credited.
+
+        The filters are those of story_page.
+        """
+        return self.story_page(
+            limit, member_id=member_id, tag=tag, query=query, language=language, before=before
+        ).stories
+
+    def story_page(
+        self,
+        limit: int,
+        *,
+        member_id: str | None = None,
+        tag: str | None = None,
+        query: str | None = None,
+        language: str | None = None,
+        before: StoryCursor | None = None,
+        offset: int = 0,
+        stored_order: bool = False,
+    ) -> StoryPage:
+        """Up to `limit` stories, newest first, and the cursor of the page after them.
+
+        A story is kept when one of its items is by `member_id`; when one of its items has
+        the tag `tag`, or its member has (compared as tag_slug); when `query` occurs in one
+        of its items' title or summary, case-insensitively; when one of its items is in
+        `language` ("es" also takes "es-MX"). `before` continues after a page's cursor.
+        `stored_order` orders by when each story was first stored, oldest first, which
+        never reorders pages already seen (the Atom archive documents need that).
+        """
+        stories = schema.stories.c
+        with self.engine.connect() as connection:
+            conditions = _story_conditions(
+                connection, member_id=member_id, tag=tag, query=query, language=language
+            )
+            if before is not None:
+                conditions.append(
+                    or_(
+                        stories.published < before.published,
+                        (stories.published == before.published) & (stories.id < before.story_id),
+                    )
+                )
+            order = (
+                [stories.id.asc()]
+                if stored_order
+                else [stories.published.desc(), stories.id.desc()]
+            )
+            story_rows = connection.execute(
+                select(stories.id, stories.uid, stories.published)
+                .where(*conditions)
+                .order_by(*order)
+                .offset(offset)
+                .limit(limit + 1)
+            ).all()
+            more = len(story_rows) > limit
+            story_rows = story_rows[:limit]
             story_ids = [row.id for row in story_rows]
             item_rows = connection.execute(
                 select(
@@ -391,13 +842,186 @@ class Store:
         by_story: dict[int, list[Any]] = {story_id: [] for story_id in story_ids}
         for row in item_rows:
             by_story[row.story_id].append(row)
-        return [
-            _published_story(row.uid, by_story[row.id]) for row in story_rows if by_story[row.id]
-        ]
+        last = story_rows[-1] if story_rows else None
+        return StoryPage(
+            stories=[
+                _published_story(row.uid, by_story[row.id])
+                for row in story_rows
+                if by_story[row.id]
+            ],
+            next_cursor=(
+                StoryCursor(published=last.published, story_id=last.id)
+                if more and last is not None and not stored_order
+                else None
+            ),
+        )
+
+    def count_stories(
+        self,
+        *,
+        member_id: str | None = None,
+        tag: str | None = None,
+        query: str | None = None,
+        language: str | None = None,
+    ) -> int:
+        """How many stories story_page would go through with these filters."""
+        with self.engine.connect() as connection:
+            conditions = _story_conditions(
+                connection, member_id=member_id, tag=tag, query=query, language=language
+            )
+            counted = connection.scalar(
+                select(func.count()).select_from(schema.stories).where(*conditions)
+            )
+        return counted or 0
+
+    def tag_slugs(self) -> list[str]:
+        """Every tag in use, by item or by member, as tag_slug, sorted."""
+        with self.engine.connect() as connection:
+            slugs = set(connection.scalars(select(schema.item_tags.c.tag).distinct()))
+            for tags in connection.scalars(select(schema.members.c.tags)):
+                slugs.update(tag_slug(tag) for tag in tags)
+        slugs.discard("")
+        return sorted(slugs)
+
+    def data_version(self) -> tuple[int, int]:
+        """Changes whenever what is published may have changed; one cheap read."""
+        with self.engine.connect() as connection:
+            row = connection.execute(
+                select(
+                    schema.schema_info.c.data_version,
+                    select(func.max(schema.items.c.id)).scalar_subquery(),
+                )
+            ).one()
+        return int(row[0] or 0), int(row[1] or 0)
+
+    def healthy(self) -> bool:
+        """Whether the database answers a query now (for /healthz)."""
+        try:
+            with self.engine.connect() as connection:
+                connection.scalar(select(schema.schema_info.c.version))
+        except SQLAlchemyError:
+            return False
+        return True
 
     def count_items(self) -> int:
         with self.engine.connect() as connection:
             return connection.scalar(select(func.count()).select_from(schema.items)) or 0
+
+
+def _story_conditions(
+    connection: Connection,
+    *,
+    member_id: str | None,
+    tag: str | None,
+    query: str | None,
+    language: str | None,
+) -> list[ColumnElement[bool]]:
+    stories = schema.stories.c
+    items = schema.items.c
+    hidden = schema.hidden_stories.c
+    # Stories staff hid (by story id or by any of its items' URLs) are never published.
+    conditions: list[ColumnElement[bool]] = [
+        (literal("urn:uuid:") + stories.uid).not_in(select(hidden.target)),
+        stories.id.not_in(select(items.story_id).where(items.url.in_(select(hidden.target)))),
+    ]
+    if member_id is not None:
+        by_member = select(items.story_id).where(items.member_id == member_id)
+        conditions.append(stories.id.in_(by_member))
+    if tag is not None:
+        slug = tag_slug(tag)
+        tagged_items = (
+            select(items.story_id)
+            .join(schema.item_tags, schema.item_tags.c.item_id == items.id)
+            .where(schema.item_tags.c.tag == slug)
+        )
+        options: list[ColumnElement[bool]] = [stories.id.in_(tagged_items)]
+        # Members are few: matching their tags here keeps the SQL free of JSON operators.
+        tagged_members = [
+            row.id
+            for row in connection.execute(select(schema.members.c.id, schema.members.c.tags))
+            if slug in {tag_slug(member_tag) for member_tag in row.tags}
+        ]
+        if tagged_members:
+            options.append(
+                stories.id.in_(select(items.story_id).where(items.member_id.in_(tagged_members)))
+            )
+        conditions.append(or_(*options) if slug else false())
+    if query:
+        pattern = "%" + _escape_like(query) + "%"
+        conditions.append(
+            stories.id.in_(
+                select(items.story_id).where(
+                    or_(
+                        items.title.ilike(pattern, escape="\\"),
+                        items.summary.ilike(pattern, escape="\\"),
+                    )
+                )
+            )
+        )
+    if language:
+        folded = language.lower()
+        conditions.append(
+            stories.id.in_(
+                select(items.story_id).where(
+                    or_(
+                        func.lower(items.language) == folded,
+                        func.lower(items.language).like(_escape_like(folded) + "-%", escape="\\"),
+                    )
+                )
+            )
+        )
+    return conditions
+
+
+def _escape_like(text: str) -> str:
+    return text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+
+
+def _save_item_tags(
+    connection: Connection, item_id: int, tags: Iterable[str], *, replace: bool
+) -> None:
+    table = schema.item_tags
+    if replace:
+        connection.execute(table.delete().where(table.c.item_id == item_id))
+    slugs = dict.fromkeys(slug for slug in (tag_slug(tag) for tag in tags) if slug)
+    if slugs:
+        connection.execute(table.insert(), [{"item_id": item_id, "tag": slug} for slug in slugs])
+
+
+def _bump_data_version(connection: Connection) -> None:
+    """Tell readers (the web server's render cache) that published output may have changed.
+
+    Every write that changes what is published must call this, in its transaction.
+    """
+    connection.execute(
+        update(schema.schema_info).values(data_version=schema.schema_info.c.data_version + 1)
+    )
+
+
+def _aware(value: Any) -> datetime | None:
+    """An aggregate over a UTCDateTime column comes back untyped on SQLite: make it aware."""
+    if value is None:
+        return None
+    if isinstance(value, str):
+        value = datetime.fromisoformat(value)
+    assert isinstance(value, datetime)
+    return value if value.tzinfo is not None else value.replace(tzinfo=UTC)
+
+
+def _save_host_pause(connection: Connection, pause: HostPause) -> None:
+    """Pause a host, keeping the later of an existing and the new pause."""
+    table = schema.host_pauses
+    current = connection.scalar(select(table.c.paused_until).where(table.c.host == pause.host))
+    if current is None:
+        connection.execute(
+            table.insert().values(host=pause.host, paused_until=pause.until, reason=pause.reason)
+        )
+    elif current < pause.until:
+        connection.execute(
+            update(table)
+            .where(table.c.host == pause.host)
+            .values(paused_until=pause.until, reason=pause.reason)
+        )
 
 
 def _ensure_schema(connection: Connection, url: str) -> None:
@@ -417,6 +1041,40 @@ def _ensure_schema(connection: Connection, url: str) -> None:
             f"the database {url} is at schema version {version}, this aggregator needs "
             f"{SCHEMA_VERSION}: it was not opened, nothing was changed"
         )
+
+
+def _rekey_identical_item(
+    connection: Connection, source_id: int, item: Item, batch_keys: frozenset[str]
+) -> bool:
+    """Give a stored item the new key of an item that is identical to it for readers.
+
+    Some feeds (a known WordPress plugin bug) stamp fresh GUIDs on every item at every
+    request: each poll would insert every item again. An item of the same source whose
+    key is gone from this poll and whose content hash matches is the same item, re-keyed.
+    Called only when no stored item has `item.key`.
+    """
+    items = schema.items.c
+    query = select(items.id).where(
+        items.source_id == source_id, items.content_hash == item.content_hash
+    )
+    if batch_keys:
+        query = query.where(items.key.not_in(batch_keys))
+    stale = connection.scalar(query.limit(1))
+    if stale is None:
+        return False
+    connection.execute(update(schema.items).where(items.id == stale).values(key=item.key))
+    return True
+
+
+def _gone_values(result: FetchResult) -> dict[str, Any]:
+    """A 410 Gone marks the source gone (first time kept); other failures leave it be."""
+    if result.status != GONE_STATUS:
+        return {}
+    return {
+        "gone_at": func.coalesce(
+            schema.sources.c.gone_at, literal(result.fetched_at, schema.UTCDateTime())
+        )
+    }
 
 
 def _unique_by_key(items: Iterable[Item]) -> list[Item]:

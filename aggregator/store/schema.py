@@ -56,6 +56,9 @@ schema_info = Table(
     "schema_info",
     metadata,
     Column("version", Integer, nullable=False),
+    # Bumped by every write that changes what is published, so the web server can tell
+    # with one cheap read whether a cached rendering is still current.
+    Column("data_version", Integer, nullable=False, default=0, server_default="0"),
 )
 
 members = Table(
@@ -84,6 +87,38 @@ sources = Table(
     Column("last_warning", Text),
     Column("consecutive_failures", Integer, nullable=False, default=0),
     Column("moved_to", Text),
+    # For a `url:` source (or a `feed:` that turned out to be a web page): the feed
+    # autodiscovery chose, polled instead of the configured address until it fails.
+    Column("discovered_url", Text),
+    # Scheduling state (aggregator.schedule): a restart continues from here.
+    Column("next_poll_at", UTCDateTime),  # NULL: never scheduled, due at once
+    Column("poll_interval_seconds", Integer),  # the adaptive interval; NULL: as configured
+    Column("unchanged_polls", Integer, nullable=False, default=0, server_default="0"),
+    Column("declared_interval_seconds", Integer),  # RSS <ttl> / sy:updatePeriod, remembered
+    Column("failing_since", UTCDateTime),  # first failure of the current streak
+    Column("last_status", Integer),  # HTTP status of the last poll (410 means gone)
+    # When the site answered 410 Gone: `fetch` stops polling the address (a new address in
+    # feeds.yaml is a new source row, polled again).
+    Column("gone_at", UTCDateTime),
+)
+
+# A host that answered 429 or 503 is left alone until paused_until.
+host_pauses = Table(
+    "host_pauses",
+    metadata,
+    Column("host", Text, primary_key=True),
+    Column("paused_until", UTCDateTime, nullable=False),
+    Column("reason", Text, nullable=False),
+)
+
+# Alerts already sent and still standing, so each is sent once (and its recovery once).
+alert_state = Table(
+    "alert_state",
+    metadata,
+    Column("kind", String(16), primary_key=True),
+    Column("subject", Text, primary_key=True),
+    Column("detail", Text, nullable=False, default="", server_default=""),
+    Column("sent_at", UTCDateTime, nullable=False),
 )
 
 stories = Table(
@@ -123,4 +158,25 @@ items = Table(
     Index("ix_items_url", "url"),
     Index("ix_items_title_key", "title_key", "published"),
     Index("ix_items_member_published", "member_id", "published"),
+)
+
+# Each item's tags as slugs (store.database.tag_slug), so the per-tag feeds and the API's
+# tag filter are one indexed lookup on SQLite and PostgreSQL alike (no JSON operators).
+item_tags = Table(
+    "item_tags",
+    metadata,
+    Column("item_id", Integer, ForeignKey("items.id", ondelete="CASCADE"), primary_key=True),
+    Column("tag", String(100), primary_key=True),
+    Index("ix_item_tags_tag", "tag", "item_id"),
+)
+
+# Stories staff took out of the published feeds, by story id ("urn:uuid:…", lower case) or
+# by an item's canonical URL; `origin` says whether feeds.yaml or the `hide` command did it.
+hidden_stories = Table(
+    "hidden_stories",
+    metadata,
+    Column("target", Text, primary_key=True),
+    Column("reason", Text, nullable=False),
+    Column("origin", String(8), nullable=False),
+    Column("hidden_at", UTCDateTime, nullable=False),
 )

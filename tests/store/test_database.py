@@ -247,6 +247,7 @@ def test_foreign_database_is_refused(tmp_path: Path) -> None:
         Store.open(f"sqlite:///{path}")
 
 
-def test_sqlite_runs_in_wal_mode(store: Store, tmp_path: Path) -> None:
+def test_sqlite_runs_in_wal_mode(tmp_path: Path) -> None:
+    Store.open(f"sqlite:///{tmp_path / 'aggregator.db'}").close()
     with sqlite3.connect(tmp_path / "aggregator.db") as connection:
         assert connection.execute("PRAGMA journal_mode").fetchone() == ("wal",)

@@ -1,0 +1,466 @@
+"""The network's HTML pages: the front page (/) and the iframe fragment (/embed).
+
+The front page lists the latest stories with their members and dates, the member list
+and the feed addresses, and carries the <link rel="alternate"> tags feed readers use for
+autodiscovery. It needs no JavaScript, works from a phone's width up, and has landmarks,
+a skip link, headings in order and visible focus. Dates are written in the network's
+language, or in a story's own language when it has one.
+
+Pure functions: nothing here may read the clock (`now` is passed in), the network, files
+or the database. Everything that came from a feed is escaped with html.escape, except a
+story's summary, which normalize has already sanitized; links and images are written
+only for http(s) URLs.
+"""
+
+from __future__ import annotations
+
+import html
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from urllib.parse import quote
+from urllib.parse import urlsplit
+
+from aggregator import PROJECT_URL
+from aggregator.models import MemberConfig
+from aggregator.models import NetworkConfig
+from aggregator.models import PublishedStory
+from aggregator.publish.jsonfeed import plain_text
+from aggregator.publish.syndication import UNTITLED
+from aggregator.publish.syndication import as_utc
+
+ATOM_TYPE = "application/atom+xml"
+RSS_TYPE = "application/rss+xml"
+JSON_FEED_TYPE = "application/feed+json"
+
+# (format name, path relative to the feed base, media type), in the order readers prefer.
+FEED_FORMATS: tuple[tuple[str, str, str], ...] = (
+    ("Atom", "feed.atom", ATOM_TYPE),
+    ("RSS", "feed.rss", RSS_TYPE),
+    ("JSON Feed", "feed.json", JSON_FEED_TYPE),
+)
+MEMBERS_OPML_PATH = "members.opml"
+
+EMBED_SUMMARY_LENGTH = 180  # characters of plain text per story in the compact fragment
+
+MONTHS: dict[str, tuple[str, ...]] = {
+    "en": (
+        "January",
+        "February",
+        "March",
+        "April",
+        "May",
+        "June",
+        "July",
+        "August",
+        "September",
+        "October",
+        "November",
+        "December",
+    ),
+    "es": (
+        "enero",
+        "febrero",
+        "marzo",
+        "abril",
+        "mayo",
+        "junio",
+        "julio",
+        "agosto",
+        "septiembre",
+        "octubre",
+        "noviembre",
+        "diciembre",
+    ),
+}
+_DATE_PATTERNS = {"en": "{day} {month} {year}", "es": "{day} de {month} de {year}"}
+
+
+@dataclass(frozen=True)
+class _Words:
+    """The page's own words in one language."""
+
+    skip: str
+    latest: str
+    no_news: str
+    from_: str
+    members: str
+    website: str
+    feed_of: str
+    subscribe: str
+    subscribe_intro: str
+    members_opml: str
+    updated: str
+    powered_by: str
+    more_news: str
+
+
+WORDS: dict[str, _Words] = {
+    "en": _Words(
+        skip="Skip to the news",
+        latest="Latest news",
+        no_news="No news yet.",
+        from_="From",
+        members="Members",
+        website="website",
+        feed_of="feed of",
+        subscribe="Subscribe",
+        subscribe_intro="Paste one of these addresses into your feed reader:",
+        members_opml="Every member's feeds, for readers that import OPML",
+        updated="Updated",
+        powered_by="Made with the WSR Network aggregator",
+        more_news="More news",
+    ),
+    "es": _Words(
+        skip="Saltar a las noticias",
+        latest="Últimas noticias",
+        no_news="Todavía no hay noticias.",
+        from_="De",
+        members="Miembros",
+        website="sitio web",
+        feed_of="canal de",
+        subscribe="Suscribirse",
+        subscribe_intro="Pegue una de estas direcciones en su lector de noticias:",
+        members_opml="Los canales de cada miembro, para lectores que importan OPML",
+        updated="Actualizado",
+        powered_by="Hecho con el agregador de la Red WSR",
+        more_news="Más noticias",
+    ),
+}
+DEFAULT_WORDS = WORDS["en"]
+
+_STYLE = """
+:root{color-scheme:light dark;--bg:#fff;--fg:#1b1b1b;--muted:#595959;--link:#0645ad;
+--visited:#5a3696;--line:#d6d6d6;--box:#f3f5f8;--focus:#ffbf47}
+@media (prefers-color-scheme:dark){:root{--bg:#121212;--fg:#ececec;--muted:#b3b3b3;
+--link:#8ab4f8;--visited:#c58af9;--line:#3a3a3a;--box:#1e1e1e}}
+*,*::before,*::after{box-sizing:border-box}
+body{margin:0;background:var(--bg);color:var(--fg);
+font:1rem/1.5 system-ui,-apple-system,"Segoe UI",Roboto,"Helvetica Neue",Arial,sans-serif}
+a{color:var(--link)}a:visited{color:var(--visited)}
+a:focus-visible{outline:3px solid var(--focus);outline-offset:2px;background:var(--focus);
+color:#000;text-decoration:none}
+.skip{position:absolute;left:-100vw;top:0}
+.skip:focus{left:1rem;top:1rem;padding:.5rem 1rem;z-index:1}
+.wrap{max-width:72rem;margin:0 auto;padding:0 1rem}
+header{border-bottom:1px solid var(--line)}
+header p{margin:0 0 1rem;color:var(--muted)}
+h1{margin:1rem 0 .25rem;font-size:clamp(1.5rem,4vw,2.2rem);line-height:1.2}
+h2{font-size:1.35rem;margin:1.5rem 0 .5rem}
+.layout{display:grid;gap:0 2.5rem;grid-template-columns:minmax(0,1fr)}
+@media (min-width:52rem){.layout{grid-template-columns:minmax(0,2fr) minmax(16rem,1fr)}}
+.stories{list-style:none;margin:0;padding:0}
+.story{display:flow-root;padding:1rem 0;border-bottom:1px solid var(--line)}
+.story h3{margin:0 0 .25rem;font-size:1.2rem;line-height:1.3;overflow-wrap:anywhere}
+.meta{margin:0 0 .5rem;color:var(--muted);font-size:.925rem}
+.story>img{float:right;width:10rem;max-width:38%;height:auto;aspect-ratio:16/9;
+object-fit:cover;margin:.25rem 0 .5rem 1rem;border-radius:4px}
+.summary{overflow-wrap:anywhere}.summary>:first-child{margin-top:0}.summary>:last-child{margin-bottom:0}
+.summary img,.summary video,.summary iframe{max-width:100%;height:auto}
+.subscribe{background:var(--box);border:1px solid var(--line);border-radius:6px;
+padding:0 1rem 1rem;margin-top:1.5rem}
+.subscribe ul,.members{margin:0;padding-left:1.25rem}
+.subscribe li,.members li{margin:.35rem 0}
+code{font-size:.85rem;overflow-wrap:anywhere;user-select:all}
+.feeds{color:var(--muted);font-size:.9rem}
+.visually-hidden{position:absolute!important;width:1px;height:1px;padding:0;margin:-1px;
+overflow:hidden;clip:rect(0,0,0,0);white-space:nowrap;border:0}
+footer{margin-top:2rem;border-top:1px solid var(--line);color:var(--muted);font-size:.9rem}
+"""
+
+_EMBED_STYLE = """
+body{margin:0;padding:.5rem;background:#fff;color:#1b1b1b;
+font:15px/1.45 system-ui,-apple-system,"Segoe UI",Roboto,Arial,sans-serif}
+a{color:#0645ad}a:focus-visible{outline:3px solid #ffbf47;outline-offset:1px}
+ul{list-style:none;margin:0;padding:0}
+li{padding:.5rem 0;border-bottom:1px solid #d6d6d6}
+.t{display:block;font-weight:600;font-size:1rem;overflow-wrap:anywhere}
+.m{display:block;color:#595959;font-size:.85rem}
+.s{display:block;margin-top:.15rem;font-size:.9rem}
+.more{display:inline-block;margin-top:.5rem;font-size:.9rem}
+"""
+
+
+def render_index_page(
+    network: NetworkConfig,
+    members: Sequence[MemberConfig],
+    stories: Sequence[PublishedStory],
+    *,
+    now: datetime,
+    feed_base: str = "",
+) -> str:
+    """The / page: `stories` (newest first, as given), the member list and the feeds.
+
+    `feed_base` is the address the feeds are served under, ending in "/"; it defaults to
+    network.feed_url. `now` is when the page was made, shown in the footer.
+    """
+    base = feed_base or network.feed_url
+    language = network.language
+    words = words_for(language)
+    title = html.escape(network.title)
+    feeds = [(name, base + path, media_type) for name, path, media_type in FEED_FORMATS]
+
+    head = [
+        "<!DOCTYPE html>",
+        f'<html lang="{html.escape(language)}">',
+        "<head>",
+        '<meta charset="utf-8">',
+        '<meta name="viewport" content="width=device-width, initial-scale=1">',
+        f"<title>{title}</title>",
+    ]
+    if network.description:
+        head.append(f'<meta name="description" content="{html.escape(network.description)}">')
+    head += [
+        f'<link rel="alternate" type="{media_type}" title="{title} ({name})" '
+        f'href="{html.escape(url)}">'
+        for name, url, media_type in feeds
+    ]
+    head += [f"<style>{_STYLE}</style>", "</head>"]
+
+    body = [
+        "<body>",
+        f'<a class="skip" href="#news">{html.escape(words.skip)}</a>',
+        '<header><div class="wrap">',
+        f"<h1>{_link(network.url, network.title)}</h1>",
+    ]
+    if network.description:
+        body.append(f"<p>{html.escape(network.description)}</p>")
+    body += [
+        "</div></header>",
+        '<div class="wrap layout">',
+        '<main id="news" tabindex="-1" aria-labelledby="news-heading">',
+        f'<h2 id="news-heading">{html.escape(words.latest)}</h2>',
+    ]
+    if stories:
+        body.append('<ol class="stories">')
+        body += [f"<li>{_story(story, language)}</li>" for story in stories]
+        body.append("</ol>")
+    else:
+        body.append(f"<p>{html.escape(words.no_news)}</p>")
+    body.append("</main>")
+
+    body.append("<aside>")
+    body += _subscribe_box(words, feeds, base)
+    body += _member_list(words, members, base)
+    body.append("</aside>")
+    body.append("</div>")
+
+    body += [
+        '<footer><div class="wrap">',
+        f"<p>{html.escape(words.updated)} {_time(now, language)}. "
+        f"{_link(PROJECT_URL, words.powered_by)}.</p>",
+        "</div></footer>",
+        "</body>",
+        "</html>",
+    ]
+    return "\n".join(head + body) + "\n"
+
+
+def render_embed_fragment(
+    network: NetworkConfig,
+    stories: Sequence[PublishedStory],
+    *,
+    limit: int = 5,
+) -> str:
+    """The /embed document for an iframe: the first `limit` stories, compact, no script.
+
+    Every link opens outside the frame (target="_blank" rel="noopener"): a reader who
+    follows one must not end up reading the story squeezed inside the host's iframe.
+    """
+    language = network.language
+    words = words_for(language)
+    items = []
+    for story in stories[: max(0, limit)]:
+        story_language = story.language or language
+        lang = _lang_attribute(story.language, language)
+        parts = [
+            f"<li{lang}>",
+            _link(story.url, story.title or UNTITLED, css_class="t", blank=True),
+        ]
+        names = ", ".join(html.escape(credit.member_name) for credit in story.credits)
+        meta = " · ".join(part for part in (names, _time(story.published, story_language)) if part)
+        parts.append(f'<span class="m">{meta}</span>')
+        summary = _shorten(plain_text(story.summary), EMBED_SUMMARY_LENGTH)
+        if summary:
+            parts.append(f'<span class="s">{html.escape(summary)}</span>')
+        parts.append("</li>")
+        items.append("".join(parts))
+    more = _link(network.feed_url, words.more_news, css_class="more", blank=True)
+    content = (
+        "<ul>\n" + "\n".join(items) + "\n</ul>" if items else f"<p>{html.escape(words.no_news)}</p>"
+    )
+    return (
+        "\n".join(
+            [
+                "<!DOCTYPE html>",
+                f'<html lang="{html.escape(language)}">',
+                "<head>",
+                '<meta charset="utf-8">',
+                '<meta name="viewport" content="width=device-width, initial-scale=1">',
+                f"<title>{html.escape(network.title)}</title>",
+                f"<style>{_EMBED_STYLE}</style>",
+                "</head>",
+                "<body>",
+                content,
+                more,
+                "</body>",
+                "</html>",
+            ]
+        )
+        + "\n"
+    )
+
+
+def human_date(moment: datetime, language: str | None) -> str:
+    """`moment`'s UTC date in words: "24 November 2026", "24 de noviembre de 2026".
+
+    Languages without a month table get the ISO date, which every reader can read.
+    """
+    day = as_utc(moment)
+    key = primary_language(language)
+    if key not in MONTHS:
+        return day.strftime("%Y-%m-%d")
+    return _DATE_PATTERNS[key].format(day=day.day, month=MONTHS[key][day.month - 1], year=day.year)
+
+
+def primary_language(language: str | None) -> str:
+    """ "es" for "es-MX", "ES_mx" or "es"; "" for none."""
+    return (language or "").strip().lower().replace("_", "-").split("-")[0]
+
+
+def words_for(language: str | None) -> _Words:
+    return WORDS.get(primary_language(language), DEFAULT_WORDS)
+
+
+def is_http_url(url: str | None) -> bool:
+    """Whether `url` is an absolute http(s) address: the only kind this page links to."""
+    if not url:
+        return False
+    try:
+        parts = urlsplit(url.strip())
+    except ValueError:
+        return False
+    return parts.scheme.lower() in {"http", "https"} and bool(parts.netloc)
+
+
+def member_feed_path(member_id: str, extension: str) -> str:
+    """Where a member's own feed on the network lives, relative to the feed base."""
+    return f"members/{quote(member_id, safe='')}/feed.{extension}"
+
+
+# --- pieces ---------------------------------------------------------------------------
+
+
+def _story(story: PublishedStory, network_language: str) -> str:
+    language = story.language or network_language
+    words = words_for(language)
+    lang = _lang_attribute(story.language, network_language)
+    parts = [
+        f'<article class="story"{lang}>',
+        f"<h3>{_link(story.url, story.title or UNTITLED)}</h3>",
+    ]
+    names = ", ".join(_link(credit.member_url, credit.member_name) for credit in story.credits)
+    meta = f"{html.escape(words.from_)} {names} · " if names else ""
+    parts.append(f'<p class="meta">{meta}{_time(story.published, language)}</p>')
+    if is_http_url(story.image):
+        # The picture illustrates a story whose title is right next to it, and we cannot
+        # know what it shows: an empty alt keeps screen readers from reading noise.
+        # width/height give the box its shape before the image loads (no layout jump).
+        parts.append(
+            f'<img src="{html.escape(story.image or "")}" alt="" width="320" height="180" '
+            'loading="lazy" decoding="async">'
+        )
+    if story.summary:
+        # Sanitized by normalize (nh3) before it was stored: the one feed-supplied string
+        # written without escaping.
+        parts.append(f'<div class="summary">{story.summary}</div>')
+    parts.append("</article>")
+    return "\n".join(parts)
+
+
+def _subscribe_box(words: _Words, feeds: list[tuple[str, str, str]], base: str) -> list[str]:
+    lines = [
+        '<section class="subscribe" aria-labelledby="subscribe-heading">',
+        f'<h2 id="subscribe-heading">{html.escape(words.subscribe)}</h2>',
+        f"<p>{html.escape(words.subscribe_intro)}</p>",
+        "<ul>",
+    ]
+    lines += [
+        f"<li>{_link(url, name, ours=True)}<br><code>{html.escape(url)}</code></li>"
+        for name, url, _ in feeds
+    ]
+    lines += [
+        f"<li>{_link(base + MEMBERS_OPML_PATH, words.members_opml, ours=True)}</li>",
+        "</ul>",
+        "</section>",
+    ]
+    return lines
+
+
+def _member_list(words: _Words, members: Sequence[MemberConfig], base: str) -> list[str]:
+    if not members:
+        return []
+    lines = [
+        '<section aria-labelledby="members-heading">',
+        f'<h2 id="members-heading">{html.escape(words.members)}</h2>',
+        '<ul class="members">',
+    ]
+    for member in members:
+        hidden = html.escape(f" {words.feed_of} {member.name}")
+        feed_links = " · ".join(
+            _link(
+                base + member_feed_path(member.id, path.rsplit(".", 1)[1]),
+                name,
+                hidden_suffix=hidden,
+                ours=True,
+            )
+            for name, path, _ in FEED_FORMATS
+        )
+        lang = _lang_attribute(member.language, None)
+        lines.append(
+            f"<li{lang}>{_link(member.url, member.name)} "
+            f'<span class="feeds">({feed_links})</span></li>'
+        )
+    lines += ["</ul>", "</section>"]
+    return lines
+
+
+def _link(
+    url: str | None,
+    text: str,
+    *,
+    css_class: str = "",
+    blank: bool = False,
+    hidden_suffix: str = "",
+    ours: bool = False,
+) -> str:
+    """An <a> to `url` with escaped `text`, or the bare text when `url` is not http(s).
+
+    `ours` marks one of the network's own addresses (feeds, OPML), which may be relative.
+    """
+    label = html.escape(text)
+    if hidden_suffix:
+        label += f'<span class="visually-hidden">{hidden_suffix}</span>'
+    class_attribute = f' class="{css_class}"' if css_class else ""
+    if not url or not (ours or is_http_url(url)):
+        return f"<span{class_attribute}>{label}</span>" if css_class else label
+    target = ' target="_blank" rel="noopener"' if blank else ""
+    return f'<a{class_attribute} href="{html.escape(url or "")}"{target}>{label}</a>'
+
+
+def _time(moment: datetime, language: str | None) -> str:
+    machine = as_utc(moment).strftime("%Y-%m-%dT%H:%M:%SZ")
+    return f'<time datetime="{machine}">{html.escape(human_date(moment, language))}</time>'
+
+
+def _lang_attribute(language: str | None, surrounding: str | None) -> str:
+    if not language or primary_language(language) == primary_language(surrounding):
+        return ""
+    return f' lang="{html.escape(language)}"'
+
+
+def _shorten(text: str, length: int) -> str:
+    if len(text) <= length:
+        return text
+    cut = text[: length - 1].rsplit(" ", 1)[0].rstrip(" ,;:.-")
+    return cut + "…"

@@ -1,0 +1,636 @@
+"""When each source is polled next, and the long-running loop that polls them.
+
+Two halves, kept apart like Miniflux's ScheduleNextCheck and its worker pool:
+
+* The rules (`decide`, `configured_interval`, `SchedulePolicy`) are pure: given what the
+  database remembers about a source, the outcome of one poll and the hints the server and
+  the feed gave (Cache-Control, Retry-After, <ttl>, sy:updatePeriod), they return the next
+  poll time. No clock, no randomness of their own (`now` and `rng` are passed in), no I/O.
+* The wiring (`PollScheduler`, `run_service`) runs on APScheduler 3.x's AsyncIOScheduler:
+  it reads due sources from the database, polls them through `poll.poll_source` (the one
+  way every part of the package polls), saves each decision, watches feeds.yaml for edits
+  and stops cleanly on SIGTERM/SIGINT.
+
+The policy, with its defaults (all in SchedulePolicy):
+
+* Interval: the source's `interval:`, else its member's, else `network.interval` (1 h).
+* Jitter: ±10 % of the delay, at most ±15 min, so sources added together drift apart.
+* Adaptive: after every 3 consecutive polls that brought nothing new the interval doubles,
+  up to 4× the configured interval but never past 24 h (never below the configured one);
+  a poll with new or updated items puts it straight back to the configured interval.
+* Lower bounds (never polled sooner than): Cache-Control max-age, Retry-After, RSS <ttl>,
+  sy:updatePeriod/updateFrequency (each capped at 24 h so a wild value cannot silence a
+  member); 1 h for an unchanged source whose server gives no ETag/Last-Modified (every
+  request to it is an unconditional full download); 1 min absolute minimum.
+* Failures: configured interval × 2^failures, at most 24 h; a 410 Gone waits the full
+  24 h at once. The first success returns to the normal interval.
+* 429 or 503: the whole host is paused until its Retry-After (default 1 h, at most 24 h);
+  other sources on that host wait too.
+
+This module must never parse, normalize or write SQL itself (poll.py and store/ do), and
+the pure half must never read the clock, the random module's global state or the network.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import os
+import random
+import signal
+from collections.abc import Awaitable
+from collections.abc import Callable
+from collections.abc import Iterator
+from dataclasses import dataclass
+from datetime import UTC
+from datetime import datetime
+from datetime import timedelta
+from pathlib import Path
+from typing import Any
+
+import uvicorn
+from apscheduler.schedulers.asyncio import AsyncIOScheduler
+
+from aggregator.config import load_config
+from aggregator.errors import AggregatorError
+from aggregator.errors import ConfigError
+from aggregator.fetch import Fetcher
+from aggregator.fetch import host_key
+from aggregator.models import Config
+from aggregator.models import PollOutcome
+from aggregator.models import PollReport
+from aggregator.models import ScheduleHints
+from aggregator.models import SourceConfig
+from aggregator.poll import poll_source
+from aggregator.store import Store
+from aggregator.store.database import HostPause
+from aggregator.store.database import ScheduleRecord
+
+logger = logging.getLogger(__name__)
+
+Clock = Callable[[], datetime]
+AlertCheck = Callable[[Config, datetime], Awaitable[None]]
+
+HOST_PAUSE_STATUSES = frozenset({429, 503})
+GONE_STATUS = 410
+
+
+def utc_now() -> datetime:
+    return datetime.now(UTC)
+
+
+# --- the rules (pure) -----------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class SchedulePolicy:
+    """Every number of the scheduling policy, written once (see the module docstring)."""
+
+    jitter: float = 0.10  # ± this fraction of the delay
+    max_jitter: timedelta = timedelta(minutes=15)
+    unchanged_before_slowdown: int = 3  # consecutive unchanged polls per doubling
+    adaptive_factor: int = 4  # the adaptive interval goes up to this × configured …
+    adaptive_ceiling: timedelta = timedelta(hours=24)  # … but never past this
+    failure_ceiling: timedelta = timedelta(hours=24)
+    hint_ceiling: timedelta = timedelta(hours=24)  # cap on max-age/ttl/Retry-After floors
+    unconditional_floor: timedelta = timedelta(hours=1)
+    host_pause_default: timedelta = timedelta(hours=1)
+    min_delay: timedelta = timedelta(minutes=1)
+
+
+DEFAULT_POLICY = SchedulePolicy()
+
+
+@dataclass(frozen=True)
+class ScheduleState:
+    """What the scheduler knows about a source before the poll being decided on."""
+
+    configured: timedelta  # from feeds.yaml
+    interval: timedelta | None = None  # the adaptive interval; None: as configured
+    unchanged_polls: int = 0
+    failures: int = 0  # consecutive failures before this poll
+    declared: timedelta | None = None  # the source's own <ttl>/sy:updatePeriod, remembered
+
+
+@dataclass(frozen=True)
+class ScheduleDecision:
+    """When to poll next, the state to remember, and why (for logs)."""
+
+    next_poll_at: datetime
+    interval: timedelta  # the adaptive interval to remember
+    unchanged_polls: int
+    declared: timedelta | None
+    host_pause_until: datetime | None = None
+    reason: str = ""
+
+
+def configured_interval(config: Config, source: SourceConfig) -> timedelta:
+    """The source's own interval, else its member's, else the network's."""
+    if source.interval is not None:
+        return source.interval
+    for member in config.members:
+        if member.id == source.member_id and member.interval is not None:
+            return member.interval
+    return config.network.interval
+
+
+def adaptive_ceiling(configured: timedelta, policy: SchedulePolicy = DEFAULT_POLICY) -> timedelta:
+    return max(configured, min(configured * policy.adaptive_factor, policy.adaptive_ceiling))
+
+
+def declared_interval(hints: ScheduleHints) -> timedelta | None:
+    """The longest interval the feed itself asks for (<ttl>, sy:updatePeriod), if any."""
+    declared = [
+        value
+        for value in (
+            timedelta(minutes=hints.ttl_minutes) if hints.ttl_minutes is not None else None,
+            hints.update_period,
+        )
+        if value is not None and value > timedelta(0)
+    ]
+    return max(declared, default=None)
+
+
+def jittered(delay: timedelta, policy: SchedulePolicy, rng: random.Random) -> timedelta:
+    spread = min(delay * policy.jitter, policy.max_jitter)
+    return delay + spread * rng.uniform(-1.0, 1.0)
+
+
+def decide(
+    state: ScheduleState,
+    outcome: PollOutcome,
+    hints: ScheduleHints,
+    now: datetime,
+    rng: random.Random,
+    policy: SchedulePolicy = DEFAULT_POLICY,
+) -> ScheduleDecision:
+    """The next poll of one source after a poll that ended with `outcome` at `now`."""
+    configured = state.configured
+    ceiling = adaptive_ceiling(configured, policy)
+    current = min(max(state.interval or configured, configured), ceiling)
+    declared = declared_interval(hints) or state.declared
+    hint_cap = max(policy.hint_ceiling, configured)
+    floors: list[tuple[timedelta, str]] = []
+    if hints.retry_after is not None and hints.retry_after > now:
+        floors.append((hints.retry_after - now, "Retry-After"))
+    host_pause_until = None
+
+    if outcome is PollOutcome.FAILED:
+        failures = state.failures + 1
+        unchanged = state.unchanged_polls
+        interval = current
+        failure_cap = max(policy.failure_ceiling, configured)
+        if hints.status == GONE_STATUS:
+            delay, reason = failure_cap, "gone (HTTP 410)"
+        else:
+            # 2**failures is bounded before multiplying: a source failing for months
+            # would otherwise overflow timedelta.
+            factor = 2 ** min(failures, 32)
+            delay = min(configured * factor, failure_cap)
+            reason = f"backing off after {failures} failure(s)"
+        if hints.status in HOST_PAUSE_STATUSES:
+            pause = hints.retry_after - now if hints.retry_after is not None else None
+            if pause is None or pause <= timedelta(0):
+                pause = policy.host_pause_default
+            host_pause_until = now + min(pause, hint_cap)
+            floors.append((host_pause_until - now, f"host paused (HTTP {hints.status})"))
+    else:
+        if outcome in (PollOutcome.NEW, PollOutcome.UPDATED):
+            unchanged = 0
+            interval = configured
+            reason = "new items: configured interval"
+        else:
+            unchanged = state.unchanged_polls + 1
+            interval = current
+            if unchanged % policy.unchanged_before_slowdown == 0:
+                interval = min(current * 2, ceiling)
+            reason = f"{unchanged} unchanged poll(s): interval {interval}"
+        delay = interval
+        if hints.cache_max_age is not None:
+            floors.append((timedelta(seconds=hints.cache_max_age), "Cache-Control max-age"))
+        if declared is not None:
+            floors.append((declared, "the feed's ttl/updatePeriod"))
+        if outcome is PollOutcome.UNCHANGED and not hints.conditional:
+            floors.append((policy.unconditional_floor, "no validators: at most hourly"))
+
+    wait = max(jittered(delay, policy, rng), policy.min_delay)
+    for floor, why in floors:
+        floor = min(floor, hint_cap)
+        if floor > wait:
+            wait, reason = floor, f"{reason}; at least {floor} ({why})"
+    return ScheduleDecision(
+        next_poll_at=now + wait,
+        interval=interval,
+        unchanged_polls=unchanged,
+        declared=declared,
+        host_pause_until=host_pause_until,
+        reason=reason,
+    )
+
+
+def next_poll(
+    state: ScheduleState,
+    outcome: PollOutcome,
+    hints: ScheduleHints,
+    now: datetime,
+    rng: random.Random,
+    policy: SchedulePolicy = DEFAULT_POLICY,
+) -> datetime:
+    """Only the time of `decide`'s answer."""
+    return decide(state, outcome, hints, now, rng, policy).next_poll_at
+
+
+def state_from_record(record: ScheduleRecord | None, configured: timedelta) -> ScheduleState:
+    if record is None:
+        return ScheduleState(configured=configured)
+    return ScheduleState(
+        configured=configured,
+        interval=_seconds(record.interval_seconds),
+        unchanged_polls=record.unchanged_polls,
+        failures=record.consecutive_failures,
+        declared=_seconds(record.declared_interval_seconds),
+    )
+
+
+def is_due(record: ScheduleRecord | None, now: datetime) -> bool:
+    """Never-scheduled sources are due at once; the others when their time has come."""
+    return record is None or record.next_poll_at is None or record.next_poll_at <= now
+
+
+def _seconds(value: int | None) -> timedelta | None:
+    return timedelta(seconds=value) if value is not None else None
+
+
+def _whole_seconds(value: timedelta | None) -> int | None:
+    return round(value.total_seconds()) if value is not None else None
+
+
+# --- the wiring -----------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class SchedulerSettings:
+    tick_seconds: float = 5.0  # how often due sources are looked for
+    reload_seconds: float = 3.0  # how often feeds.yaml's modification time is checked
+    alert_seconds: float = 300.0  # how often alerts are evaluated
+    grace_seconds: float = 10.0  # in-flight polls get this long to finish at shutdown
+
+
+class PollScheduler:
+    """Polls due sources, one poll per source at a time, and follows feeds.yaml edits.
+
+    One APScheduler interval job (the "tick", every few seconds) asks the database which
+    sources are due, rather than one APScheduler job per source: the database is then the
+    only schedule (a restart resumes from it, nothing has to be kept in step), and each
+    decision's irregular next time (jitter, backoff, Retry-After) needs no job rescheduling.
+    A tick only starts polls as tasks and returns, so a slow source never delays others;
+    the Fetcher enforces the global and per-host (2) concurrency limits.
+
+    `now` is injectable: tests drive `run_due_polls` and `check_config` with a fake clock
+    instead of sleeping.
+    """
+
+    def __init__(
+        self,
+        config: Config,
+        store: Store,
+        fetcher: Fetcher,
+        *,
+        config_path: str | os.PathLike[str] | None = None,
+        now: Clock = utc_now,
+        rng: random.Random | None = None,
+        policy: SchedulePolicy = DEFAULT_POLICY,
+        settings: SchedulerSettings | None = None,
+        alert_check: AlertCheck | None = None,
+        on_report: Callable[[PollReport], None] | None = None,
+        on_config: Callable[[Config], None] | None = None,
+    ) -> None:
+        self.config = config
+        self.store = store
+        self.fetcher = fetcher
+        self.config_path = Path(config_path if config_path is not None else config.path)
+        self.now = now
+        self.rng = rng or random.Random()
+        self.policy = policy
+        self.settings = settings or SchedulerSettings()
+        self.alert_check = alert_check
+        self.on_report = on_report
+        self.on_config = on_config  # e.g. the web app's set_config, so both serve the same
+        self.in_flight: set[str] = set()
+        self._tasks: set[asyncio.Task[PollReport | None]] = set()
+        self._config_stamp = _file_stamp(self.config_path)
+        self._accepting = True
+        self._apscheduler: AsyncIOScheduler | None = None
+        store.sync_config(config)
+
+    # --- polling ---
+
+    def due_sources(self) -> list[SourceConfig]:
+        """Sources whose time has come, not already being polled, on hosts not paused."""
+        now = self.now()
+        records = self.store.schedule_records()
+        paused = self.store.host_pauses(now)
+        return [
+            source
+            for member in self.config.members
+            for source in member.sources
+            if source.url not in self.in_flight
+            and host_key(source.url) not in paused
+            and is_due(records.get(source.url), now)
+        ]
+
+    def start_due_polls(self) -> list[asyncio.Task[PollReport | None]]:
+        """Start a poll task for every due source; returns at once."""
+        if not self._accepting:
+            return []
+        started = []
+        for source in self.due_sources():
+            self.in_flight.add(source.url)
+            task = asyncio.create_task(self._poll(source), name=f"poll {source.url}")
+            self._tasks.add(task)
+            task.add_done_callback(self._tasks.discard)
+            started.append(task)
+        return started
+
+    async def run_due_polls(self) -> list[PollReport]:
+        """Poll every due source and wait for them all (what a tick starts, awaited)."""
+        results = await asyncio.gather(*self.start_due_polls())
+        return [report for report in results if report is not None]
+
+    async def _poll(self, source: SourceConfig) -> PollReport | None:
+        try:
+            record = self.store.schedule_records().get(source.url)
+            configured = configured_interval(self.config, source)
+            state = state_from_record(record, configured)
+            language = next(
+                (
+                    member.language
+                    for member in self.config.members
+                    if member.id == source.member_id
+                ),
+                None,
+            )
+            try:
+                report = await poll_source(
+                    source, fetcher=self.fetcher, store=self.store, language=language
+                )
+            except Exception as exc:
+                # logger.exception keeps the traceback; one source's fault (a bug, a
+                # database hiccup) must not stop the service or leave the source stuck.
+                logger.exception(
+                    "polling %s (%s) failed unexpectedly", source.url, source.member_id
+                )
+                report = PollReport(
+                    source=source, outcome=PollOutcome.FAILED, error=f"internal error: {exc}"
+                )
+            self._save_decision(source, state, report)
+            if self.on_report is not None:
+                self.on_report(report)
+            return report
+        finally:
+            self.in_flight.discard(source.url)
+
+    def _save_decision(
+        self, source: SourceConfig, state: ScheduleState, report: PollReport
+    ) -> None:
+        """Saved in its own short transaction after the poll's: if the process dies in
+        between, the old next_poll_at (already past) makes the source due again, which
+        costs one extra poll and loses nothing."""
+        now = self.now()
+        decision = decide(state, report.outcome, report.hints, now, self.rng, self.policy)
+        pause = None
+        if decision.host_pause_until is not None:
+            host = host_key(source.url)
+            reason = report.error or f"HTTP {report.hints.status}"
+            pause = HostPause(host=host, until=decision.host_pause_until, reason=reason)
+            logger.warning("pausing %s until %s: %s", host, decision.host_pause_until, reason)
+        self.store.save_schedule(
+            source.url,
+            next_poll_at=decision.next_poll_at,
+            interval_seconds=_whole_seconds(decision.interval),
+            unchanged_polls=decision.unchanged_polls,
+            declared_interval_seconds=_whole_seconds(decision.declared),
+            host_pause=pause,
+        )
+        logger.info(
+            "%s: %s; next poll %s (%s)",
+            source.url,
+            report.outcome.value,
+            decision.next_poll_at.isoformat(timespec="seconds"),
+            decision.reason,
+        )
+
+    # --- hot reload ---
+
+    def check_config(self) -> bool:
+        """Reload feeds.yaml if it changed; True when a new configuration was applied.
+
+        A bad edit is logged with every problem and the running configuration stays.
+        """
+        stamp = _file_stamp(self.config_path)
+        if stamp == self._config_stamp:
+            return False
+        self._config_stamp = stamp
+        try:
+            config = load_config(self.config_path)
+        except ConfigError as exc:
+            logger.error(
+                "feeds.yaml was edited but cannot be used; keeping the running configuration.\n%s",
+                exc,
+            )
+            return False
+        self.apply_config(config)
+        return True
+
+    def apply_config(self, config: Config) -> None:
+        old = {source.url: source for member in self.config.members for source in member.sources}
+        old_config = self.config
+        self.store.sync_config(config)
+        self.config = config
+        now = self.now()
+        records = self.store.schedule_records()
+        added = 0
+        for member in config.members:
+            for source in member.sources:
+                previous = old.pop(source.url, None)
+                if previous is None:
+                    added += 1
+                    # A source listed again after a removal is polled soon, not at the
+                    # time remembered from before it was removed.
+                    self.store.set_next_poll(source.url, None)
+                    continue
+                before = configured_interval(old_config, previous)
+                after = configured_interval(config, source)
+                if before != after:
+                    record = records.get(source.url)
+                    soonest = now + jittered(after, self.policy, self.rng)
+                    current = record.next_poll_at if record is not None else None
+                    self.store.set_next_poll(
+                        source.url, soonest if current is None else min(current, soonest)
+                    )
+        removed = len(old)
+        if self.on_config is not None:
+            self.on_config(config)
+        logger.warning(
+            "feeds.yaml reloaded: %d members, %d new source(s), %d removed",
+            len(config.members),
+            added,
+            removed,
+        )
+
+    # --- alerts ---
+
+    async def check_alerts(self) -> None:
+        if self.alert_check is None:
+            return
+        try:
+            await self.alert_check(self.config, self.now())
+        except AggregatorError as exc:
+            logger.error("checking alerts failed: %s", exc)
+
+    # --- running ---
+
+    def start(self) -> AsyncIOScheduler:
+        """Start the APScheduler jobs on the running event loop."""
+        scheduler = AsyncIOScheduler(timezone=UTC)
+        first = datetime.now(UTC)
+        common: dict[str, Any] = {"max_instances": 1, "coalesce": True, "next_run_time": first}
+        scheduler.add_job(
+            self._tick, "interval", seconds=self.settings.tick_seconds, id="tick", **common
+        )
+        scheduler.add_job(
+            self._reload, "interval", seconds=self.settings.reload_seconds, id="reload", **common
+        )
+        if self.alert_check is not None:
+            scheduler.add_job(
+                self.check_alerts,
+                "interval",
+                seconds=self.settings.alert_seconds,
+                id="alerts",
+                **common,
+            )
+        scheduler.start()
+        self._apscheduler = scheduler
+        return scheduler
+
+    async def _tick(self) -> None:
+        try:
+            self.start_due_polls()
+        except AggregatorError as exc:
+            logger.error("looking for due sources failed: %s", exc)
+
+    async def _reload(self) -> None:
+        try:
+            self.check_config()
+        except AggregatorError as exc:
+            logger.error("reloading feeds.yaml failed: %s", exc)
+
+    async def stop(self, grace_seconds: float | None = None) -> None:
+        """Stop starting polls, give in-flight ones `grace_seconds`, then cancel the rest.
+
+        Every poll writes in single transactions, so a cancelled poll leaves either its
+        whole result or nothing.
+        """
+        self._accepting = False
+        if self._apscheduler is not None and self._apscheduler.running:
+            self._apscheduler.shutdown(wait=False)
+        grace = self.settings.grace_seconds if grace_seconds is None else grace_seconds
+        pending = set(self._tasks)
+        if pending:
+            logger.warning("waiting up to %g s for %d poll(s) in flight", grace, len(pending))
+            _, still = await asyncio.wait(pending, timeout=grace)
+            for task in still:
+                task.cancel()
+            if still:
+                await asyncio.gather(*still, return_exceptions=True)
+                logger.warning("abandoned %d poll(s) at shutdown", len(still))
+
+
+def _file_stamp(path: Path) -> tuple[int, int] | None:
+    """What changes when feeds.yaml is saved: modification time and size."""
+    try:
+        stat = path.stat()
+    except OSError:
+        return None
+    return (stat.st_mtime_ns, stat.st_size)
+
+
+@contextlib.contextmanager
+def _stop_on_signals(stop: asyncio.Event) -> Iterator[None]:
+    loop = asyncio.get_running_loop()
+    installed = []
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        try:
+            loop.add_signal_handler(sig, stop.set)
+            installed.append(sig)
+        except (NotImplementedError, RuntimeError, ValueError):
+            # Not the main thread (tests) or a platform without it: the caller stops us.
+            pass
+    try:
+        yield
+    finally:
+        for sig in installed:
+            loop.remove_signal_handler(sig)
+
+
+async def run_service(
+    config: Config,
+    store: Store,
+    *,
+    app: Any = None,
+    host: str = "127.0.0.1",
+    port: int = 8080,
+    stop: asyncio.Event | None = None,
+    settings: SchedulerSettings | None = None,
+    alert_check: AlertCheck | None = None,
+    on_config: Callable[[Config], None] | None = None,
+    on_started: Callable[[PollScheduler], None] | None = None,
+) -> None:
+    """The scheduler, and the ASGI `app` (if given) under uvicorn, until SIGTERM/SIGINT.
+
+    Signals are handled here, not by uvicorn, so that both halves stop together: the web
+    server stops accepting, the scheduler gives in-flight polls their grace period.
+    """
+    stop = stop or asyncio.Event()
+    with _stop_on_signals(stop):
+        async with Fetcher() as fetcher:
+            scheduler = PollScheduler(
+                config,
+                store,
+                fetcher,
+                settings=settings,
+                alert_check=alert_check,
+                on_config=on_config,
+            )
+            scheduler.start()
+            server = _web_server(app, host, port) if app is not None else None
+            serving = asyncio.create_task(server.serve()) if server is not None else None
+            if on_started is not None:
+                on_started(scheduler)
+            try:
+                waiting = asyncio.create_task(stop.wait())
+                watched: set[asyncio.Future[Any]] = {waiting}
+                if serving is not None:
+                    watched.add(serving)
+                await asyncio.wait(watched, return_when=asyncio.FIRST_COMPLETED)
+                waiting.cancel()
+            finally:
+                if server is not None and serving is not None:
+                    server.should_exit = True
+                    await asyncio.gather(serving, return_exceptions=True)
+                await scheduler.stop()
+            if serving is not None and not serving.cancelled() and serving.exception():
+                raise AggregatorError(f"the web server stopped: {serving.exception()}")
+
+
+def _web_server(app: Any, host: str, port: int) -> uvicorn.Server:
+    class EmbeddedServer(uvicorn.Server):
+        @contextlib.contextmanager
+        def capture_signals(self) -> Iterator[None]:
+            # run_service owns SIGTERM/SIGINT for the scheduler and the server together.
+            yield
+
+    return EmbeddedServer(
+        uvicorn.Config(app, host=host, port=port, proxy_headers=False, server_header=False)
+    )

@@ -1,0 +1,431 @@
+"""The ASGI web app (Starlette, served by uvicorn): routes only, calling publish/ and store/.
+
+Every published document (feeds, archives, OPML, the HTML page, the embed script, the
+static JSON) comes from aggregator.publish.site, the same code the static export uses, so
+GET /<path> and the exported file at <path> carry the same bytes. Answers carry a strong
+ETag (a hash of the body), Last-Modified (the newest story's update), Cache-Control and
+`Access-Control-Allow-Origin: *`, and conditional requests get 304.
+
+Rendered documents are cached in memory, keyed by path, the Config object in force and
+the store's data_version (bumped by every write that changes what is published); the
+version is read at most once a second, so a burst of requests costs one small query.
+
+Starlette rather than FastAPI: the app is a dozen GET routes whose answers are documents
+rendered elsewhere, so FastAPI's request models and dependency injection would carry no
+weight; Starlette's SchemaGenerator gives the OpenAPI document from the docstrings.
+
+This module must never write to the database, poll sources or render a document itself;
+it must only bind where it is told (the CLI's default is 127.0.0.1).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import threading
+import time
+from collections import OrderedDict
+from collections.abc import Callable
+from collections.abc import Hashable
+from dataclasses import dataclass
+from dataclasses import field
+from datetime import UTC
+from datetime import datetime
+from email.utils import format_datetime
+from email.utils import parsedate_to_datetime
+from pathlib import Path
+from typing import Any
+from typing import cast
+
+import uvicorn
+from ruamel.yaml import YAML
+from ruamel.yaml.error import YAMLError
+from starlette.applications import Starlette
+from starlette.requests import Request
+from starlette.responses import JSONResponse
+from starlette.responses import PlainTextResponse
+from starlette.responses import Response
+from starlette.routing import Route
+from starlette.schemas import SchemaGenerator
+
+from aggregator import __version__
+from aggregator.config import load_config
+from aggregator.errors import StorageError
+from aggregator.models import Config
+from aggregator.publish import api
+from aggregator.publish import site
+from aggregator.status import render_status_html
+from aggregator.status import render_status_json
+from aggregator.status import status_rows
+from aggregator.store import Store
+
+CACHE_CONTROL = "public, max-age=300"
+VERSION_CHECK_SECONDS = 1.0  # how stale the render cache may be after a write
+CACHE_ENTRIES = 1024  # distinct documents kept (API queries with `q` are unbounded)
+
+Clock = Callable[[], datetime]
+
+
+def utc_now() -> datetime:
+    return datetime.now(UTC)
+
+
+@dataclass(frozen=True)
+class Rendered:
+    """A document ready to send, with its validators, and what it was rendered from."""
+
+    document: site.Document
+    etag: str
+    config: Config
+    version: tuple[int, int]
+
+
+@dataclass
+class WebState:
+    """What the routes share: replace `config` to switch configuration without a restart."""
+
+    config: Config
+    store: Store
+    clock: Clock
+    cache: OrderedDict[Hashable, Rendered] = field(default_factory=OrderedDict)
+    lock: threading.Lock = field(default_factory=threading.Lock)
+    version: tuple[int, int] = (-1, -1)
+    version_checked: float = float("-inf")
+
+    def data_version(self) -> tuple[int, int]:
+        now = time.monotonic()
+        with self.lock:
+            if now - self.version_checked < VERSION_CHECK_SECONDS:
+                return self.version
+        version = self.store.data_version()
+        with self.lock:
+            self.version, self.version_checked = version, now
+        return version
+
+    def cached(self, key: Hashable, render: Callable[[], site.Document]) -> Rendered:
+        """The cached rendering for `key` if still current, else a fresh one (then cached)."""
+        config = self.config
+        version = self.data_version()
+        with self.lock:
+            hit = self.cache.get(key)
+            if hit is not None and hit.config is config and hit.version == version:
+                self.cache.move_to_end(key)
+                return hit
+        document = render()
+        rendered = Rendered(document, strong_etag(document.body), config, version)
+        with self.lock:
+            self.cache[key] = rendered
+            self.cache.move_to_end(key)
+            while len(self.cache) > CACHE_ENTRIES:
+                self.cache.popitem(last=False)
+        return rendered
+
+
+def create_app(
+    config: Config | str | Path,
+    store: Store,
+    *,
+    clock: Clock = utc_now,
+) -> Starlette:
+    """The web app over `store`; `config` is a Config or the path of a feeds.yaml.
+
+    `clock` dates the HTML page's footer (tests pass a fixed one). To switch to a new
+    configuration while serving, call set_config.
+    """
+    loaded = config if isinstance(config, Config) else load_config(str(config))
+    routes = [
+        Route("/", site_document),
+        Route("/index.html", site_document),
+        Route("/embed", site_document),
+        Route("/embed.html", site_document),
+        Route("/embed.js", site_document),
+        Route("/feed.{format}", feed_document),
+        Route("/archive/{page}.atom", feed_document),
+        Route("/members/{member}/feed.{format}", feed_document),
+        Route("/members/{member}/archive/{page}.atom", feed_document),
+        Route("/members/{member}/items.json", site_document),
+        Route("/tags/{tag}/feed.{format}", feed_document),
+        Route("/tags/{tag}/archive/{page}.atom", feed_document),
+        Route("/members.opml", site_document),
+        Route("/opml", site_document),
+        Route("/api/items", api_items),
+        Route("/api/items.json", site_document),
+        Route("/api/openapi.json", openapi, include_in_schema=False),
+        Route("/healthz", healthz),
+        Route("/status", status),
+        Route("/status.json", status),
+    ]
+    app = Starlette(
+        routes=routes,
+        exception_handlers={StorageError: _storage_unavailable},
+    )
+    app.state.web = WebState(config=loaded, store=store, clock=clock)
+    return app
+
+
+def set_config(app: Starlette, config: Config) -> None:
+    """Serve from `config` from now on (a reloaded feeds.yaml); cached renderings expire."""
+    _state_of(app).config = config
+
+
+def make_server(app: Starlette, host: str = "127.0.0.1", port: int = 8080) -> uvicorn.Server:
+    """A uvicorn server for `app`: `.run()` it, or `await .serve()` inside an event loop."""
+    return uvicorn.Server(
+        uvicorn.Config(app, host=host, port=port, proxy_headers=False, server_header=False)
+    )
+
+
+# --- routes -------------------------------------------------------------------------
+
+
+def feed_document(request: Request) -> Response:
+    """A published feed: combined, one member's or one tag's, or an archive of one.
+
+    ---
+    summary: Atom, RSS 2.0 or JSON Feed 1.1 of the latest stories, newest first
+    description: >-
+      `format` is atom, rss or json. A tag is matched as a slug ("Fair Food" is fair-food)
+      against the stories' own tags and their members' tags. Atom feeds link their history
+      as RFC 5005 archives (rel="prev-archive"); archive pages hold network.items_per_feed
+      stories each, in the order they were stored. Answers carry ETag and Last-Modified
+      and honour If-None-Match / If-Modified-Since.
+    parameters:
+      - {name: lang, in: query, required: false, schema: {type: string},
+         description: "only stories in this language, e.g. es (subscription feeds only)"}
+    responses:
+      "200": {description: the feed}
+      "304": {description: not modified}
+      "404": {description: no such member, tag, format or archive page}
+    """
+    language = request.query_params.get("lang") or None
+    if language is not None:
+        try:
+            language = api.parse_language(language)
+        except api.ApiQueryError as exc:
+            return _api_error(exc)
+    return _published(request, language=language)
+
+
+def site_document(request: Request) -> Response:
+    """A published document: the HTML page, the embed fragment and script, OPML or static JSON.
+
+    ---
+    summary: The documents the static export also writes, byte for byte
+    responses:
+      "200": {description: the document}
+      "304": {description: not modified}
+      "404": {description: no such member}
+    """
+    return _published(request, language=None)
+
+
+def api_items(request: Request) -> Response:
+    """The latest stories as JSON, newest first, with a cursor for the next page.
+
+    ---
+    summary: Latest stories as JSON
+    parameters:
+      - {name: limit, in: query, schema: {type: integer, minimum: 1, maximum: 100, default: 20}}
+      - {name: member, in: query, schema: {type: string}, description: a member id}
+      - {name: tag, in: query, schema: {type: string},
+         description: "a tag of the story or of its member, case-insensitive"}
+      - {name: before, in: query, schema: {type: string},
+         description: the `next` value of the previous page}
+      - {name: q, in: query, schema: {type: string, maxLength: 200},
+         description: text to find in titles and summaries, case-insensitive}
+      - {name: lang, in: query, schema: {type: string}, description: "a language, e.g. es"}
+      - {name: full, in: query, schema: {type: integer, enum: [0, 1]},
+         description: "1 adds each story's content_html"}
+    responses:
+      "200":
+        description: >-
+          {"items": [{id, url, title, summary, summary_text, content_html (full=1 only),
+          published, updated, image, language, tags, members: [{id, name, url, item_url}]}],
+          "next": cursor or null}
+      "400": {description: "a bad parameter: {\\"error\\": …, \\"parameter\\": …}"}
+    """
+    state = _state(request)
+    config = state.config
+    try:
+        query = api.parse_items_query(
+            request.query_params, {member.id for member in config.members}
+        )
+    except api.ApiQueryError as exc:
+        return _api_error(exc)
+
+    def render() -> site.Document:
+        page = state.store.story_page(
+            query.limit,
+            member_id=query.member,
+            tag=query.tag,
+            query=query.q,
+            language=query.lang,
+            before=query.before,
+        )
+        body = api.items_document(page.stories, page.next_cursor, full=query.full)
+        newest = max((story.updated for story in page.stories), default=None)
+        return site.Document("api/items", site.MEDIA_TYPES["items"], body, newest)
+
+    return _conditional(request, state.cached(("api", query), render))
+
+
+def healthz(request: Request) -> Response:
+    """Whether the service can answer: 200 "ok" when the database does, else 503.
+
+    ---
+    summary: Liveness for process supervisors
+    responses:
+      "200": {description: ok}
+      "503": {description: the database does not answer}
+    """
+    if _state(request).store.healthy():
+        return PlainTextResponse("ok\n", headers={"Cache-Control": "no-store"})
+    return PlainTextResponse(
+        "database unavailable\n", status_code=503, headers={"Cache-Control": "no-store"}
+    )
+
+
+def status(request: Request) -> Response:
+    """Every member and source: last poll, last success, last error, failures, next poll.
+
+    ---
+    summary: Source health, as HTML (/status) or JSON (/status.json)
+    responses:
+      "200": {description: the status table}
+    """
+    state = _state(request)
+    now = state.clock()
+    rows = status_rows(state.store, state.config, now)
+    headers = {"Cache-Control": "no-store"}
+    if request.url.path.endswith(".json"):
+        return Response(
+            render_status_json(rows, now),
+            media_type="application/json; charset=utf-8",
+            headers=headers,
+        )
+    return Response(
+        render_status_html(rows, state.config.network, now),
+        media_type="text/html; charset=utf-8",
+        headers=headers,
+    )
+
+
+class _SchemaFromDocstrings(SchemaGenerator):
+    """Starlette's generator, reading the docstrings' YAML with ruamel.yaml (no PyYAML)."""
+
+    def parse_docstring(self, func_or_method: Callable[..., Any]) -> dict[str, Any]:
+        docstring = func_or_method.__doc__ or ""
+        if "---" not in docstring:
+            return {}
+        try:
+            parsed = YAML(typ="safe", pure=True).load(docstring.split("---")[-1])
+        except YAMLError:
+            return {}
+        return parsed if isinstance(parsed, dict) else {}
+
+
+SCHEMAS = _SchemaFromDocstrings(
+    {
+        "openapi": "3.0.3",
+        "info": {"title": "WSR Network news aggregator", "version": __version__},
+    }
+)
+
+
+def openapi(request: Request) -> Response:
+    return JSONResponse(
+        SCHEMAS.get_schema(routes=request.app.routes),
+        headers={"Access-Control-Allow-Origin": "*", "Cache-Control": CACHE_CONTROL},
+    )
+
+
+# --- answering ------------------------------------------------------------------------
+
+
+def _published(request: Request, *, language: str | None) -> Response:
+    state = _state(request)
+    path = request.url.path.lstrip("/") or site.INDEX_PATH
+    if path == "embed":
+        path = site.EMBED_PATH
+
+    def render() -> site.Document:
+        return site.render_document(
+            path, state.config, state.store, now=state.clock(), language=language
+        )
+
+    try:
+        rendered = state.cached(("site", path, language), render)
+    except site.NotPublishedError:
+        return PlainTextResponse("Not Found\n", status_code=404)
+    return _conditional(request, rendered)
+
+
+def _conditional(request: Request, rendered: Rendered) -> Response:
+    """200 with the body, or 304 when the request's validators still match (RFC 9110 13)."""
+    document = rendered.document
+    headers = {
+        "ETag": rendered.etag,
+        "Cache-Control": CACHE_CONTROL,
+        "Access-Control-Allow-Origin": "*",
+    }
+    if document.last_modified is not None:
+        headers["Last-Modified"] = http_date(document.last_modified)
+    if not_modified(
+        request.headers.get("if-none-match"),
+        request.headers.get("if-modified-since"),
+        rendered.etag,
+        document.last_modified,
+    ):
+        return Response(status_code=304, headers=headers)
+    return Response(document.body, media_type=document.media_type, headers=headers)
+
+
+def not_modified(
+    if_none_match: str | None,
+    if_modified_since: str | None,
+    etag: str,
+    last_modified: datetime | None,
+) -> bool:
+    """Whether a GET with these request headers gets 304 (If-None-Match wins when present)."""
+    if if_none_match is not None:
+        tags = {tag.strip().removeprefix("W/") for tag in if_none_match.split(",")}
+        return "*" in tags or etag in tags
+    if if_modified_since is None or last_modified is None:
+        return False
+    try:
+        since = parsedate_to_datetime(if_modified_since)
+    except (TypeError, ValueError):
+        return False
+    if since.tzinfo is None:
+        since = since.replace(tzinfo=UTC)
+    return last_modified.replace(microsecond=0) <= since
+
+
+def strong_etag(body: bytes) -> str:
+    return '"' + hashlib.sha256(body).hexdigest()[:32] + '"'
+
+
+def http_date(moment: datetime) -> str:
+    return format_datetime(moment.astimezone(UTC), usegmt=True)
+
+
+def _api_error(error: api.ApiQueryError) -> Response:
+    return Response(
+        api.error_document(error),
+        status_code=400,
+        media_type="application/json; charset=utf-8",
+        headers={"Access-Control-Allow-Origin": "*", "Cache-Control": "no-store"},
+    )
+
+
+def _storage_unavailable(request: Request, exc: Exception) -> Response:
+    return PlainTextResponse(f"database unavailable: {exc}\n", status_code=503)
+
+
+def _state(request: Request) -> WebState:
+    return _state_of(cast(Starlette, request.app))
+
+
+def _state_of(app: Starlette) -> WebState:
+    state = app.state.web
+    assert isinstance(state, WebState)
+    return state

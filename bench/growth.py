@@ -1,0 +1,486 @@
+"""Growth benchmark: do the queries a poll and the publishers make stay flat as the database grows?
+
+    python -m bench.growth              # SQLite and (when reachable) PostgreSQL, 10k/100k/1M items
+    python -m bench.growth --smoke      # SQLite only, 2k/10k items, for CI
+
+For each size the database is grown by inserting rows directly (members, sources, stories,
+items, in bulk: going through the poll path would take hours at 1M), then three things are
+timed through the Store, as the pipeline calls them:
+- latest-50: Store.latest_stories(50), what the feeds, the API and the widget read;
+- dedup lookup: the (source, key) lookup of an existing item plus Store._find_story (the
+  cross-post candidates by title key or canonical URL), for items whose title matches
+  stored ones;
+- a full poll cycle: poll_all over a small generated corpus (first poll, everything new,
+  then an unchanged re-poll) served on 127.0.0.1, in this process.
+It prints a table per backend and the query plan of latest-50 (to show the index is used).
+
+PostgreSQL is used when 127.0.0.1:5432 answers (AGGREGATOR_BENCH_POSTGRES_URL, default
+postgresql+psycopg://postgres@127.0.0.1:5432/test): the benchmark creates its own throwaway
+database there and drops it at the end. It never touches any other database.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import os
+import random
+import shutil
+import statistics
+import tempfile
+import time
+import uuid
+from collections.abc import Callable
+from collections.abc import Iterator
+from collections.abc import Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass
+from datetime import UTC
+from datetime import datetime
+from datetime import timedelta
+from pathlib import Path
+from typing import Any
+
+from sqlalchemy import Engine
+from sqlalchemy import create_engine
+from sqlalchemy import delete
+from sqlalchemy import func
+from sqlalchemy import select
+from sqlalchemy import text
+from sqlalchemy import update
+from sqlalchemy.exc import OperationalError
+
+from aggregator.config import load_config
+from aggregator.dedupe import title_key
+from aggregator.fetch import Fetcher
+from aggregator.models import Config
+from aggregator.models import Item
+from aggregator.poll import poll_all
+from aggregator.store import Store
+from aggregator.store import schema
+from bench import corpus
+from bench.harness import StaticServer
+from bench.harness import exit_on_sigterm
+from bench.harness import machine_line
+from bench.harness import say
+from bench.harness import table
+
+POSTGRES_ADMIN_URL = os.environ.get(
+    "AGGREGATOR_BENCH_POSTGRES_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/test"
+)
+SIZES = (10_000, 100_000, 1_000_000)
+SMOKE_SIZES = (2_000, 10_000)
+CYCLE_SITES = 20
+SMOKE_CYCLE_SITES = 4
+BULK_MEMBERS = 1000
+BATCH = 10_000
+LOOKUPS = 200
+LATEST_RUNS = 30
+NEWEST = datetime(2026, 10, 1, tzinfo=UTC)
+SPAN = timedelta(days=5 * 365)  # bulk items are spread over five years before NEWEST
+CROSS_POST_SHARE = 0.03
+_WORDS = (
+    "workers", "agreement", "heat", "wages", "union", "brands", "farm", "factory", "rights",
+    "monitor", "protection", "victory", "report", "campaign", "harvest", "dairy", "garment",
+    "cleaners", "housing", "safety", "water", "shade", "code", "audit", "justice", "fair",
+    "food", "milk", "dignity", "accord", "strike", "march", "contract", "signed", "wins",
+)  # fmt: skip
+
+
+@dataclass(frozen=True)
+class Row:
+    backend: str
+    items: int
+    latest_ms: float
+    key_lookup_ms: float
+    story_match_ms: float
+    first_cycle_s: float
+    again_cycle_s: float
+    grow_s: float
+
+
+# --- bulk growth ------------------------------------------------------------------------
+
+
+def bulk_title(rng: random.Random, number: int) -> str:
+    words = [rng.choice(_WORDS) for _ in range(rng.randint(5, 9))]
+    return " ".join(words).capitalize() + f" {number % 997}"
+
+
+class Grower:
+    """Adds synthetic members, sources, stories and items straight into the tables."""
+
+    def __init__(self, engine: Engine, seed: int = 7) -> None:
+        self.engine = engine
+        self.rng = random.Random(seed)
+        self.items = 0
+        self.source_ids: list[int] = []
+        self.titles: list[tuple[str, datetime, int]] = []  # (title, published, source id)
+
+    def setup(self) -> None:
+        with self.engine.begin() as connection:
+            connection.execute(
+                schema.members.insert(),
+                [
+                    {"id": f"bulk{n:04d}", "name": f"Member {n}", "url": "https://x/", "tags": []}
+                    for n in range(BULK_MEMBERS)
+                ],
+            )
+            connection.execute(
+                schema.sources.insert(),
+                [
+                    {
+                        "url": f"https://bulk{n:04d}.example.org/feed/",
+                        "member_id": f"bulk{n:04d}",
+                        "kind": "feed",
+                        "consecutive_failures": 0,
+                    }
+                    for n in range(BULK_MEMBERS)
+                ],
+            )
+            self.source_ids = list(
+                connection.scalars(
+                    select(schema.sources.c.id).where(schema.sources.c.url.like("https://bulk%"))
+                )
+            )
+
+    def grow_to(self, total: int) -> float:
+        started = time.perf_counter()
+        while self.items < total:
+            count = min(BATCH, total - self.items)
+            self._batch(count)
+        return time.perf_counter() - started
+
+    def _batch(self, count: int) -> None:
+        rng = self.rng
+        stories: list[dict[str, Any]] = []
+        rows: list[dict[str, Any]] = []
+        shared: list[int] = []  # indexes into rows whose story another item shares
+        for offset in range(count):
+            number = self.items + offset
+            published = NEWEST - SPAN * rng.random()
+            source_index = rng.randrange(len(self.source_ids))
+            title = bulk_title(rng, number)
+            if shared and rng.random() < CROSS_POST_SHARE:
+                original = rows[rng.choice(shared)]
+                title, published = original["title"], original["published"]
+            else:
+                shared.append(len(rows))
+            content = f"<p>{title}. " + " ".join(rng.choice(_WORDS) for _ in range(40)) + "</p>"
+            stories.append(
+                {"uid": str(uuid.UUID(int=rng.getrandbits(128))), "published": published,
+                 "updated": published}
+            )  # fmt: skip
+            rows.append(
+                {
+                    "source_id": self.source_ids[source_index],
+                    "member_id": f"bulk{source_index:04d}",
+                    "key": f"guid:https://bulk{source_index:04d}.example.org/?p={number}",
+                    "url": f"https://bulk{source_index:04d}.example.org/{number}/",
+                    "title": title,
+                    "title_key": title_key(title),
+                    "content_html": content,
+                    "summary": "",
+                    "published": published,
+                    "updated": published,
+                    "date_from_source": True,
+                    "first_seen_at": published,
+                    "authors": ["Bulk author"],
+                    "tags": ["bulk"],
+                    "image": None,
+                    "language": "en",
+                    "content_hash": f"{number:032x}",
+                }
+            )
+            if offset % 50 == 0:
+                self.titles.append((title, published, self.source_ids[source_index]))
+        with self.engine.begin() as connection:
+            first_id = (connection.scalar(select(func.max(schema.stories.c.id))) or 0) + 1
+            # Explicit ids tie each item to its story without reading them back; each item
+            # has its own story (the lookups, not the bulk data, exercise cross-post merging).
+            for index, (story, row) in enumerate(zip(stories, rows, strict=True)):
+                story["id"] = row["story_id"] = first_id + index
+            connection.execute(schema.stories.insert(), stories)
+            connection.execute(schema.items.insert(), rows)
+            if connection.dialect.name == "postgresql":
+                # Explicit ids do not advance the sequence the poll path's inserts draw from.
+                connection.execute(
+                    text(
+                        "SELECT setval(pg_get_serial_sequence('stories', 'id'), "
+                        "(SELECT max(id) FROM stories))"
+                    )
+                )
+        self.items += count
+
+
+# --- measurements -----------------------------------------------------------------------
+
+
+def median_ms(action: Callable[[], object], runs: int) -> float:
+    timings = []
+    for _ in range(runs):
+        started = time.perf_counter()
+        action()
+        timings.append(time.perf_counter() - started)
+    return statistics.median(timings) * 1000
+
+
+def lookup_items(grower: Grower, count: int, rng: random.Random) -> list[Item]:
+    """New items whose titles match stored ones (so candidates are found), URLs new."""
+    chosen = [rng.choice(grower.titles) for _ in range(count)]
+    items = []
+    for number, (title, published, _) in enumerate(chosen):
+        items.append(
+            Item(
+                member_id="bulk0000",
+                source_url="https://bulk0000.example.org/feed/",
+                key=f"guid:lookup-{number}",
+                url=f"https://elsewhere.example.org/{number}/",
+                title=title,
+                content_html="<p>" + title + " " + " ".join(_WORDS[:30]) + "</p>",
+                summary="",
+                published=published + timedelta(hours=3),
+                updated=published + timedelta(hours=3),
+                date_from_source=True,
+                content_hash=f"lookup{number}",
+            )
+        )
+    return items
+
+
+def measure_lookups(store: Store, grower: Grower, rng: random.Random) -> tuple[float, float]:
+    items = lookup_items(grower, LOOKUPS, rng)
+    key_times: list[float] = []
+    match_times: list[float] = []
+    with store.engine.connect() as connection:
+        for item, (_, _, source_id) in zip(
+            items, (rng.choice(grower.titles) for _ in items), strict=True
+        ):
+            started = time.perf_counter()
+            connection.execute(
+                select(schema.items.c.id, schema.items.c.content_hash).where(
+                    schema.items.c.source_id == source_id, schema.items.c.key == item.key
+                )
+            ).one_or_none()
+            key_times.append(time.perf_counter() - started)
+            started = time.perf_counter()
+            store._find_story(connection, item)
+            match_times.append(time.perf_counter() - started)
+    return statistics.median(key_times) * 1000, statistics.median(match_times) * 1000
+
+
+def poll_cycle(store: Store, config: Config) -> tuple[float, float]:
+    """First poll (all new) then an unchanged re-poll of the cycle corpus; wall seconds."""
+
+    async def once() -> float:
+        started = time.perf_counter()
+        async with Fetcher() as fetcher:
+            reports = await poll_all(config, store, fetcher)
+        failed = [report for report in reports if report.error]
+        if failed:
+            raise RuntimeError(f"poll cycle failed: {failed[0].error}")
+        return time.perf_counter() - started
+
+    store.sync_config(config)
+    first = asyncio.run(once())
+    again = asyncio.run(once())
+    _forget_cycle(store, config)
+    return first, again
+
+
+def _forget_cycle(store: Store, config: Config) -> None:
+    """Remove what the cycle stored, so every size polls the same corpus as new."""
+    urls = [source.url for member in config.members for source in member.sources]
+    with store.engine.begin() as connection:
+        ids = list(
+            connection.scalars(select(schema.sources.c.id).where(schema.sources.c.url.in_(urls)))
+        )
+        story_ids = list(
+            connection.scalars(
+                select(schema.items.c.story_id).where(schema.items.c.source_id.in_(ids))
+            )
+        )
+        connection.execute(delete(schema.items).where(schema.items.c.source_id.in_(ids)))
+        orphans = [
+            story_id
+            for story_id in set(story_ids)
+            if connection.scalar(select(func.count()).where(schema.items.c.story_id == story_id))
+            == 0
+        ]
+        if orphans:
+            connection.execute(delete(schema.stories).where(schema.stories.c.id.in_(orphans)))
+        connection.execute(
+            update(schema.sources)
+            .where(schema.sources.c.id.in_(ids))
+            .values(etag=None, last_modified=None, body_hash=None)
+        )
+
+
+def explain_latest(store: Store) -> str:
+    engine = store.engine
+    query = (
+        select(schema.stories.c.id, schema.stories.c.uid)
+        .order_by(schema.stories.c.published.desc(), schema.stories.c.id.desc())
+        .limit(50)
+    )
+    compiled = str(query.compile(engine, compile_kwargs={"literal_binds": True}))
+    prefix = "EXPLAIN QUERY PLAN " if engine.dialect.name == "sqlite" else "EXPLAIN "
+    with engine.connect() as connection:
+        rows = connection.execute(text(prefix + compiled)).all()
+    lines = [" ".join(str(part) for part in row[-1:]) for row in rows]
+    return compiled.replace("\n", " ") + "\n    " + "\n    ".join(lines)
+
+
+# --- backends ---------------------------------------------------------------------------
+
+
+@contextmanager
+def sqlite_database(workdir: Path) -> Iterator[str]:
+    yield f"sqlite:///{workdir / 'growth.db'}"
+
+
+@contextmanager
+def postgres_database() -> Iterator[str]:
+    name = f"aggregator_bench_{uuid.uuid4().hex[:10]}"
+    admin = create_engine(POSTGRES_ADMIN_URL, isolation_level="AUTOCOMMIT")
+    try:
+        with admin.connect() as connection:
+            connection.execute(text(f'CREATE DATABASE "{name}"'))
+        yield POSTGRES_ADMIN_URL.rsplit("/", 1)[0] + f"/{name}"
+    finally:
+        with admin.connect() as connection:
+            connection.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+        admin.dispose()
+
+
+def postgres_problem() -> str | None:
+    engine = create_engine(POSTGRES_ADMIN_URL, connect_args={"connect_timeout": 3})
+    try:
+        with engine.connect() as connection:
+            connection.execute(text("SELECT 1"))
+        return None
+    except OperationalError as exc:
+        return str(exc.orig).strip().splitlines()[0] if exc.orig else str(exc)
+    except ImportError as exc:
+        return f"no driver ({exc})"
+    finally:
+        engine.dispose()
+
+
+def run_backend(
+    backend: str, url: str, sizes: Sequence[int], config: Config, seed: int
+) -> tuple[list[Row], str]:
+    store = Store.open(url)
+    rows: list[Row] = []
+    try:
+        grower = Grower(store.engine, seed)
+        grower.setup()
+        rng = random.Random(seed)
+        for size in sizes:
+            grow = grower.grow_to(size)
+            if backend == "postgresql":
+                with store.engine.connect() as connection:
+                    connection.execute(text("ANALYZE"))
+                    connection.commit()
+            store.latest_stories(50)  # warm the cache: steady state is what matters
+            latest = median_ms(lambda: store.latest_stories(50), LATEST_RUNS)
+            key_ms, match_ms = measure_lookups(store, grower, rng)
+            first, again = poll_cycle(store, config)
+            rows.append(Row(backend, size, latest, key_ms, match_ms, first, again, grow))
+            say(
+                f"  {backend} {size:>9,} items: latest-50 {latest:.2f} ms, key lookup "
+                f"{key_ms:.3f} ms, story match {match_ms:.3f} ms, poll cycle {first:.2f} s "
+                f"first / {again:.2f} s again (grown in {grow:.0f} s)"
+            )
+        plan = explain_latest(store)
+    finally:
+        store.close()
+    return rows, plan
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description="Database growth benchmark (bench/README.md).")
+    parser.add_argument("--smoke", action="store_true", help="SQLite only, 2k and 10k items")
+    parser.add_argument("--sizes", type=int, nargs="+", help=f"default: {SIZES}")
+    parser.add_argument("--no-postgres", action="store_true")
+    parser.add_argument("--no-nginx", action="store_true", help="serve with FixtureServer")
+    parser.add_argument("--seed", type=int, default=corpus.DEFAULT_SEED)
+    args = parser.parse_args(argv)
+    exit_on_sigterm()
+    sizes = tuple(args.sizes or (SMOKE_SIZES if args.smoke else SIZES))
+    cycle_sites = SMOKE_CYCLE_SITES if args.smoke else CYCLE_SITES
+    say(f"machine: {machine_line()}")
+    workdir = Path(tempfile.mkdtemp(prefix="bench-growth-"))
+    try:
+        root = workdir / "corpus"
+        manifest = corpus.write_corpus(root, cycle_sites, args.seed)
+        with StaticServer(root, use_nginx=not args.no_nginx, hosts=cycle_sites) as server:
+            say(f"server: {server.description}")
+            say(
+                f"poll cycle corpus: {manifest.sites} sources, {manifest.items} items, "
+                f"{manifest.bytes / 1e6:.1f} MB"
+            )
+            config = load_config(corpus.write_feeds_yaml(root, server.base_urls))
+            backends: list[tuple[str, Callable[[], Any]]] = [
+                ("sqlite", lambda: sqlite_database(workdir))
+            ]
+            if args.smoke or args.no_postgres:
+                say("postgresql: skipped (--smoke or --no-postgres)")
+            else:
+                problem = postgres_problem()
+                if problem is None:
+                    backends.append(("postgresql", postgres_database))
+                else:
+                    say(f"postgresql: skipped, {POSTGRES_ADMIN_URL} not reachable: {problem}")
+            results: list[Row] = []
+            plans: dict[str, str] = {}
+            for backend, database in backends:
+                with database() as url:
+                    rows, plan = run_backend(backend, url, sizes, config, args.seed)
+                results.extend(rows)
+                plans[backend] = plan
+    finally:
+        shutil.rmtree(workdir, ignore_errors=True)
+
+    say(
+        "\n"
+        + table(
+            [
+                "backend",
+                "items",
+                "latest-50 ms",
+                "key lookup ms",
+                "story match ms",
+                "poll cycle s (new)",
+                "poll cycle s (304)",
+            ],
+            [
+                [
+                    r.backend,
+                    f"{r.items:,}",
+                    f"{r.latest_ms:.2f}",
+                    f"{r.key_lookup_ms:.3f}",
+                    f"{r.story_match_ms:.3f}",
+                    f"{r.first_cycle_s:.2f}",
+                    f"{r.again_cycle_s:.2f}",
+                ]
+                for r in results
+            ],
+        )
+    )
+    for backend in plans:
+        rows = [row for row in results if row.backend == backend]
+        smallest, largest = rows[0], rows[-1]
+        say(
+            f"\n{backend}: {smallest.items:,} -> {largest.items:,} items: latest-50 "
+            f"×{largest.latest_ms / smallest.latest_ms:.2f}, story match "
+            f"×{largest.story_match_ms / smallest.story_match_ms:.2f}, key lookup "
+            f"×{largest.key_lookup_ms / smallest.key_lookup_ms:.2f}, poll cycle "
+            f"×{largest.first_cycle_s / smallest.first_cycle_s:.2f} (target: within 2×)"
+        )
+        say(f"query plan of latest-50 ({backend}):\n    {plans[backend]}")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,50 @@
+"""The saved member sites under tests/fixtures/sites/, served on 127.0.0.1 as their CMS would.
+
+Publishing systems serve feeds at folder-like addresses (WordPress `/feed/`, Squarespace
+`?format=rss`) with feed media types, and pages at addresses without `.html` (Wix). The
+fixture server serves files by name, so those addresses are added here as routes.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+from aggregator.fixture_server import FixtureServer
+from aggregator.fixture_server import Route
+
+SITES = Path(__file__).parent / "fixtures" / "sites"
+
+RSS = "application/rss+xml; charset=UTF-8"
+ATOM = "application/atom+xml; charset=utf-8"
+JSON_FEED = "application/feed+json"
+
+# address -> (file under SITES, Content-Type)
+CMS_ADDRESSES = {
+    "/wordpress/feed/": ("wordpress/feed.rss", RSS),
+    "/wordpress/comments/feed/": ("wordpress/comments-feed.rss", RSS),
+    "/squarespace/blog?format=rss": ("squarespace/blog-format-rss.xml", "application/rss+xml"),
+    "/drupal/rss.xml": ("drupal/rss.xml", RSS),
+    "/jsonld/atom.xml": ("jsonld/atom.xml", ATOM),
+    "/jsonld/feed.json": ("jsonld/feed.json", JSON_FEED),
+}
+
+
+def add_cms_routes(server: FixtureServer) -> None:
+    for path, (name, content_type) in CMS_ADDRESSES.items():
+        server.routes[path] = Route(
+            body=(SITES / name).read_bytes(), headers={"Content-Type": content_type}
+        )
+    for page in SITES.glob("wix/post/*.html"):
+        path = "/" + page.relative_to(SITES).with_suffix("").as_posix()
+        server.routes[path] = Route(
+            body=page.read_bytes(), headers={"Content-Type": "text/html; charset=utf-8"}
+        )
+
+
+@contextmanager
+def serve_sites() -> Iterator[FixtureServer]:
+    with FixtureServer(SITES) as server:
+        add_cms_routes(server)
+        yield server
