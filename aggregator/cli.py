@@ -19,7 +19,6 @@ from collections import Counter
 from collections.abc import Sequence
 from datetime import UTC
 from datetime import datetime
-from importlib import resources
 from pathlib import Path
 from typing import TextIO
 
@@ -35,6 +34,8 @@ from aggregator.alerts import scheduled_alert_check
 from aggregator.config import hidden_target
 from aggregator.config import load_config
 from aggregator.config import parse_config
+from aggregator.demo import demo_config_text
+from aggregator.demo import demo_site_directory
 from aggregator.errors import ConfigError
 from aggregator.errors import PublishError
 from aggregator.errors import StorageError
@@ -149,6 +150,13 @@ def build_parser() -> argparse.ArgumentParser:
         default=Path(DEFAULT_DATA_DIR) / "demo",
         help="where the demo keeps its database and exported files (default: %(default)s)",
     )
+    demo.add_argument(
+        "--serve",
+        action="store_true",
+        help="then keep running the full service (scheduler + web site) on the demo sites",
+    )
+    demo.add_argument("--host", default="127.0.0.1", help="with --serve (default: %(default)s)")
+    demo.add_argument("--port", type=int, default=8080, help="with --serve (default: %(default)s)")
     return parser
 
 
@@ -165,7 +173,7 @@ def main(argv: Sequence[str] | None = None) -> int:
                 load_config(args.config), args.database, args.directory, args.limit, out
             )
         if args.command == "demo":
-            return command_demo(args.output, out)
+            return command_demo(args.output, out, serve=args.serve, host=args.host, port=args.port)
         if args.command == "serve":
             return command_serve(load_config(args.config), args.database, args.host, args.port, out)
         if args.command == "run":
@@ -496,16 +504,20 @@ def command_import_opml(config_path: str, opml: Path, out: TextIO) -> int:
     return EXIT_OK
 
 
-def command_demo(output: Path, out: TextIO) -> int:
-    """Serve the bundled sample sites, poll them, export; print the Atom feed's path."""
-    site = Path(str(resources.files("aggregator") / "demo_site"))
+def command_demo(
+    output: Path, out: TextIO, *, serve: bool = False, host: str = "127.0.0.1", port: int = 8080
+) -> int:
+    """Serve the bundled sample sites, poll them, export; print the Atom feed's path.
+
+    With `serve`, go on running the real service (scheduler + web site) against the
+    sample sites until Ctrl-C, so a new user sees the feed in a browser and a feed reader.
+    """
     # A fresh start each run: the demo server's port changes, and so would every address.
     if output.exists():
         shutil.rmtree(output)
     output.mkdir(parents=True)
-    with FixtureServer(site) as server:
-        template = (site / "feeds.yaml").read_text(encoding="utf-8")
-        config_text = template.replace("{base}", server.base_url)
+    with FixtureServer(demo_site_directory()) as server:
+        config_text = demo_config_text(server.base_url, f"http://{host}:{port}/")
         config_path = output / "feeds.yaml"
         config_path.write_text(config_text, encoding="utf-8")
         config = parse_config(config_text, str(config_path))
@@ -514,7 +526,15 @@ def command_demo(output: Path, out: TextIO) -> int:
         command_fetch(config, database, None, out)
         published = output / "published"
         command_export(config, database, published, None, out)
-    print(f"\nThe combined feed is ready: {(published / 'feed.atom').resolve()}", file=out)
+        print(f"\nThe combined feed is ready: {(published / 'feed.atom').resolve()}", file=out)
+        if serve:
+            print(
+                f"The site, its feeds and the widget: http://{host}:{port}/ "
+                f"(feed readers: http://{host}:{port}/feed.atom)",
+                file=out,
+                flush=True,
+            )
+            return command_run(str(config_path), database, host, port, out)
     return EXIT_OK
 
 

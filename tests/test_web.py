@@ -18,7 +18,6 @@ from datetime import UTC
 from datetime import datetime
 from datetime import timedelta
 from email.utils import format_datetime
-from importlib import resources
 from pathlib import Path
 from urllib.parse import quote
 
@@ -31,6 +30,8 @@ from starlette.applications import Starlette
 from aggregator import web
 from aggregator.cli import main
 from aggregator.config import parse_config
+from aggregator.demo import demo_config_text
+from aggregator.demo import demo_site_directory
 from aggregator.fetch import Fetcher
 from aggregator.fixture_server import FixtureServer
 from aggregator.models import Config
@@ -61,19 +62,18 @@ class Live:
     client: httpx.Client
 
 
-def demo_config_text(base_url: str) -> str:
-    site = Path(str(resources.files("aggregator") / "demo_site"))
-    text = (site / "feeds.yaml").read_text(encoding="utf-8").replace("{base}", base_url)
+def paged_demo_config_text(base_url: str) -> str:
+    text = demo_config_text(base_url)
     return text.replace("  language: en\n", f"  language: en\n  items_per_feed: {PER_PAGE}\n", 1)
 
 
 @pytest.fixture(scope="module")
 def demo(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Demo]:
     directory = tmp_path_factory.mktemp("demo")
-    site = Path(str(resources.files("aggregator") / "demo_site"))
+    site = demo_site_directory()
     with FixtureServer(site) as sites:
         config_path = directory / "feeds.yaml"
-        config_path.write_text(demo_config_text(sites.base_url), encoding="utf-8")
+        config_path.write_text(paged_demo_config_text(sites.base_url), encoding="utf-8")
         config = parse_config(config_path.read_text(encoding="utf-8"), str(config_path))
         database = f"sqlite:///{directory / 'aggregator.db'}"
         store = Store.open(database)
@@ -578,9 +578,9 @@ def test_page_links_its_feeds_for_autodiscovery(live: Live, demo: Demo) -> None:
 
 def test_story_queries_agree_on_every_database(database_url: str) -> None:
     """Tag, search, language and cursor queries, on a store filled by a real poll."""
-    site = Path(str(resources.files("aggregator") / "demo_site"))
+    site = demo_site_directory()
     with FixtureServer(site) as sites:
-        config = parse_config(demo_config_text(sites.base_url), "feeds.yaml")
+        config = parse_config(paged_demo_config_text(sites.base_url), "feeds.yaml")
         store = Store.open(database_url)
         try:
             store.sync_config(config)

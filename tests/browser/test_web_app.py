@@ -13,7 +13,6 @@ import threading
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass
-from importlib import resources
 from pathlib import Path
 from urllib.parse import urlsplit
 
@@ -22,6 +21,8 @@ from playwright.sync_api import expect
 
 from aggregator import web
 from aggregator.config import parse_config
+from aggregator.demo import demo_config_text
+from aggregator.demo import demo_site_directory
 from aggregator.fetch import Fetcher
 from aggregator.fixture_server import FixtureServer
 from aggregator.fixture_server import Route
@@ -46,11 +47,9 @@ class Service:
 @pytest.fixture(scope="module")
 def service(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Service]:
     directory = tmp_path_factory.mktemp("service")
-    demo_site = Path(str(resources.files("aggregator") / "demo_site"))
-    with FixtureServer(demo_site) as sites:
-        text = (demo_site / "feeds.yaml").read_text(encoding="utf-8")
+    with FixtureServer(demo_site_directory()) as sites:
         config_path = directory / "feeds.yaml"
-        config_path.write_text(text.replace("{base}", sites.base_url), encoding="utf-8")
+        config_path.write_text(demo_config_text(sites.base_url), encoding="utf-8")
         config = parse_config(config_path.read_text(encoding="utf-8"), str(config_path))
         store = Store.open(f"sqlite:///{directory / 'aggregator.db'}")
         store.sync_config(config)
