@@ -170,23 +170,6 @@ def host_key(url: str) -> str:
         return url
 
 
-def permanent_target(response: httpx.Response) -> str | None:
-    """Where a source has moved for good: the address after the leading 301/308 hops.
-
-    A temporary redirect (302/307) anywhere before it means the move is not permanent from
-    the configured address, so the configured address must stay.
-    """
-    target: str | None = None
-    for hop in response.history:
-        if hop.status_code not in (301, 308):
-            break
-        location = hop.headers.get("location")
-        if location is None:
-            break
-        target = str(hop.url.join(location))
-    return target
-
-
 class Fetcher:
     """Polls sources over one shared httpx.AsyncClient. Use as an async context manager."""
 

@@ -13,9 +13,13 @@ cause; it never raises into the caller and never touches what other sources stor
 from __future__ import annotations
 
 import asyncio
+import multiprocessing
+import os
 from collections.abc import Callable
 from collections.abc import Iterable
 from collections.abc import Sequence
+from concurrent.futures import Executor
+from concurrent.futures import ProcessPoolExecutor
 from dataclasses import replace
 from datetime import datetime
 
@@ -42,6 +46,11 @@ from aggregator.store.database import body_digest
 
 ReportCallback = Callable[[PollReport], None]
 
+# Below this many sources a round parses in threads: starting worker processes costs more
+# than it saves (each imports the pipeline, about half a second of CPU).
+PARSE_POOL_MIN_SOURCES = 16
+PARSE_POOL_MAX_WORKERS = 4
+
 
 def selected_sources(config: Config, member_id: str | None = None) -> list[SourceConfig]:
     return [
@@ -56,6 +65,34 @@ def parse_and_normalize(result: FetchResult, language: str | None) -> tuple[Pars
     """The pure, CPU-bound middle of a poll."""
     parsed = parse_source(result)
     return parsed, normalize_feed(parsed, result.source, result.fetched_at, language)
+
+
+def parse_in_worker(
+    result: FetchResult, language: str | None
+) -> tuple[ParsedFeed | None, list[Item], str | None]:
+    """parse_and_normalize for a worker process: (parsed, items, None) or (None, [], cause).
+
+    A ParseError travels back as its cause (it does not survive pickling), and the parsed
+    entries only when `follow` needs them, so that a feed's raw HTML is not sent back
+    beside its normalized items.
+    """
+    try:
+        parsed, items = parse_and_normalize(result, language)
+    except ParseError as exc:
+        return None, [], exc.cause
+    return (parsed if result.source.follow else replace(parsed, entries=())), items, None
+
+
+def parse_pool(sources: int) -> ProcessPoolExecutor | None:
+    """Worker processes for a round's parsing, over the machine's cores; None when a round is
+    too small to gain from them or there is one core. The forkserver starts them from a clean
+    process (forking a process that runs threads can deadlock) with the pipeline imported."""
+    cores = os.cpu_count() or 1
+    if sources < PARSE_POOL_MIN_SOURCES or cores < 2:
+        return None
+    context = multiprocessing.get_context("forkserver")
+    context.set_forkserver_preload([__name__])
+    return ProcessPoolExecutor(min(cores, PARSE_POOL_MAX_WORKERS), mp_context=context)
 
 
 def with_hints(
@@ -87,7 +124,12 @@ def gone_report(source: SourceConfig, gone_at: datetime) -> PollReport:
 
 
 async def poll_source(
-    source: SourceConfig, *, fetcher: Fetcher, store: Store, language: str | None
+    source: SourceConfig,
+    *,
+    fetcher: Fetcher,
+    store: Store,
+    language: str | None,
+    workers: Executor | None = None,
 ) -> PollReport:
     state = store.source_state(source.url)
     if state.gone_at is not None:
@@ -101,7 +143,9 @@ async def poll_source(
         if result.status in (404, 410) or is_html_page(result):
             # The site moved its feed: forget it and look again from the configured address.
             store.remember_discovered_feed(source.url, None)
-            return await poll_source(source, fetcher=fetcher, store=store, language=language)
+            return await poll_source(
+                source, fetcher=fetcher, store=store, language=language, workers=workers
+            )
     else:
         result = await fetcher.fetch(source, state.validators)
     if result.error is None and source.kind != "page" and is_html_page(result):
@@ -116,7 +160,7 @@ async def poll_source(
         result = replace(chosen.result, source=source)
         state = store.source_state(source.url)
     report = await _poll_result(
-        source, result, state, fetcher=fetcher, store=store, language=language
+        source, result, state, fetcher=fetcher, store=store, language=language, workers=workers
     )
     return replace(report, discovered=discovered) if discovered is not None else report
 
@@ -129,6 +173,7 @@ async def _poll_result(
     fetcher: Fetcher,
     store: Store,
     language: str | None,
+    workers: Executor | None = None,
 ) -> PollReport:
     if result.error is not None:
         return with_hints(store.record_failure(result, result.error), result)
@@ -137,12 +182,20 @@ async def _poll_result(
     assert result.content is not None
     if state.body_hash is not None and body_digest(result.content) == state.body_hash:
         return with_hints(store.record_unchanged(result), result)
-    try:
-        # Parsing runs in a worker thread so that the event loop keeps other downloads
-        # moving while a large feed is being read.
-        parsed, items = await asyncio.to_thread(parse_and_normalize, result, language)
-    except ParseError as exc:
-        return with_hints(store.record_failure(result, exc.cause), result)
+    if workers is not None:
+        # A worker process uses another core; the event loop keeps downloading meanwhile.
+        loop = asyncio.get_running_loop()
+        done, items, cause = await loop.run_in_executor(workers, parse_in_worker, result, language)
+        if done is None:
+            return with_hints(store.record_failure(result, cause or "unreadable"), result)
+        parsed = done
+    else:
+        try:
+            # Parsing runs in a worker thread so that the event loop keeps other downloads
+            # moving while a large feed is being read.
+            parsed, items = await asyncio.to_thread(parse_and_normalize, result, language)
+        except ParseError as exc:
+            return with_hints(store.record_failure(result, exc.cause), result)
     if source.follow:
         items = await follow_new_items(
             parsed,
@@ -174,12 +227,22 @@ async def poll_all(
     # ("en") would mislabel the Spanish posts of a bilingual member.
     languages = {member.id: member.language for member in config.members}
 
+    workers = parse_pool(len(chosen))
+
     async def one(source: SourceConfig) -> PollReport:
         report = await poll_source(
-            source, fetcher=fetcher, store=store, language=languages.get(source.member_id)
+            source,
+            fetcher=fetcher,
+            store=store,
+            language=languages.get(source.member_id),
+            workers=workers,
         )
         if on_report is not None:
             on_report(report)
         return report
 
-    return list(await asyncio.gather(*(one(source) for source in chosen)))
+    try:
+        return list(await asyncio.gather(*(one(source) for source in chosen)))
+    finally:
+        if workers is not None:
+            workers.shutdown(wait=True, cancel_futures=True)

@@ -295,17 +295,18 @@ def memory_bytes(pid: int) -> tuple[int, int]:
     return values.get(b"VmRSS", 0), values.get(b"VmHWM", 0)
 
 
-def cpu_seconds(pid: int) -> float:
-    """User+system CPU a live process has used so far (from /proc/PID/stat)."""
+def cpu_seconds(pid: int, *, children: bool = True) -> float:
+    """User+system CPU a live process has used so far (from /proc/PID/stat), with that of
+    the children it has reaped unless `children` is false."""
     try:
-        with open(f"/proc/{pid}/stat", "rb") as handle:  # noqa: PTH123
+        with open(f"/proc/{pid}/stat", "rb") as handle:  # noqa: PTH123 (hot loop)
             stat = handle.read()
     except OSError:
         return 0.0
     fields = stat[stat.rfind(b")") + 2 :].split()
     ticks = os.sysconf("SC_CLK_TCK")
     # utime, stime, cutime, cstime are fields 14-17 of stat, 12-15 after the name.
-    return sum(int(value) for value in fields[11:15]) / ticks
+    return sum(int(value) for value in fields[11 : 15 if children else 13]) / ticks
 
 
 class TreeMemorySampler:
@@ -323,6 +324,7 @@ class TreeMemorySampler:
         self.peak_pss = 0
         self.peak_single = 0
         self.peak_processes = 0
+        self.cpu_by_pid: dict[int, float] = {}  # each process's own CPU, last seen
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._run, daemon=True)
 
@@ -347,6 +349,9 @@ class TreeMemorySampler:
             total += resident
             proportional += proportional_bytes(pid)
             self.peak_single = max(self.peak_single, high_water)
+            self.cpu_by_pid[pid] = max(
+                self.cpu_by_pid.get(pid, 0.0), cpu_seconds(pid, children=False)
+            )
         self.peak_pss = max(self.peak_pss, proportional)
         if total > self.peak:
             self.peak = total
@@ -363,7 +368,7 @@ class Measurement:
     """One measured run of a command."""
 
     wall: float  # seconds
-    cpu: float  # user+system seconds of the process and every descendant it reaped
+    cpu: float  # user+system seconds of the whole process tree (wait4, or sampled if more)
     peak_tree_rss: int  # bytes: highest sum of RSS over the process tree, sampled
     peak_single_rss: int  # bytes: highest VmHWM of one process of the tree
     peak_tree_pss: int  # bytes: highest sum of PSS (shared pages split, not double counted)
@@ -397,9 +402,13 @@ def run_measured(
         process.returncode = os.waitstatus_to_exitcode(status)
         out.seek(0)
         err.seek(0)
+        # A forkserver's workers are its children, and nobody waits for the forkserver at
+        # exit, so wait4 never sees their CPU: the sampled sum over every process seen
+        # (short by at most one sampling interval per process) catches it.
+        sampled_cpu = sum(sampler.cpu_by_pid.values())
         return Measurement(
             wall=wall,
-            cpu=usage.ru_utime + usage.ru_stime,
+            cpu=max(usage.ru_utime + usage.ru_stime, sampled_cpu),
             peak_tree_rss=max(sampler.peak, sampler.peak_single),
             peak_single_rss=sampler.peak_single,
             peak_tree_pss=sampler.peak_pss,

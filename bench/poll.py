@@ -222,7 +222,12 @@ def aggregator_phase(
     name: str, config: Path, database: str, sources: int, *, tree: Path | None = None
 ) -> Phase:
     command = [sys.executable, "-m", "aggregator.cli", "--config", str(config)]
-    run = run_measured([*command, "--database", database, "fetch"], env=aggregator_env(tree))
+    # The tree's root as working directory: `python -m` puts it first on sys.path, before
+    # PYTHONPATH, so any other directory could shadow the tree being measured.
+    root = (tree or Path(aggregator.__file__).resolve().parents[1]).resolve()
+    run = run_measured(
+        [*command, "--database", database, "fetch"], env=aggregator_env(tree), cwd=root
+    )
     match = _SUMMARY.search(run.stdout)
     if run.returncode != 0 or match is None:
         raise RuntimeError(f"aggregator fetch failed ({run.returncode}): {run.stderr[-2000:]}")

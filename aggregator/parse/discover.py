@@ -5,14 +5,14 @@ that turns out to be a web page) returns HTML, the page is searched for
 `<link rel="alternate">` feeds (RSS, Atom, JSON Feed); when it names none, the places
 publishing systems put them are tried (`/feed/`, `/rss.xml`, `/atom.xml`, `/index.xml`,
 `/feed.json`, Squarespace's `?format=rss`). Each candidate is fetched and read; the best
-readable one wins: a comments feed loses to any other, full content beats summaries, a feed
-the page names beats a guessed one.
+readable one wins: full content beats summaries, a feed the page names beats a guessed one,
+and a comments feed is never chosen (it would publish readers' comments as news).
 
 The functions that find and rank candidates are pure. `discover_feed` is the one small
-async orchestrator: it fetches the candidates with the fetch function it is given. It must never
-follow a link from a public address to a private or loopback one (SSRF), never store
-anything and never raise for a remote fault: a site with no feed is a Discovery with no
-choice, saying so.
+async orchestrator: it fetches the candidates with the fetch function it is given. It must
+never follow a link from a public address to a private or loopback one (SSRF: every link
+is checked by aggregator.safety first), never store anything and never raise for a remote
+fault: a site with no feed is a Discovery with no choice, saying so.
 """
 
 from __future__ import annotations
@@ -122,15 +122,17 @@ class Discovery:
             return ""
         if not self.checked and not self.refused:
             return f"{self.page_url} is a web page and names no feed"
-        if self.checked[0].usable:
+        if self.checked and self.checked[0].usable:
             return (
                 f"{self.page_url} is a web page whose only feed is for comments "
                 f"({self.checked[0].candidate.url}); use a 'page:' source for it instead"
             )
         tried = ", ".join(check.candidate.url for check in self.checked)
+        refused = "; ".join(f"{address} {why}" for address, why in self.refused)
         return (
             f"{self.page_url} is a web page and no feed was found there"
             + (f" (tried {tried})" if tried else "")
+            + (f" (not followed: {refused})" if refused else "")
             + "; use a 'page:' source for it instead"
         )
 

@@ -13,6 +13,7 @@ import hashlib
 import re
 import uuid
 from collections.abc import Iterable
+from collections.abc import Mapping
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC
@@ -23,6 +24,7 @@ from typing import Any
 from sqlalchemy import ColumnElement
 from sqlalchemy import Connection
 from sqlalchemy import Engine
+from sqlalchemy import bindparam
 from sqlalchemy import create_engine
 from sqlalchemy import event
 from sqlalchemy import false
@@ -32,6 +34,7 @@ from sqlalchemy import literal
 from sqlalchemy import or_
 from sqlalchemy import select
 from sqlalchemy import update
+from sqlalchemy.exc import OperationalError
 from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.pool import ConnectionPoolEntry
 
@@ -54,7 +57,19 @@ from aggregator.store import schema
 from aggregator.store.schema import SCHEMA_VERSION
 
 MAX_CANDIDATES = 50
+# Bound on the values of one IN (...) list (SQLite allows 32,766 parameters, but a batch
+# this size is already far beyond one feed).
+_IN_CHUNK = 500
+# An item as _upsert_item needs it to decide between unchanged, updated and new.
+_STORED_ITEM = select(
+    schema.items.c.id,
+    schema.items.c.story_id,
+    schema.items.c.content_hash,
+    schema.items.c.published,
+    schema.items.c.date_from_source,
+)
 GONE_STATUS = 410
+WRITE_LOCK_KEY = 0x57535201  # the advisory lock PostgreSQL writers share ("WSR" 1)
 SQLITE_BUSY_TIMEOUT_MS = 30_000
 
 
@@ -239,6 +254,7 @@ class Store:
     def sync_config(self, config: Config) -> None:
         """Make members and sources match feeds.yaml; stored items are never deleted."""
         with self.engine.begin() as connection:
+            _lock_for_writing(connection)
             known_members = set(connection.scalars(select(schema.members.c.id)))
             for member in config.members:
                 values = {"name": member.name, "url": member.url, "tags": list(member.tags)}
@@ -440,6 +456,7 @@ class Store:
         assert result.content is not None
         new = updated = 0
         with self.engine.begin() as connection:
+            _lock_for_writing(connection)
             source_id = connection.scalar(
                 select(schema.sources.c.id).where(schema.sources.c.url == result.source.url)
             )
@@ -447,9 +464,22 @@ class Store:
                 raise StorageError(f"source {result.source.url} is not in the database")
             unique = _unique_by_key(items)
             batch_keys = frozenset(item.key for item in unique)
+            known = _stored_by_key(connection, source_id, batch_keys)
+            stale = _rekey_candidates(
+                connection,
+                source_id,
+                {item.content_hash for item in unique if item.key not in known},
+                batch_keys,
+            )
             for item in unique:
                 outcome = self._upsert_item(
-                    connection, source_id, item, result.fetched_at, batch_keys
+                    connection,
+                    source_id,
+                    item,
+                    result.fetched_at,
+                    batch_keys,
+                    known=known,
+                    stale=stale,
                 )
                 new += outcome is PollOutcome.NEW
                 updated += outcome is PollOutcome.UPDATED
@@ -514,16 +544,20 @@ class Store:
         item: Item,
         seen_at: datetime,
         batch_keys: frozenset[str] = frozenset(),
+        *,
+        known: Mapping[str, Any] | None = None,
+        stale: dict[str, list[int]] | None = None,
     ) -> PollOutcome:
-        existing = connection.execute(
-            select(
-                schema.items.c.id,
-                schema.items.c.story_id,
-                schema.items.c.content_hash,
-                schema.items.c.published,
-                schema.items.c.date_from_source,
-            ).where(schema.items.c.source_id == source_id, schema.items.c.key == item.key)
-        ).one_or_none()
+        """`known` and `stale` are what record_items read for the whole batch in two queries
+        (_stored_by_key, _rekey_candidates); without them each item is looked up alone."""
+        if known is not None:
+            existing = known.get(item.key)
+        else:
+            existing = connection.execute(
+                _STORED_ITEM.where(
+                    schema.items.c.source_id == source_id, schema.items.c.key == item.key
+                )
+            ).one_or_none()
         if existing is not None:
             if existing.content_hash == item.content_hash:
                 return PollOutcome.UNCHANGED
@@ -539,56 +573,59 @@ class Store:
             _save_item_tags(connection, existing.id, item.tags, replace=True)
             _refresh_story_dates(connection, existing.story_id)
             return PollOutcome.UPDATED
-        if _rekey_identical_item(connection, source_id, item, batch_keys):
+        if stale is not None:
+            if _rekey_from_candidates(connection, stale, item):
+                return PollOutcome.UNCHANGED
+        elif _rekey_identical_item(connection, source_id, item, batch_keys):
             return PollOutcome.UNCHANGED
         story_id = self._find_story(connection, item)
+        new_story = story_id is None
         if story_id is None:
+            # Values as parameters, not .values(): the statement is then compiled once and
+            # cached, where building it per item was most of a first poll's time.
             inserted = connection.execute(
-                schema.stories.insert().values(
-                    uid=story_uid(item.source_url, item.key),
-                    published=item.published,
-                    updated=item.updated,
-                )
+                schema.stories.insert(),
+                {
+                    "uid": story_uid(item.source_url, item.key),
+                    "published": item.published,
+                    # What _refresh_story_dates would set for a story of this one item.
+                    "updated": max(item.published, item.updated),
+                },
             ).inserted_primary_key
             assert inserted is not None
             story_id = int(inserted[0])
         item_key = connection.execute(
-            schema.items.insert().values(
-                source_id=source_id,
-                member_id=item.member_id,
-                story_id=story_id,
-                key=item.key,
-                first_seen_at=seen_at,
+            schema.items.insert(),
+            {
+                "source_id": source_id,
+                "member_id": item.member_id,
+                "story_id": story_id,
+                "key": item.key,
+                "first_seen_at": seen_at,
                 **_item_values(item),
-            )
+            },
         ).inserted_primary_key
         assert item_key is not None
         _save_item_tags(connection, int(item_key[0]), item.tags, replace=False)
-        _refresh_story_dates(connection, story_id)
+        if not new_story:
+            _refresh_story_dates(connection, story_id)
         return PollOutcome.NEW
 
     def _find_story(self, connection: Connection, item: Item) -> int | None:
-        key = title_key(item.title)
-        conditions: list[ColumnElement[bool]] = [
-            (schema.items.c.title_key == key)
-            & (schema.items.c.published >= item.published - CROSS_POST_WINDOW)
-            & (schema.items.c.published <= item.published + CROSS_POST_WINDOW)
-        ]
-        if item.url is not None:
-            conditions.append(schema.items.c.url == item.url)
-        rows = connection.execute(
-            select(
-                schema.items.c.story_id,
-                schema.items.c.member_id,
-                schema.items.c.url,
-                schema.items.c.title_key,
-                schema.items.c.published,
-                schema.items.c.content_html,
-                schema.items.c.summary,
-            )
-            .where(or_(*conditions))
-            .limit(MAX_CANDIDATES)
-        ).all()
+        parameters = {
+            "key": title_key(item.title),
+            "earliest": item.published - CROSS_POST_WINDOW,
+            "latest": item.published + CROSS_POST_WINDOW,
+        }
+        if item.url is None:
+            rows = connection.execute(_CANDIDATES_BY_TITLE, parameters).all()
+        else:
+            rows = connection.execute(
+                _CANDIDATES_BY_TITLE_OR_URL, {**parameters, "url": item.url}
+            ).all()
+        if not rows:
+            # Most items have no candidate at all: skip reading their HTML as text.
+            return None
         candidates = [
             StoryCandidate(
                 story_id=row.story_id,
@@ -1041,6 +1078,93 @@ def _ensure_schema(connection: Connection, url: str) -> None:
             f"the database {url} is at schema version {version}, this aggregator needs "
             f"{SCHEMA_VERSION}: it was not opened, nothing was changed"
         )
+
+
+# Cross-post candidates: same title key within the window, or (second form) same link.
+# Built once with bound parameters so that each lookup reuses the compiled statement.
+_CANDIDATE_COLUMNS = select(
+    schema.items.c.story_id,
+    schema.items.c.member_id,
+    schema.items.c.url,
+    schema.items.c.title_key,
+    schema.items.c.published,
+    schema.items.c.content_html,
+    schema.items.c.summary,
+).limit(MAX_CANDIDATES)
+_SAME_TITLE: ColumnElement[bool] = (
+    (schema.items.c.title_key == bindparam("key"))
+    & (schema.items.c.published >= bindparam("earliest"))
+    & (schema.items.c.published <= bindparam("latest"))
+)
+_CANDIDATES_BY_TITLE = _CANDIDATE_COLUMNS.where(_SAME_TITLE)
+_CANDIDATES_BY_TITLE_OR_URL = _CANDIDATE_COLUMNS.where(
+    or_(_SAME_TITLE, schema.items.c.url == bindparam("url"))
+)
+
+
+def _stored_by_key(connection: Connection, source_id: int, keys: Iterable[str]) -> dict[str, Any]:
+    """The stored rows (as _STORED_ITEM reads them) of this source's items with these keys."""
+    found: dict[str, Any] = {}
+    ordered = sorted(keys)
+    for start in range(0, len(ordered), _IN_CHUNK):
+        chunk = ordered[start : start + _IN_CHUNK]
+        rows = connection.execute(
+            _STORED_ITEM.add_columns(schema.items.c.key).where(
+                schema.items.c.source_id == source_id, schema.items.c.key.in_(chunk)
+            )
+        ).all()
+        found.update((row.key, row) for row in rows)
+    return found
+
+
+def _rekey_candidates(
+    connection: Connection, source_id: int, hashes: Iterable[str], batch_keys: frozenset[str]
+) -> dict[str, list[int]]:
+    """Stored items of this source, by content hash, that _rekey_identical_item could pick:
+    a hash among `hashes` and a key that is gone from this poll."""
+    items = schema.items.c
+    candidates: dict[str, list[int]] = {}
+    ordered = sorted(hashes)
+    for start in range(0, len(ordered), _IN_CHUNK):
+        query = select(items.id, items.content_hash, items.key).where(
+            items.source_id == source_id, items.content_hash.in_(ordered[start : start + _IN_CHUNK])
+        )
+        for row in connection.execute(query.order_by(items.id)):
+            if row.key not in batch_keys:
+                candidates.setdefault(row.content_hash, []).append(row.id)
+    return candidates
+
+
+def _rekey_from_candidates(connection: Connection, stale: dict[str, list[int]], item: Item) -> bool:
+    """_rekey_identical_item over the batch's prefetched candidates (each is used once: once
+    re-keyed its key is in the batch, so the one-query version would not pick it again)."""
+    ids = stale.get(item.content_hash)
+    if not ids:
+        return False
+    connection.execute(
+        update(schema.items).where(schema.items.c.id == ids.pop(0)).values(key=item.key)
+    )
+    return True
+
+
+def _lock_for_writing(connection: Connection) -> None:
+    """Take the database's write lock now, at the start of a read-then-write transaction.
+
+    Two `aggregator fetch` processes (or a fetch and the scheduler) polling the same source
+    would otherwise both find an item missing and both insert it: a unique-constraint crash
+    on SQLite, a duplicate story elsewhere. SQLite waits up to its busy timeout for the
+    lock; PostgreSQL takes a transaction-scoped advisory lock.
+    """
+    try:
+        if connection.dialect.name == "sqlite":
+            connection.exec_driver_sql("BEGIN IMMEDIATE")
+        elif connection.dialect.name == "postgresql":
+            connection.exec_driver_sql(f"SELECT pg_advisory_xact_lock({WRITE_LOCK_KEY})")
+    except OperationalError as exc:
+        raise StorageError(
+            "the database is busy: another aggregator process has been writing to it for "
+            f"more than {SQLITE_BUSY_TIMEOUT_MS // 1000} s; try again when it has finished"
+        ) from exc
 
 
 def _rekey_identical_item(

@@ -13,9 +13,11 @@ import shutil
 import ssl
 import subprocess
 import threading
+from collections.abc import Callable
 from collections.abc import Iterator
 from collections.abc import Mapping
 from contextlib import contextmanager
+from datetime import datetime
 from http.server import BaseHTTPRequestHandler
 from http.server import ThreadingHTTPServer
 from pathlib import Path
@@ -112,11 +114,17 @@ def config_for(sources: Mapping[str, list[str]]) -> Config:
     return parse_config("\n".join(lines) + "\n", "hostile-feeds.yaml")
 
 
-def poll(config: Config, store: Store, limits: FetchLimits | None = None) -> list[PollReport]:
+def poll(
+    config: Config,
+    store: Store,
+    limits: FetchLimits | None = None,
+    *,
+    clock: Callable[[], datetime] | None = None,
+) -> list[PollReport]:
     store.sync_config(config)
 
     async def run() -> list[PollReport]:
-        async with Fetcher(limits) as fetcher:
+        async with Fetcher(limits, clock=clock) as fetcher:
             return await poll_all(config, store, fetcher)
 
     return asyncio.run(run())

@@ -7,6 +7,7 @@ a feed re-keying its items on every poll does not flood the combined feed.
 
 from __future__ import annotations
 
+import hashlib
 import json
 import re
 from datetime import UTC
@@ -197,11 +198,14 @@ def test_dates_far_future_old_and_unparseable_fall_back_to_the_fetch_time(
         assert abs(published(title) - now) < timedelta(minutes=5), title
     assert published("Fine") == datetime(2026, 11, 2, 10, 0, tzinfo=UTC)
 
-    # The next poll keeps each first-seen time rather than moving it to the new "now".
+    # The next poll, with those items edited, keeps each first-seen time rather than
+    # moving it to the new "now" (which would bump them to the top of the feed).
     first = {title: published(title) for title in ("Ancient", "Garbage")}
-    server.routes["/feed.xml"] = Route(body=body + b"\n", headers=RSS_TYPE)
+    edited = body.replace(b"<description>a</description>", b"<description>a2</description>")
+    edited = edited.replace(b"<description>g</description>", b"<description>g2</description>")
+    server.routes["/feed.xml"] = Route(body=edited, headers=RSS_TYPE)
     config = config_for({"alliance": [server.url("/feed.xml")]})
-    poll(config, sqlite_store)
+    poll(config, sqlite_store, clock=lambda: datetime.now(UTC) + timedelta(hours=3))
     again = json.loads(export(config, sqlite_store, tmp_path / "p2")["feed.json"])
     later = {story["title"]: story["date_published"] for story in again["items"]}
     for title, moment in first.items():
@@ -243,7 +247,7 @@ def test_guids_that_change_on_every_poll_do_not_flood_the_combined_feed(
                     description=f"{title}: the full story, told by the workers themselves.",
                     link=f"https://alliance.example.org/{n}/" if with_links else None,
                     # A broken plugin stamps a fresh GUID on every item at every request.
-                    guid=f"https://alliance.example.org/?p={n}&amp;v={poll_number}",
+                    guid=hashlib.sha1(f"{n}/{poll_number}".encode()).hexdigest(),
                     date="Mon, 02 Nov 2026 10:00:00 GMT",
                 )
                 for n, title in enumerate(titles)

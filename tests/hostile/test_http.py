@@ -277,8 +277,13 @@ def test_a_byte_a_second_trickle_hits_the_total_deadline(server: FixtureServer) 
 
 def test_declared_body_over_the_cap_is_refused_before_reading(server: FixtureServer) -> None:
     transfer = Transfer()
-    server.responders["/huge.xml"] = streaming(50 * 1024 * 1024, transfer=transfer)
+    # 64 kB every 0.2 s: reading the first MB alone would take over 3 s.
+    server.responders["/huge.xml"] = streaming(
+        50 * 1024 * 1024, interval=0.2, transfer=transfer
+    )
+    started = time.monotonic()
     result = fetch_once(server.url("/huge.xml"), limits=FetchLimits(max_bytes=1024 * 1024))
+    assert time.monotonic() - started < 1.5  # refused on its Content-Length alone
     assert result.error == "response larger than 1 MB: not read"
     assert transfer.finished.wait(10)
     assert transfer.closed_early and transfer.sent < transfer.planned

@@ -99,7 +99,9 @@ def test_quadratic_blowup_in_utf16_is_not_expanded() -> None:
     assert all(len(entry.summary_html or "") < len(body) for entry in feed.entries)
 
 
-@pytest.mark.parametrize("name", ["xxe_file_passwd.xml", "xxe_external_dtd.xml"])
+@pytest.mark.parametrize(
+    "name", ["xxe_file_passwd.xml", "xxe_one_line_doctype.xml", "xxe_external_dtd.xml"]
+)
 def test_external_entities_never_reach_the_database_or_the_published_feeds(
     server: FixtureServer, sqlite_store: Store, tmp_path: Path, name: str
 ) -> None:

@@ -198,6 +198,7 @@ def test_discovery_refuses_a_hostile_link_without_fetching_it() -> None:
     )
     assert discovery.chosen is None
     assert discovery.refused[0][0] == "http://127.0.0.1:1/admin/feed"
+    assert "not followed: http://127.0.0.1:1/admin/feed refused for safety" in discovery.problem
     assert "http://127.0.0.1:1/admin/feed" not in requested
     assert all(url.startswith("https://member.example.org/") for url in requested)
 
