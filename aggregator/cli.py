@@ -54,6 +54,9 @@ from aggregator.preview import preview_source
 from aggregator.preview import source_yaml
 from aggregator.publish.export import export_files
 from aggregator.publish.site import site_files
+from aggregator.schedule import ROLES
+from aggregator.schedule import SchedulerSettings
+from aggregator.schedule import prune_expired
 from aggregator.schedule import run_service
 from aggregator.status import render_status_json
 from aggregator.status import render_status_text
@@ -64,6 +67,7 @@ from aggregator.urls import is_http_url
 from aggregator.web import create_app
 from aggregator.web import make_server
 from aggregator.web import set_config
+from aggregator.websub import WebSubService
 
 DEFAULT_CONFIG = "config/feeds.yaml"
 DEFAULT_DATA_DIR = "data"
@@ -108,6 +112,28 @@ def build_parser() -> argparse.ArgumentParser:
     )
     run.add_argument("--host", default="127.0.0.1", help="address to listen on (%(default)s)")
     run.add_argument("--port", type=int, default=8080, help="port to listen on (%(default)s)")
+    run.add_argument(
+        "--role",
+        choices=ROLES,
+        default="all",
+        help="all: poll and serve (default); worker: poll only, any number sharing one "
+        "PostgreSQL database; web: serve only, a stateless replica",
+    )
+    run.add_argument(
+        "--lease-seconds",
+        type=float,
+        default=SchedulerSettings.lease_seconds,
+        help="how long a worker's claim on a source lasts if it dies mid-poll (%(default)g)",
+    )
+    run.add_argument(
+        "--tick-seconds",
+        type=float,
+        default=SchedulerSettings.tick_seconds,
+        help="how often due sources are looked for (%(default)g)",
+    )
+    commands.add_parser(
+        "prune", help="delete items older than network.retention (the service does it daily)"
+    )
     serve = commands.add_parser(
         "serve", help="serve the web site and feeds from the database (no polling)"
     )
@@ -177,7 +203,20 @@ def main(argv: Sequence[str] | None = None) -> int:
         if args.command == "serve":
             return command_serve(load_config(args.config), args.database, args.host, args.port, out)
         if args.command == "run":
-            return command_run(args.config, args.database, args.host, args.port, out)
+            settings = SchedulerSettings(
+                lease_seconds=args.lease_seconds, tick_seconds=args.tick_seconds
+            )
+            return command_run(
+                args.config,
+                args.database,
+                args.host,
+                args.port,
+                out,
+                role=args.role,
+                settings=settings,
+            )
+        if args.command == "prune":
+            return command_prune(load_config(args.config), args.database, out)
         if args.command == "status":
             return command_status(load_config(args.config), args.database, args.json, out)
         if args.command == "preview":
@@ -223,7 +262,7 @@ def run_poll(config: Config, store: Store, member_id: str | None, out: TextIO) -
     sources = selected_sources(config, member_id)
 
     async def poll(on_report: ReportCallback) -> list[PollReport]:
-        async with Fetcher() as fetcher:
+        async with Fetcher(config.network.limits) as fetcher:
             return await poll_all(config, store, fetcher, sources=sources, on_report=on_report)
 
     if out.isatty() and len(sources) > 1:
@@ -316,8 +355,20 @@ def command_serve(config: Config, database: str, host: str, port: int, out: Text
     return EXIT_OK
 
 
-def command_run(config_path: str, database: str, host: str, port: int, out: TextIO) -> int:
-    """Poll on schedule and serve the site until SIGTERM/SIGINT; feeds.yaml edits apply live."""
+def command_run(
+    config_path: str,
+    database: str,
+    host: str,
+    port: int,
+    out: TextIO,
+    *,
+    role: str = "all",
+    settings: SchedulerSettings | None = None,
+) -> int:
+    """Poll on schedule and serve the site until SIGTERM/SIGINT; feeds.yaml edits apply live.
+
+    `role` (schedule.ROLES) keeps only the polling ("worker") or the serving ("web") half.
+    """
     logging.basicConfig(
         level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s"
     )
@@ -327,23 +378,58 @@ def command_run(config_path: str, database: str, host: str, port: int, out: Text
     config = load_config(config_path)
     store = Store.open(database)
     try:
-        store.sync_config(config)
-        app = create_app(config, store)
-        print(f"serving on http://{host}:{port}/ (Ctrl-C to stop)", file=out, flush=True)
-        asyncio.run(
-            run_service(
-                config,
-                store,
-                app=app,
-                host=host,
-                port=port,
-                alert_check=scheduled_alert_check(store),
-                on_config=lambda reloaded: set_config(app, reloaded),
-            )
+        polls = role != "web"
+        if polls:
+            # A web replica writes nothing: the workers keep members and sources in step.
+            store.sync_config(config)
+        app = create_app(config, store) if role != "worker" else None
+        if app is not None:
+            print(f"serving on http://{host}:{port}/ (Ctrl-C to stop)", file=out, flush=True)
+        else:
+            print("polling as a worker, serving nothing (Ctrl-C to stop)", file=out, flush=True)
+        # WebSub: hub pings follow the polls; subscriptions need the callback served by the
+        # same process, so only `--role all` subscribes.
+        websub = WebSubService(config, store, subscribe=app is not None) if polls else None
+        if websub is not None and app is not None:
+            websub.install(app)
+        service = run_service(
+            config,
+            store,
+            app=app,
+            host=host,
+            port=port,
+            settings=settings,
+            alert_check=scheduled_alert_check(store) if polls else None,
+            on_config=(
+                (lambda reloaded: set_config(app, reloaded)) if app is not None else None
+            ),
+            poll=polls,
+            on_started=websub.attach if websub is not None else None,
         )
+        asyncio.run(websub.serving(service) if websub is not None else service)
     finally:
         store.close()
     print("stopped", file=out)
+    return EXIT_OK
+
+
+def command_prune(config: Config, database: str, out: TextIO) -> int:
+    if config.network.retention is None:
+        print("network.retention is not set in feeds.yaml: everything is kept", file=out)
+        return EXIT_OK
+    store = Store.open(database)
+    try:
+        report = prune_expired(config, store, datetime.now(UTC))
+    finally:
+        store.close()
+    assert report is not None
+    retention = config.network.retention
+    kept = f"{retention.days} days" if retention.seconds == 0 else str(retention)
+    print(
+        f"pruned {report.items} item(s) and {report.stories} story(ies) published more than "
+        f"{kept} ago",
+        file=out,
+    )
     return EXIT_OK
 
 

@@ -41,6 +41,7 @@ from aggregator.errors import ConfigProblem
 from aggregator.models import AlertSettings
 from aggregator.models import Config
 from aggregator.models import EmailSettings
+from aggregator.models import FetchLimits
 from aggregator.models import HiddenStory
 from aggregator.models import ItemFilter
 from aggregator.models import MemberConfig
@@ -53,6 +54,9 @@ from aggregator.urls import canonical_url
 DEFAULT_PATH = "config/feeds.yaml"
 
 _TOP_KEYS = ("network", "members", "hidden")
+# A shorter retention is almost surely a slip ("30m" for 30 months) and would delete
+# nearly everything at the next prune.
+MIN_RETENTION = timedelta(days=1)
 _NETWORK_KEYS = (
     "title",
     "url",
@@ -62,6 +66,19 @@ _NETWORK_KEYS = (
     "items_per_feed",
     "interval",
     "alerts",
+    "limits",
+    "retention",
+    "websub_hub",
+    "websub_callback_base",
+)
+_LIMIT_KEYS = (
+    "max_megabytes",
+    "total_timeout",
+    "connect_timeout",
+    "read_timeout",
+    "max_redirects",
+    "concurrency",
+    "per_host",
 )
 _ALERT_KEYS = ("webhook", "email", "failing_after", "quiet_after")
 _ALERT_EMAIL_KEYS = ("to", "from", "smtp_host", "smtp_port", "starttls")
@@ -570,6 +587,10 @@ class _Checker:
         items_per_feed = self.items_per_feed(node)
         interval = self.duration(node, "interval", member=None, field="network.interval")
         alerts = self.alerts(node)
+        limits = self.limits(node)
+        retention = self.retention(node)
+        websub_hub = self.url(node, "websub_hub", member=None, field="network.websub_hub")
+        websub_callback_base = self.websub_callback_base(node)
         if title is None or url is None or feed_url is None:
             return None
         network = NetworkConfig(title=title, url=url, feed_url=feed_url)
@@ -584,7 +605,88 @@ class _Checker:
             network = replace(network, interval=interval)
         if alerts is not None:
             network = replace(network, alerts=alerts)
+        if limits is not None:
+            network = replace(network, limits=limits)
+        if retention is not None:
+            network = replace(network, retention=retention)
+        if websub_hub is not None:
+            network = replace(network, websub_hub=websub_hub)
+        if websub_callback_base is not None:
+            network = replace(network, websub_callback_base=websub_callback_base)
         return network
+
+    def websub_callback_base(self, node: CommentedMap) -> str | None:
+        """`network.websub_callback_base`: this service's public address for WebSub hubs."""
+        field = "network.websub_callback_base"
+        url = self.url(node, "websub_callback_base", member=None, field=field)
+        if url is None:
+            return None
+        parts = urlsplit(url)
+        if parts.query or parts.fragment:
+            self.problem(
+                f"{url!r} should be the service's address, without '?' or '#' "
+                "(callbacks are made by adding /websub/… to it)",
+                _key_line(node, "websub_callback_base"),
+                field=field,
+            )
+            return None
+        return url.rstrip("/")
+
+    def retention(self, node: CommentedMap) -> timedelta | None:
+        """`network.retention`: how long items are kept (absent: for ever)."""
+        retention = self.duration(node, "retention", member=None, field="network.retention")
+        if retention is not None and retention < MIN_RETENTION:
+            self.problem(
+                f"'retention' should be at least a day (items older than it are deleted "
+                f"for good), like '365d', not {node['retention']!r}",
+                _key_line(node, "retention"),
+                field="network.retention",
+            )
+            return None
+        return retention
+
+    def limits(self, node: CommentedMap) -> FetchLimits | None:
+        """`network.limits`: the fetcher's caps, each optional (defaults in FetchLimits)."""
+        if "limits" not in node:
+            return None
+        value = node["limits"]
+        if not isinstance(value, CommentedMap):
+            self.problem(
+                f"'limits' should be a block of keys ({', '.join(_LIMIT_KEYS)}), "
+                f"not {_describe(value)}",
+                _key_line(node, "limits"),
+                field="network.limits",
+            )
+            return None
+        self.unknown_keys(value, _LIMIT_KEYS, {}, member=None, prefix="network.limits.")
+        seconds = {
+            key: duration.total_seconds()
+            for key in ("total_timeout", "connect_timeout", "read_timeout")
+            if (duration := self.duration(value, key, member=None, field=f"network.limits.{key}"))
+        }
+        counts = {
+            key: number
+            for key, example in (
+                ("max_megabytes", "10"),
+                ("max_redirects", "5"),
+                ("concurrency", "16"),
+                ("per_host", "2"),
+            )
+            if (number := self.positive_int(value, key, f"network.limits.{key}", example))
+        }
+        defaults = FetchLimits()
+        limits = FetchLimits(
+            concurrency=counts.get("concurrency", defaults.concurrency),
+            connect_timeout=seconds.get("connect_timeout", defaults.connect_timeout),
+            read_timeout=seconds.get("read_timeout", defaults.read_timeout),
+            total_timeout=seconds.get("total_timeout", defaults.total_timeout),
+            max_bytes=counts["max_megabytes"] * 1024 * 1024
+            if "max_megabytes" in counts
+            else defaults.max_bytes,
+            max_redirects=counts.get("max_redirects", defaults.max_redirects),
+            per_host=counts.get("per_host", defaults.per_host),
+        )
+        return limits
 
     def alerts(self, node: CommentedMap) -> AlertSettings | None:
         """`network.alerts`: where staff are told about failing, quiet and moved sources."""
@@ -720,21 +822,22 @@ class _Checker:
         return url
 
     def items_per_feed(self, node: CommentedMap) -> int | None:
-        if "items_per_feed" not in node:
+        return self.positive_int(node, "items_per_feed", "network.items_per_feed", "50")
+
+    def positive_int(self, node: CommentedMap, key: str, field: str, example: str) -> int | None:
+        if key not in node:
             return None
-        value = node["items_per_feed"]
-        line = _key_line(node, "items_per_feed")
+        value = node[key]
+        line = _key_line(node, key)
         if isinstance(value, bool) or not isinstance(value, int):
             self.problem(
-                f"'items_per_feed' should be a whole number like 50, not {_describe(value)}",
+                f"'{key}' should be a whole number like {example}, not {_describe(value)}",
                 line,
-                field="network.items_per_feed",
+                field=field,
             )
             return None
         if value < 1:
-            self.problem(
-                "'items_per_feed' should be at least 1", line, field="network.items_per_feed"
-            )
+            self.problem(f"'{key}' should be at least 1", line, field=field)
             return None
         return int(value)
 

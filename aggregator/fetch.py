@@ -3,7 +3,8 @@
 Owns the httpx client and its limits: a shared connection pool, a concurrency limit,
 per-phase timeouts plus a total deadline (a server trickling a byte a second cannot hold
 a poll forever), a cap on the decompressed body size enforced while streaming, redirects
-followed up to a limit, conditional GET from stored validators.
+followed by hand up to a limit with each target checked first (aggregator.safety: no hop
+from a public site to a private address), conditional GET from stored validators.
 
 It never raises for a fault of the remote side: an HTTP error, a refused connection or a
 timeout is a FetchResult with `error` set in words staff can act on, so one broken member
@@ -17,7 +18,6 @@ import socket
 import ssl
 from collections.abc import Callable
 from collections.abc import Iterator
-from dataclasses import dataclass
 from datetime import UTC
 from datetime import datetime
 from datetime import timedelta
@@ -29,6 +29,7 @@ import httpx
 
 from aggregator import USER_AGENT
 from aggregator.models import CacheValidators
+from aggregator.models import FetchLimits
 from aggregator.models import FetchResult
 from aggregator.models import SourceConfig
 from aggregator.safety import Resolver
@@ -55,19 +56,6 @@ HTTP_REASONS = {
     503: "service unavailable",
     504: "gateway timeout",
 }
-
-
-@dataclass(frozen=True)
-class FetchLimits:
-    """The fetcher's limits; one place for their defaults."""
-
-    concurrency: int = 16
-    connect_timeout: float = 10.0
-    read_timeout: float = 20.0
-    total_timeout: float = 60.0  # the whole poll, including a slow trickling body
-    max_bytes: int = 10 * 1024 * 1024  # decompressed body
-    max_redirects: int = 5
-    per_host: int = 2  # concurrent requests to one host, however many sources it serves
 
 
 class ResponseTooLargeError(Exception):

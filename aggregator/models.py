@@ -111,6 +111,19 @@ class AlertSettings:
 
 
 @dataclass(frozen=True)
+class FetchLimits:
+    """The fetcher's limits (feeds.yaml `network.limits`); one place for their defaults."""
+
+    concurrency: int = 16
+    connect_timeout: float = 10.0
+    read_timeout: float = 20.0
+    total_timeout: float = 60.0  # the whole poll, including a slow trickling body
+    max_bytes: int = 10 * 1024 * 1024  # decompressed body
+    max_redirects: int = 5
+    per_host: int = 2  # concurrent requests to one host, however many sources it serves
+
+
+@dataclass(frozen=True)
 class NetworkConfig:
     title: str
     url: str
@@ -120,6 +133,13 @@ class NetworkConfig:
     items_per_feed: int = 50
     interval: timedelta = timedelta(hours=1)
     alerts: AlertSettings = AlertSettings()
+    limits: FetchLimits = FetchLimits()
+    # Items published longer ago than this are deleted (store.prune); None keeps everything.
+    retention: timedelta | None = None
+    # WebSub (aggregator.websub): the hub our feeds advertise and ping when they change, and
+    # the public address (ending before "/websub/…") where hubs reach this service.
+    websub_hub: str | None = None
+    websub_callback_base: str | None = None
 
 
 @dataclass(frozen=True)
@@ -207,6 +227,8 @@ class ParsedFeed:
     warning: str | None = None  # the parser recovered from malformed input
     ttl_minutes: int | None = None  # RSS <ttl>
     update_period: timedelta | None = None  # sy:updatePeriod / sy:updateFrequency
+    hub_url: str | None = None  # WebSub hub the feed advertises (rel="hub"), as written
+    self_url: str | None = None  # the feed's own address (rel="self" / feed_url), as written
 
 
 # --- normalizing ----------------------------------------------------------------------

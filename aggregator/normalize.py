@@ -111,7 +111,7 @@ _LEADING_NUMBER = re.compile(r"\s*(\d+)")
 _BLOCK_END = re.compile(
     r"</(?:p|div|li|ul|ol|dl|blockquote|pre|table|figure|h[1-6])>|<br>|<hr>", re.IGNORECASE
 )
-_TAG = re.compile(r"<(/?)([A-Za-z][A-Za-z0-9:-]*)(?:\s[^<>]*?)?(/?)>")
+_NESTING_TAG = re.compile(r"<(/?)([A-Za-z][A-Za-z0-9:-]*)(?:\s[^<>]*?)?(/?)>")
 _NOT_NESTING = frozenset(
     {
         "area", "base", "br", "col", "embed", "hr", "img", "input", "link", "meta", "source",
@@ -176,7 +176,7 @@ def _limit_nesting(html: str) -> str:
     if html.count("<") <= MAX_NESTING:
         return html
     depth = 0
-    for match in _TAG.finditer(html):
+    for match in _NESTING_TAG.finditer(html):
         closing, name, self_closing = match.groups()
         if self_closing or name.lower() in _NOT_NESTING:
             continue
@@ -186,7 +186,7 @@ def _limit_nesting(html: str) -> str:
         depth += 1
         if depth > MAX_NESTING:
             # Every tag goes (script and style bodies stay as inert, escaped text).
-            return _TAG.sub(" ", html)
+            return _NESTING_TAG.sub(" ", html)
     return html
 
 

@@ -6,6 +6,10 @@ byte-identical) -> parse -> normalize -> (follow: true: enrich new items from th
 plain data. This is the only module that strings the stages together for
 polling, so the CLI, the scheduler and the benchmarks all poll the same way.
 
+Parse and normalize (aggregator.parse_worker) run off the event loop so that downloads go
+on meanwhile: in a thread, or in worker processes over the machine's cores once bodies
+queue up for them (they are most of a first poll's CPU); see Parser.
+
 A fault in one source becomes a FAILED PollReport naming the member, the address and the
 cause; it never raises into the caller and never touches what other sources stored.
 """
@@ -18,12 +22,13 @@ import os
 from collections.abc import Callable
 from collections.abc import Iterable
 from collections.abc import Sequence
-from concurrent.futures import Executor
 from concurrent.futures import ProcessPoolExecutor
+from concurrent.futures.process import BrokenProcessPool
 from dataclasses import replace
 from datetime import datetime
+from datetime import timedelta
+from urllib.parse import urljoin
 
-from aggregator.errors import ParseError
 from aggregator.fetch import Fetcher
 from aggregator.filters import filter_items
 from aggregator.follow import follow_new_items
@@ -36,20 +41,22 @@ from aggregator.models import PollOutcome
 from aggregator.models import PollReport
 from aggregator.models import ScheduleHints
 from aggregator.models import SourceConfig
-from aggregator.normalize import normalize_feed
 from aggregator.parse import parse_source
 from aggregator.parse.discover import discover_feed
 from aggregator.parse.discover import is_html_page
+from aggregator.parse_worker import parse_in_worker
 from aggregator.store import Store
 from aggregator.store.database import SourceState
 from aggregator.store.database import body_digest
 
 ReportCallback = Callable[[PollReport], None]
 
-# Below this many sources a round parses in threads: starting worker processes costs more
-# than it saves (each imports the pipeline, about half a second of CPU).
-PARSE_POOL_MIN_SOURCES = 16
+# Worker processes start only once this many fetched bodies wait for parsing at the same
+# time: each costs about a second of CPU to start and tens of MB, which a round with a few
+# changed sources (most answer 304) would pay for nothing.
+PARSE_POOL_BACKLOG = 8
 PARSE_POOL_MAX_WORKERS = 4
+PARSE_QUEUE = 8  # fetched bodies waiting for parsing, beyond the fetches in flight
 
 
 def selected_sources(config: Config, member_id: str | None = None) -> list[SourceConfig]:
@@ -61,38 +68,54 @@ def selected_sources(config: Config, member_id: str | None = None) -> list[Sourc
     ]
 
 
-def parse_and_normalize(result: FetchResult, language: str | None) -> tuple[ParsedFeed, list[Item]]:
-    """The pure, CPU-bound middle of a poll."""
-    parsed = parse_source(result)
-    return parsed, normalize_feed(parsed, result.source, result.fetched_at, language)
+class Parser:
+    """Runs parse_in_worker off the event loop, so that downloads go on meanwhile.
 
-
-def parse_in_worker(
-    result: FetchResult, language: str | None
-) -> tuple[ParsedFeed | None, list[Item], str | None]:
-    """parse_and_normalize for a worker process: (parsed, items, None) or (None, [], cause).
-
-    A ParseError travels back as its cause (it does not survive pickling), and the parsed
-    entries only when `follow` needs them, so that a feed's raw HTML is not sent back
-    beside its normalized items.
+    In a thread, until PARSE_POOL_BACKLOG bodies wait at once (parsing is what a first poll
+    spends its CPU on): then in worker processes over the machine's cores. They are spawned,
+    not forked (forking a process that runs threads can deadlock). Like any spawned pool
+    they re-import the program's main module, so a script that polls must keep its work
+    under `if __name__ == "__main__":` (the CLI does); if they cannot start or one dies,
+    parsing goes back to threads. Call close() when the round is over.
     """
-    try:
-        parsed, items = parse_and_normalize(result, language)
-    except ParseError as exc:
-        return None, [], exc.cause
-    return (parsed if result.source.follow else replace(parsed, entries=())), items, None
+
+    def __init__(self) -> None:
+        self._cores = os.cpu_count() or 1
+        self._pool: ProcessPoolExecutor | None = None
+        self._pool_usable = self._cores > 1
+        self._waiting = 0
+
+    async def __call__(
+        self, result: FetchResult, language: str | None
+    ) -> tuple[ParsedFeed | None, list[Item], str | None]:
+        self._waiting += 1
+        try:
+            if self._pool is None and self._pool_usable and self._waiting >= PARSE_POOL_BACKLOG:
+                context = multiprocessing.get_context("spawn")
+                workers = min(self._cores, PARSE_POOL_MAX_WORKERS)
+                self._pool = ProcessPoolExecutor(workers, mp_context=context)
+            if self._pool is not None and self._pool_usable:
+                loop = asyncio.get_running_loop()
+                try:
+                    return await loop.run_in_executor(self._pool, parse_in_worker, result, language)
+                except BrokenProcessPool:
+                    self._pool_usable = False
+            return await asyncio.to_thread(parse_in_worker, result, language)
+        finally:
+            self._waiting -= 1
+
+    def close(self) -> None:
+        if self._pool is not None:
+            self._pool.shutdown(wait=True, cancel_futures=True)
+            self._pool = None
 
 
-def parse_pool(sources: int) -> ProcessPoolExecutor | None:
-    """Worker processes for a round's parsing, over the machine's cores; None when a round is
-    too small to gain from them or there is one core. The forkserver starts them from a clean
-    process (forking a process that runs threads can deadlock) with the pipeline imported."""
-    cores = os.cpu_count() or 1
-    if sources < PARSE_POOL_MIN_SOURCES or cores < 2:
-        return None
-    context = multiprocessing.get_context("forkserver")
-    context.set_forkserver_preload([__name__])
-    return ProcessPoolExecutor(min(cores, PARSE_POOL_MAX_WORKERS), mp_context=context)
+async def _parse(
+    result: FetchResult, language: str | None, workers: Parser | None
+) -> tuple[ParsedFeed | None, list[Item], str | None]:
+    if workers is not None:
+        return await workers(result, language)
+    return await asyncio.to_thread(parse_in_worker, result, language)
 
 
 def with_hints(
@@ -129,8 +152,10 @@ async def poll_source(
     fetcher: Fetcher,
     store: Store,
     language: str | None,
-    workers: Executor | None = None,
+    workers: Parser | None = None,
+    retention: timedelta | None = None,
 ) -> PollReport:
+    """`retention` (network.retention): older items are not stored (they would be pruned)."""
     state = store.source_state(source.url)
     if state.gone_at is not None:
         return gone_report(source, state.gone_at)
@@ -144,7 +169,12 @@ async def poll_source(
             # The site moved its feed: forget it and look again from the configured address.
             store.remember_discovered_feed(source.url, None)
             return await poll_source(
-                source, fetcher=fetcher, store=store, language=language, workers=workers
+                source,
+                fetcher=fetcher,
+                store=store,
+                language=language,
+                workers=workers,
+                retention=retention,
             )
     else:
         result = await fetcher.fetch(source, state.validators)
@@ -160,7 +190,14 @@ async def poll_source(
         result = replace(chosen.result, source=source)
         state = store.source_state(source.url)
     report = await _poll_result(
-        source, result, state, fetcher=fetcher, store=store, language=language, workers=workers
+        source,
+        result,
+        state,
+        fetcher=fetcher,
+        store=store,
+        language=language,
+        workers=workers,
+        retention=retention,
     )
     return replace(report, discovered=discovered) if discovered is not None else report
 
@@ -173,7 +210,9 @@ async def _poll_result(
     fetcher: Fetcher,
     store: Store,
     language: str | None,
-    workers: Executor | None = None,
+    workers: Parser | None = None,
+    record_hub: bool = True,
+    retention: timedelta | None = None,
 ) -> PollReport:
     if result.error is not None:
         return with_hints(store.record_failure(result, result.error), result)
@@ -182,20 +221,14 @@ async def _poll_result(
     assert result.content is not None
     if state.body_hash is not None and body_digest(result.content) == state.body_hash:
         return with_hints(store.record_unchanged(result), result)
-    if workers is not None:
-        # A worker process uses another core; the event loop keeps downloading meanwhile.
-        loop = asyncio.get_running_loop()
-        done, items, cause = await loop.run_in_executor(workers, parse_in_worker, result, language)
-        if done is None:
-            return with_hints(store.record_failure(result, cause or "unreadable"), result)
-        parsed = done
-    else:
-        try:
-            # Parsing runs in a worker thread so that the event loop keeps other downloads
-            # moving while a large feed is being read.
-            parsed, items = await asyncio.to_thread(parse_and_normalize, result, language)
-        except ParseError as exc:
-            return with_hints(store.record_failure(result, exc.cause), result)
+    done, items, cause = await _parse(result, language, workers)
+    if done is None:
+        return with_hints(store.record_failure(result, cause or "unreadable"), result)
+    parsed = done
+    if record_hub:
+        # A body a WebSub hub delivered is not asked about its hub (record_hub=False): a hub
+        # that sends entries without the feed's links must not end its own subscription.
+        store.remember_websub_hub(source.url, *advertised_hub(parsed))
     if source.follow:
         items = await follow_new_items(
             parsed,
@@ -206,9 +239,75 @@ async def _poll_result(
             language,
             resolver=fetcher.resolver,
         )
+    if retention is not None:
+        # Stored, they would go at the next prune and come back at the next poll.
+        items = [item for item in items if item.published >= result.fetched_at - retention]
     chosen = filter_items(with_detected_language(items), source.filters, result.fetched_at)
     report = store.record_items(result, chosen.kept, warning=parsed.warning)
     return with_hints(replace(report, filtered=len(chosen.dropped)), result, parsed)
+
+
+def advertised_hub(parsed: ParsedFeed) -> tuple[str | None, str | None]:
+    """The WebSub (hub, topic) a feed advertises, absolute; (None, None) when it has no hub.
+
+    The topic is the feed's rel="self" address, else the address it was read from.
+    """
+    if parsed.hub_url is None:
+        return None, None
+    return urljoin(parsed.url, parsed.hub_url), urljoin(parsed.url, parsed.self_url or "")
+
+
+async def ingest_body(
+    source: SourceConfig,
+    body: bytes,
+    content_type: str | None,
+    *,
+    url: str,
+    store: Store,
+    now: datetime,
+    language: str | None,
+    fetcher: Fetcher | None = None,
+    retention: timedelta | None = None,
+) -> PollReport:
+    """Store a body that arrived without a poll (a WebSub delivery of the feed at `url`)
+    exactly as a poll that downloaded it would: parse, normalize, filter, store.
+
+    The source's validators are kept, so its next (fallback) poll is still conditional.
+    """
+    state = store.source_state(source.url)
+    result = FetchResult(
+        source=source,
+        fetched_at=now,
+        final_url=url,
+        status=200,
+        content=body,
+        content_type=content_type,
+        validators=state.validators,
+    )
+    if fetcher is None:
+        # Only `follow: true` sources fetch anything while storing; the service passes its own.
+        async with Fetcher() as own:
+            return await ingest_body(
+                source,
+                body,
+                content_type,
+                url=url,
+                store=store,
+                now=now,
+                language=language,
+                fetcher=own,
+                retention=retention,
+            )
+    return await _poll_result(
+        source,
+        result,
+        state,
+        fetcher=fetcher,
+        store=store,
+        language=language,
+        retention=retention,
+        record_hub=False,
+    )
 
 
 async def poll_all(
@@ -227,15 +326,23 @@ async def poll_all(
     # ("en") would mislabel the Spanish posts of a bilingual member.
     languages = {member.id: member.language for member in config.members}
 
-    workers = parse_pool(len(chosen))
+    workers = Parser()
+    # Sources fetched but not yet parsed wait with their bodies in memory: when parsing is
+    # slower than fetching (a fast network), keep that queue short, not the whole round.
+    in_flight = asyncio.Semaphore(fetcher.limits.concurrency + PARSE_QUEUE)
 
     async def one(source: SourceConfig) -> PollReport:
+        async with in_flight:
+            return await poll_one(source)
+
+    async def poll_one(source: SourceConfig) -> PollReport:
         report = await poll_source(
             source,
             fetcher=fetcher,
             store=store,
             language=languages.get(source.member_id),
             workers=workers,
+            retention=config.network.retention,
         )
         if on_report is not None:
             on_report(report)
@@ -244,5 +351,4 @@ async def poll_all(
     try:
         return list(await asyncio.gather(*(one(source) for source in chosen)))
     finally:
-        if workers is not None:
-            workers.shutdown(wait=True, cancel_futures=True)
+        workers.close()

@@ -7,9 +7,12 @@ Two halves, kept apart like Miniflux's ScheduleNextCheck and its worker pool:
   the feed gave (Cache-Control, Retry-After, <ttl>, sy:updatePeriod), they return the next
   poll time. No clock, no randomness of their own (`now` and `rng` are passed in), no I/O.
 * The wiring (`PollScheduler`, `run_service`) runs on APScheduler 3.x's AsyncIOScheduler:
-  it reads due sources from the database, polls them through `poll.poll_source` (the one
-  way every part of the package polls), saves each decision, watches feeds.yaml for edits
-  and stops cleanly on SIGTERM/SIGINT.
+  it claims due sources in the database, polls them through `poll.poll_source` (the one
+  way every part of the package polls), saves each decision, watches feeds.yaml for edits,
+  prunes what network.retention no longer keeps, and stops cleanly on SIGTERM/SIGINT.
+  Claims are row leases (Store.claim_due_sources): any number of worker processes on one
+  PostgreSQL database poll each due source once between them, and a dead worker's claims
+  lapse after SchedulerSettings.lease_seconds.
 
 The policy, with its defaults (all in SchedulePolicy):
 
@@ -39,6 +42,8 @@ import logging
 import os
 import random
 import signal
+import socket
+import uuid
 from collections.abc import Awaitable
 from collections.abc import Callable
 from collections.abc import Iterator
@@ -65,6 +70,7 @@ from aggregator.models import SourceConfig
 from aggregator.poll import poll_source
 from aggregator.store import Store
 from aggregator.store.database import HostPause
+from aggregator.store.database import PruneReport
 from aggregator.store.database import ScheduleRecord
 
 logger = logging.getLogger(__name__)
@@ -73,6 +79,11 @@ Clock = Callable[[], datetime]
 AlertCheck = Callable[[Config, datetime], Awaitable[None]]
 
 HOST_PAUSE_STATUSES = frozenset({429, 503})
+# What `aggregator run --role` runs in one process: the scheduler and the web server
+# ("all", one box), the scheduler only ("worker": any number of them share a PostgreSQL
+# database, each due source claimed by one), or the web server only ("web": stateless
+# replicas serving from the database, same bytes and ETags from each).
+ROLES = ("all", "worker", "web")
 GONE_STATUS = 410
 
 
@@ -275,6 +286,14 @@ class SchedulerSettings:
     reload_seconds: float = 3.0  # how often feeds.yaml's modification time is checked
     alert_seconds: float = 300.0  # how often alerts are evaluated
     grace_seconds: float = 10.0  # in-flight polls get this long to finish at shutdown
+    # A claimed source is this worker's until the lease ends (store.claim_due_sources):
+    # longer than a poll can take (fetch deadline 60 s, plus discovery or follow:), so
+    # that only a dead worker's claims lapse.
+    lease_seconds: float = 300.0
+    # Polls claimed and not finished, at most: claims beyond what the fetcher can run
+    # (16 at once) would sit queued while their leases run out.
+    max_in_flight: int = 32
+    prune_seconds: float = 86_400.0  # how often network.retention is applied
 
 
 class PollScheduler:
@@ -305,6 +324,7 @@ class PollScheduler:
         alert_check: AlertCheck | None = None,
         on_report: Callable[[PollReport], None] | None = None,
         on_config: Callable[[Config], None] | None = None,
+        polling: bool = True,
     ) -> None:
         self.config = config
         self.store = store
@@ -322,12 +342,23 @@ class PollScheduler:
         self._config_stamp = _file_stamp(self.config_path)
         self._accepting = True
         self._apscheduler: AsyncIOScheduler | None = None
-        store.sync_config(config)
+        # False: only follow feeds.yaml edits (a `--role web` replica polls and writes nothing).
+        self.polling = polling
+        # Names this process's leases; unique per start, so a restarted worker never takes
+        # a dead predecessor's claims for its own.
+        self.owner = f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:8]}"
+        self._continuous = False  # set by start(): finished polls make room for more at once
+        if polling:
+            store.sync_config(config)
 
     # --- polling ---
 
     def due_sources(self) -> list[SourceConfig]:
-        """Sources whose time has come, not already being polled, on hosts not paused."""
+        """Sources whose time has come, not already being polled, on hosts not paused.
+
+        A look only (status, tests): polls start from start_due_polls, which claims them,
+        and also leaves out sources another worker holds.
+        """
         now = self.now()
         records = self.store.schedule_records()
         paused = self.store.host_pauses(now)
@@ -341,26 +372,53 @@ class PollScheduler:
         ]
 
     def start_due_polls(self) -> list[asyncio.Task[PollReport | None]]:
-        """Start a poll task for every due source; returns at once."""
-        if not self._accepting:
+        """Claim due sources (up to max_in_flight polls in all) and start a poll task for
+        each; returns at once. Sources claimed by another worker are left to it."""
+        if not self._accepting or not self.polling:
             return []
+        room = self.settings.max_in_flight - len(self.in_flight)
+        if room <= 0:
+            return []
+        now = self.now()
+        configured = {
+            source.url: source for member in self.config.members for source in member.sources
+        }
+        paused = self.store.host_pauses(now)
+
+        def eligible(url: str) -> bool:
+            return (
+                url in configured and url not in self.in_flight and host_key(url) not in paused
+            )
+
+        claimed = self.store.claim_due_sources(
+            self.owner,
+            now,
+            lease=timedelta(seconds=self.settings.lease_seconds),
+            limit=room,
+            eligible=eligible,
+        )
         started = []
-        for source in self.due_sources():
+        for record in claimed:
+            source = configured[record.url]
             self.in_flight.add(source.url)
-            task = asyncio.create_task(self._poll(source), name=f"poll {source.url}")
+            task = asyncio.create_task(self._poll(source, record), name=f"poll {source.url}")
             self._tasks.add(task)
             task.add_done_callback(self._tasks.discard)
             started.append(task)
         return started
 
     async def run_due_polls(self) -> list[PollReport]:
-        """Poll every due source and wait for them all (what a tick starts, awaited)."""
-        results = await asyncio.gather(*self.start_due_polls())
-        return [report for report in results if report is not None]
+        """Poll every due source and wait for them all (what ticks do, awaited), in claims
+        of at most max_in_flight, until no due source is left unclaimed."""
+        reports: list[PollReport] = []
+        while started := self.start_due_polls():
+            results = await asyncio.gather(*started)
+            reports.extend(report for report in results if report is not None)
+        return reports
 
-    async def _poll(self, source: SourceConfig) -> PollReport | None:
+    async def _poll(self, source: SourceConfig, record: ScheduleRecord) -> PollReport | None:
+        saved = False
         try:
-            record = self.store.schedule_records().get(source.url)
             configured = configured_interval(self.config, source)
             state = state_from_record(record, configured)
             language = next(
@@ -373,7 +431,11 @@ class PollScheduler:
             )
             try:
                 report = await poll_source(
-                    source, fetcher=self.fetcher, store=self.store, language=language
+                    source,
+                    fetcher=self.fetcher,
+                    store=self.store,
+                    language=language,
+                    retention=self.config.network.retention,
                 )
             except Exception as exc:
                 # logger.exception keeps the traceback; one source's fault (a bug, a
@@ -385,11 +447,32 @@ class PollScheduler:
                     source=source, outcome=PollOutcome.FAILED, error=f"internal error: {exc}"
                 )
             self._save_decision(source, state, report)
+            saved = True
             if self.on_report is not None:
                 self.on_report(report)
             return report
         finally:
             self.in_flight.discard(source.url)
+            if not saved:
+                self._release(source.url)
+            if self._continuous and len(self.in_flight) <= self.settings.max_in_flight // 2:
+                self._claim_more()
+
+    def _release(self, url: str) -> None:
+        """A poll abandoned (shutdown) or whose outcome could not be saved: its source is
+        due again for every worker at once, rather than when the lease would lapse."""
+        try:
+            self.store.release_lease(url, self.owner)
+        except Exception:
+            # The database is away: the lease lapses by itself.
+            logger.exception("could not release the claim on %s", url)
+
+    def _claim_more(self) -> None:
+        try:
+            self.start_due_polls()
+        except Exception:
+            # The next tick tries again; a poll's ending must not fail because of it.
+            logger.exception("looking for due sources failed")
 
     def _save_decision(
         self, source: SourceConfig, state: ScheduleState, report: PollReport
@@ -412,6 +495,7 @@ class PollScheduler:
             unchanged_polls=decision.unchanged_polls,
             declared_interval_seconds=_whole_seconds(decision.declared),
             host_pause=pause,
+            lease_owner=self.owner,
         )
         logger.info(
             "%s: %s; next poll %s (%s)",
@@ -444,6 +528,12 @@ class PollScheduler:
         return True
 
     def apply_config(self, config: Config) -> None:
+        if not self.polling:
+            self.config = config
+            if self.on_config is not None:
+                self.on_config(config)
+            logger.warning("feeds.yaml reloaded: %d members", len(config.members))
+            return
         old = {source.url: source for member in self.config.members for source in member.sources}
         old_config = self.config
         self.store.sync_config(config)
@@ -489,6 +579,29 @@ class PollScheduler:
         except AggregatorError as exc:
             logger.error("checking alerts failed: %s", exc)
 
+    # --- retention ---
+
+    def prune(self) -> PruneReport | None:
+        """Apply network.retention now (None when everything is kept)."""
+        report = prune_expired(self.config, self.store, self.now())
+        if report is not None:
+            logger.info(
+                "retention %s: pruned %d item(s), %d story(ies), %d expired host pause(s)",
+                self.config.network.retention,
+                report.items,
+                report.stories,
+                report.host_pauses,
+            )
+        return report
+
+    async def _prune(self) -> None:
+        try:
+            # In a thread: a long prune (batches of PRUNE_BATCH) must not stall polls or,
+            # with --role all, the web server sharing this event loop.
+            await asyncio.to_thread(self.prune)
+        except Exception:
+            logger.exception("pruning old items failed; the next run tries again")
+
     # --- running ---
 
     def start(self) -> AsyncIOScheduler:
@@ -497,10 +610,23 @@ class PollScheduler:
         first = datetime.now(UTC)
         common: dict[str, Any] = {"max_instances": 1, "coalesce": True, "next_run_time": first}
         scheduler.add_job(
+            self._reload, "interval", seconds=self.settings.reload_seconds, id="reload", **common
+        )
+        if not self.polling:
+            scheduler.start()
+            self._apscheduler = scheduler
+            return scheduler
+        self._continuous = True
+        scheduler.add_job(
             self._tick, "interval", seconds=self.settings.tick_seconds, id="tick", **common
         )
         scheduler.add_job(
-            self._reload, "interval", seconds=self.settings.reload_seconds, id="reload", **common
+            self._prune,
+            "interval",
+            seconds=self.settings.prune_seconds,
+            id="prune",
+            # Not at start: several workers restarted together would all prune at once.
+            **{**common, "next_run_time": first + timedelta(minutes=1)},
         )
         if self.alert_check is not None:
             scheduler.add_job(
@@ -547,6 +673,14 @@ class PollScheduler:
                 logger.warning("abandoned %d poll(s) at shutdown", len(still))
 
 
+def prune_expired(config: Config, store: Store, now: datetime) -> PruneReport | None:
+    """Delete what network.retention no longer keeps; None when it keeps everything."""
+    retention = config.network.retention
+    if retention is None:
+        return None
+    return store.prune(now - retention, now)
+
+
 def _file_stamp(path: Path) -> tuple[int, int] | None:
     """What changes when feeds.yaml is saved: modification time and size."""
     try:
@@ -586,15 +720,18 @@ async def run_service(
     alert_check: AlertCheck | None = None,
     on_config: Callable[[Config], None] | None = None,
     on_started: Callable[[PollScheduler], None] | None = None,
+    poll: bool = True,
 ) -> None:
     """The scheduler, and the ASGI `app` (if given) under uvicorn, until SIGTERM/SIGINT.
 
     Signals are handled here, not by uvicorn, so that both halves stop together: the web
     server stops accepting, the scheduler gives in-flight polls their grace period.
+    `poll=False` (a web replica, `--role web`) only follows feeds.yaml edits; without an
+    `app` (`--role worker`) nothing is served. See ROLES.
     """
     stop = stop or asyncio.Event()
     with _stop_on_signals(stop):
-        async with Fetcher() as fetcher:
+        async with Fetcher(config.network.limits) as fetcher:
             scheduler = PollScheduler(
                 config,
                 store,
@@ -602,6 +739,7 @@ async def run_service(
                 settings=settings,
                 alert_check=alert_check,
                 on_config=on_config,
+                polling=poll,
             )
             scheduler.start()
             server = _web_server(app, host, port) if app is not None else None

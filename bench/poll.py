@@ -50,7 +50,7 @@ import lxml.html
 
 import aggregator
 from aggregator.errors import ParseError
-from aggregator.fetch import FetchLimits
+from aggregator.models import FetchLimits
 from aggregator.models import FetchResult
 from aggregator.models import PageSelectors
 from aggregator.models import SourceConfig
@@ -235,7 +235,7 @@ def aggregator_phase(
         if ": broken: " in line:
             say(f"    {line}")
     return Phase(
-        tool="aggregator" if tree is None else "baseline",
+        tool="aggregator" if tree is None else tree.name,
         name=name,
         sources=sources,
         items=int(match["new"]) + int(match["updated"]),
@@ -340,8 +340,11 @@ def main(argv: Sequence[str] | None = None) -> int:
         "--baseline",
         type=Path,
         metavar="TREE",
+        action="append",
+        default=[],
         help="also run every phase with the aggregator package found in TREE (e.g. "
-        "`git archive HEAD | tar -x -C TREE`), for before/after figures in one run",
+        "`git archive HEAD | tar -x -C TREE`), for before/after figures in one run; "
+        "repeatable, each named by its directory's name",
     )
     args = parser.parse_args(argv)
     exit_on_sigterm()
@@ -404,7 +407,6 @@ def run(args: argparse.Namespace, sites: int, workers: int, workdir: Path) -> in
         say(table(["parser", "CPU s", "ms/source", "ms/XML feed", "items", "items/s"], floor_rows))
         database_path = workdir / "aggregator.db"
         database = f"sqlite:///{database_path}"
-        baseline_db = f"sqlite:///{workdir / 'baseline.db'}"
         reader_db = workdir / "reader.sqlite"
         urls_file = workdir / "urls.txt"
         urls_file.write_text("\n".join(urls) + "\n", encoding="utf-8")
@@ -412,8 +414,8 @@ def run(args: argparse.Namespace, sites: int, workers: int, workdir: Path) -> in
         script.write_text(READER_SCRIPT, encoding="utf-8")
         if python is not None:
             say(f"peer: reader {peer_version(python)} via {python}, workers={workers}")
-        if args.baseline is not None:
-            say(f"baseline: the aggregator package in {args.baseline}, same phases")
+        for tree in args.baseline:
+            say(f"baseline {tree.name}: the aggregator package in {tree}, same phases")
         say(f"aggregator: `aggregator fetch` in a subprocess, Fetcher concurrency {workers}\n")
 
         startup = run_measured(
@@ -422,11 +424,10 @@ def run(args: argparse.Namespace, sites: int, workers: int, workdir: Path) -> in
         phases: list[Phase] = []
 
         def both(name: str, mode: str) -> None:
-            if args.baseline is not None:
-                phases.append(
-                    aggregator_phase(name, config, baseline_db, sites, tree=args.baseline)
-                )
-                say(f"  done: baseline {name}: {phases[-1].run.wall:.2f} s")
+            for tree in args.baseline:
+                tree_db = f"sqlite:///{workdir / f'baseline-{tree.name}.db'}"
+                phases.append(aggregator_phase(name, config, tree_db, sites, tree=tree))
+                say(f"  done: {tree.name} {name}: {phases[-1].run.wall:.2f} s")
             phases.append(aggregator_phase(name, config, database, sites))
             say(f"  done: aggregator {name}: {phases[-1].run.wall:.2f} s")
             if python is not None:
@@ -472,17 +473,17 @@ HEADERS = [
 def report_ratios(phases: Sequence[Phase], floors: Sequence[FloorResult]) -> None:
     ours = {phase.name: phase for phase in phases if phase.tool == "aggregator"}
     theirs = {phase.name: phase for phase in phases if phase.tool == "reader"}
-    before = {phase.name: phase for phase in phases if phase.tool == "baseline"}
+    others = [phase for phase in phases if phase.tool not in ("aggregator", "reader")]
     first = next(iter(ours.values()))
     raw_floor = floors[1].seconds
     say("\nratios (same run):")
-    for name, phase in before.items():
-        now = ours[name]
+    for phase in others:
+        now = ours[phase.name]
         say(
-            f"  {name}: aggregator {ratio(phase.run.wall, now.run.wall)} faster than the "
-            f"baseline (wall {phase.run.wall:.2f} -> {now.run.wall:.2f} s, CPU "
-            f"{phase.run.cpu:.2f} -> {now.run.cpu:.2f} s, peak RSS "
-            f"{megabytes(phase.run.peak_tree_rss)} -> {megabytes(now.run.peak_tree_rss)})"
+            f"  {phase.name}: aggregator {ratio(phase.run.wall, now.run.wall)} faster than "
+            f"{phase.tool} (wall {phase.run.wall:.2f} -> {now.run.wall:.2f} s, CPU "
+            f"{phase.run.cpu:.2f} -> {now.run.cpu:.2f} s, peak PSS "
+            f"{megabytes(phase.run.peak_tree_pss)} -> {megabytes(now.run.peak_tree_pss)})"
         )
     say(
         f"  first poll vs floor (feedparser, sanitizer off, one core {raw_floor:.2f} s): "

@@ -19,6 +19,7 @@ from aggregator.config import parse_config
 from aggregator.config import parse_duration
 from aggregator.errors import ConfigError
 from aggregator.errors import ConfigProblem
+from aggregator.models import FetchLimits
 from aggregator.models import PageSelectors
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -1135,3 +1136,35 @@ def test_a_url_and_a_feed_in_one_source_are_refused() -> None:
     )
     assert where(problem) == (10, "ciw", None)
     assert "both 'feed:' and 'url:'" in problem.message
+
+
+def test_network_limits_are_read_with_defaults_for_absent_keys() -> None:
+    config = parse_config(
+        EXAMPLE.replace(
+            "  language: en\n",
+            "  language: en\n  limits:\n    max_megabytes: 2\n    total_timeout: 90s\n"
+            "    per_host: 1\n",
+            1,
+        )
+    )
+    limits = config.network.limits
+    assert limits.max_bytes == 2 * 1024 * 1024
+    assert limits.total_timeout == 90.0
+    assert limits.per_host == 1
+    assert limits.max_redirects == FetchLimits().max_redirects
+
+
+def test_bad_network_limits_are_named() -> None:
+    with pytest.raises(ConfigError) as caught:
+        parse_config(
+            EXAMPLE.replace(
+                "  language: en\n",
+                "  language: en\n  limits:\n    max_megabytes: lots\n    total_timout: 90s\n",
+                1,
+            )
+        )
+    messages = [str(problem) for problem in caught.value.problems]
+    assert any(
+        "field 'network.limits.max_megabytes'" in m and "whole number" in m for m in messages
+    )
+    assert any("did you mean 'total_timeout'" in m for m in messages)

@@ -11,10 +11,10 @@ from datetime import datetime
 
 from aggregator import USER_AGENT
 from aggregator.fetch import Fetcher
-from aggregator.fetch import FetchLimits
 from aggregator.fixture_server import FixtureServer
 from aggregator.fixture_server import Route
 from aggregator.models import CacheValidators
+from aggregator.models import FetchLimits
 from aggregator.models import FetchResult
 from aggregator.models import SourceConfig
 

@@ -263,7 +263,17 @@ def _parse_xml_feed(content: bytes, url: str, content_type: str | None) -> Parse
         warning=warning,
         ttl_minutes=_ttl_minutes(feed),
         update_period=_update_period(feed),
+        hub_url=_feed_link(feed, "hub"),
+        self_url=_feed_link(feed, "self"),
     )
+
+
+def _feed_link(feed: Mapping[str, Any], rel: str) -> str | None:
+    """The first feed-level link with this rel (Atom <link>, or atom:link inside RSS)."""
+    for link in _mappings(feed, "links"):
+        if _get(link, "rel") == rel and _text(link, "href"):
+            return _text(link, "href")
+    return None
 
 
 _UPDATE_PERIODS = {
@@ -429,7 +439,19 @@ def parse_json_feed(content: bytes, url: str) -> ParsedFeed:
         language=feed_language,
         entries=entries,
         warning=f"{skipped} item(s) are not JSON objects and were skipped" if skipped else None,
+        hub_url=_json_websub_hub(document),
+        self_url=_text(document, "feed_url"),
     )
+
+
+def _json_websub_hub(document: Mapping[str, Any]) -> str | None:
+    """The first of JSON Feed's `hubs` whose type is WebSub (the spec's name for it)."""
+    for hub in _list(document, "hubs"):
+        if isinstance(hub, dict) and str(hub.get("type") or "").casefold() == "websub":
+            url = _text(hub, "url")
+            if url is not None:
+                return url
+    return None
 
 
 def _json_entry(

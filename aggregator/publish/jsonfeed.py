@@ -32,11 +32,13 @@ def render_json_feed(
     *,
     feed_path: str = "feed.json",
     title: str | None = None,
+    hub: str | None = None,
 ) -> bytes:
     """The stories, in the given order, as a UTF-8 JSON Feed 1.1 document.
 
     `feed_path` is relative to `network.feed_url` and gives the feed_url member. JSON Feed
     has no feed-level date, so unlike the Atom and RSS renderers there is no `updated`.
+    `hub` is a WebSub hub to advertise in `hubs`.
     """
     feed: dict[str, Any] = {
         "version": JSON_FEED_VERSION,
@@ -47,6 +49,8 @@ def render_json_feed(
     if network.description:
         feed["description"] = network.description
     feed["language"] = network.language
+    if hub:
+        feed["hubs"] = [{"type": "WebSub", "url": hub}]
     feed["items"] = [_item(story) for story in stories]
     text = json.dumps(feed, ensure_ascii=False, indent=2)
     return (text + "\n").encode("utf-8")

@@ -208,17 +208,20 @@ def _feed(
     )
     feed_path = quote(path if language is None else f"{path}?lang={language}", safe="/?=&")
     title = _title(config, scope)
+    # The WebSub hub is pinged for the subscription feeds only (aggregator.websub), so a
+    # `?lang=` variant, which it never hears about, does not advertise it.
+    hub = network.websub_hub if language is None else None
     if extension == "rss":
-        body = render_rss(network, stories, feed_path=feed_path, title=title)
+        body = render_rss(network, stories, feed_path=feed_path, title=title, hub=hub)
     elif extension == "json":
-        body = render_json_feed(network, stories, feed_path=feed_path, title=title)
+        body = render_json_feed(network, stories, feed_path=feed_path, title=title, hub=hub)
     else:
         links: list[tuple[str, str]] = []
         archives = 0 if language is not None else _archive_count(store, scope, per_page)
         if archives:
             archive_path = f"{scope.prefix}archive/{archives}.atom"
             links.append(("prev-archive", _url(network, archive_path)))
-        body = render_atom(network, stories, feed_path=feed_path, title=title, links=links)
+        body = render_atom(network, stories, feed_path=feed_path, title=title, links=links, hub=hub)
     return Document(path, MEDIA_TYPES[extension], body, _last_modified(stories))
 
 

@@ -39,6 +39,7 @@ UNTITLED = "(untitled)"
 ATOM_TYPE = "application/atom+xml"
 RSS_TYPE = "application/rss+xml"
 FEED_HISTORY_NS = "http://purl.org/syndication/history/1.0"  # RFC 5005
+ATOM_NS = "http://www.w3.org/2005/Atom"
 
 _XML_LANG = "{http://www.w3.org/XML/1998/namespace}lang"
 # feedgen builds Atom elements in no namespace and writes xmlns as a plain attribute on the
@@ -60,6 +61,7 @@ def render_atom(
     links: Sequence[tuple[str, str]] = (),
     archive: bool = False,
     feed_id: str | None = None,
+    hub: str | None = None,
 ) -> bytes:
     """The stories, in the given order, as a UTF-8 Atom 1.0 document.
 
@@ -71,6 +73,8 @@ def render_atom(
     as ("prev-archive", …) or ("current", …), all of them Atom documents; `archive` marks
     the document as an archive (<fh:archive/>); `feed_id` overrides the atom:id, because
     the archive documents of a feed share the id of its subscription document.
+
+    `hub` is a WebSub hub to advertise (<link rel="hub">) beside the self link.
     """
     generator = _feed_generator(
         network,
@@ -84,6 +88,7 @@ def render_atom(
         generator.id(feed_id)
     generator.wsr_atom.links = list(links)
     generator.wsr_atom.archive = archive
+    generator.wsr_atom.hub = hub
     xml: bytes = generator.atom_str(pretty=True, encoding="UTF-8")
     return xml
 
@@ -95,11 +100,13 @@ def render_rss(
     feed_path: str = "feed.rss",
     title: str | None = None,
     updated: datetime | None = None,
+    hub: str | None = None,
 ) -> bytes:
     """The stories, in the given order, as a UTF-8 RSS 2.0 document.
 
     `feed_path` is relative to `network.feed_url` and gives the atom:link rel="self".
-    `updated` becomes lastBuildDate; it defaults as for render_atom.
+    `updated` becomes lastBuildDate; it defaults as for render_atom. `hub` is a WebSub hub
+    to advertise (<atom:link rel="hub">).
     """
     generator = _feed_generator(
         network,
@@ -114,6 +121,7 @@ def render_rss(
         generator.description(_xml_text(title or network.title))
     # Readers may wait this long between polls: no point in coming back sooner than we do.
     generator.ttl(max(1, int(network.interval.total_seconds() // 60)))
+    generator.wsr_rss.hub = hub
     xml: bytes = generator.rss_str(pretty=True, encoding="UTF-8")
     return xml
 
@@ -171,15 +179,33 @@ class _AtomFeedExtras(_NoFeedLevelExtension):
     def __init__(self) -> None:
         self.links: list[tuple[str, str]] = []
         self.archive = False
+        self.hub: str | None = None
 
     def extend_ns(self) -> dict[str, str]:
         return {"fh": FEED_HISTORY_NS} if self.archive else {}
 
     def extend_atom(self, feed: Any) -> Any:
+        if self.hub:
+            feed.append(feed.makeelement(_ATOM_LINK, {"href": self.hub, "rel": "hub"}))
         for rel, href in self.links:
             feed.append(feed.makeelement(_ATOM_LINK, {"href": href, "rel": rel, "type": ATOM_TYPE}))
         if self.archive:
             feed.append(feed.makeelement(f"{{{FEED_HISTORY_NS}}}archive", {}))
+        return feed
+
+
+class _RssFeedExtras(_NoFeedLevelExtension):
+    """A WebSub hub link in an RSS channel (<atom:link rel="hub">), which feedgen cannot write:
+    it copies only the self link of its feed links into RSS."""
+
+    def __init__(self) -> None:
+        self.hub: str | None = None
+
+    def extend_rss(self, feed: Any) -> Any:
+        channel = feed.find("channel")
+        if self.hub and channel is not None:
+            link = channel.makeelement(f"{{{ATOM_NS}}}link", {"href": self.hub, "rel": "hub"})
+            channel.append(link)
         return feed
 
 
@@ -221,6 +247,9 @@ def _feed_generator(
     generator.load_extension("media", atom=True, rss=True)
     generator.register_extension(
         "wsr_atom", _AtomFeedExtras, _AtomEntryExtras, atom=True, rss=False
+    )
+    generator.register_extension(
+        "wsr_rss", _RssFeedExtras, _NoFeedLevelExtension, atom=False, rss=True
     )
 
     generator.id(self_url)

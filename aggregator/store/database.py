@@ -11,13 +11,16 @@ from __future__ import annotations
 import base64
 import hashlib
 import re
+import secrets
 import uuid
+from collections.abc import Callable
 from collections.abc import Iterable
 from collections.abc import Mapping
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC
 from datetime import datetime
+from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
@@ -26,6 +29,7 @@ from sqlalchemy import Connection
 from sqlalchemy import Engine
 from sqlalchemy import bindparam
 from sqlalchemy import create_engine
+from sqlalchemy import delete
 from sqlalchemy import event
 from sqlalchemy import false
 from sqlalchemy import func
@@ -34,6 +38,8 @@ from sqlalchemy import literal
 from sqlalchemy import or_
 from sqlalchemy import select
 from sqlalchemy import update
+from sqlalchemy.dialects import postgresql
+from sqlalchemy.dialects import sqlite
 from sqlalchemy.exc import OperationalError
 from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.pool import ConnectionPoolEntry
@@ -71,6 +77,22 @@ _STORED_ITEM = select(
 GONE_STATUS = 410
 WRITE_LOCK_KEY = 0x57535201  # the advisory lock PostgreSQL writers share ("WSR" 1)
 SQLITE_BUSY_TIMEOUT_MS = 30_000
+# PostgreSQL advisory locks of item writes, as (space, key) pairs, always taken in this
+# order of space (and of key within one) so that two writers can never deadlock on them:
+# every item write holds ITEM_LOCKS shared (a prune holds it alone), then its source's
+# key, then one key per title and link its items could be matched to another member's on.
+ITEM_LOCKS = 0x57535210
+SOURCE_LOCKS = 0x57535211
+MATCH_LOCKS = 0x57535212
+# A poll with more distinct titles and links than this (a first poll of a long feed) holds
+# ITEM_LOCKS alone instead: a lock per key would fill PostgreSQL's shared lock table
+# (max_locks_per_transaction × max_connections, 6,400 by default).
+MAX_MATCH_LOCKS = 256
+# Deadlock or serialization failure (two writers updating the same stories in opposite
+# orders): the loser's transaction is rolled back whole, so it is simply run again.
+RETRIED_SQLSTATES = frozenset({"40P01", "40001"})
+WRITE_ATTEMPTS = 3
+PRUNE_BATCH = 1_000  # items deleted per transaction: writers wait at most one batch
 
 
 @dataclass(frozen=True)
@@ -111,6 +133,15 @@ class ScheduleRecord:
 
 
 @dataclass(frozen=True)
+class PruneReport:
+    """What one retention pass deleted."""
+
+    items: int
+    stories: int
+    host_pauses: int
+
+
+@dataclass(frozen=True)
 class HostPause:
     """A host that asked us to slow down (429/503), left alone until `until`."""
 
@@ -138,6 +169,22 @@ class SourceHealth:
     next_poll_at: datetime | None
     moved_to: str | None
     last_status: int | None
+
+
+@dataclass(frozen=True)
+class WebSubRecord:
+    """One source's WebSub subscription as stored (aggregator.websub reads and drives it)."""
+
+    source_url: str
+    callback_id: str
+    hub: str
+    topic: str
+    secret: str
+    state: str
+    callback_url: str | None
+    requested_at: datetime | None
+    lease_expires_at: datetime | None
+    last_error: str | None
 
 
 @dataclass(frozen=True)
@@ -452,17 +499,49 @@ class Store:
         *,
         warning: str | None = None,
     ) -> PollReport:
-        """Store a successful poll's items in one transaction; report what changed."""
+        """Store a successful poll's items in one transaction; report what changed.
+
+        Safe beside other processes writing the same database: see _lock_for_items. A
+        transaction PostgreSQL rolled back to break a deadlock is run again.
+        """
+        unique = _unique_by_key(items)
+        new = updated = 0
+        for attempt in range(1, WRITE_ATTEMPTS + 1):
+            try:
+                new, updated = self._store_items(result, unique, warning)
+                break
+            except OperationalError as exc:
+                sqlstate = getattr(exc.orig, "sqlstate", None)
+                if attempt == WRITE_ATTEMPTS or sqlstate not in RETRIED_SQLSTATES:
+                    raise
+        if new:
+            outcome = PollOutcome.NEW
+        elif updated:
+            outcome = PollOutcome.UPDATED
+        else:
+            outcome = PollOutcome.UNCHANGED
+        return PollReport(
+            source=result.source,
+            outcome=outcome,
+            new=new,
+            updated=updated,
+            moved_to=result.permanent_redirect,
+            warning=warning,
+        )
+
+    def _store_items(
+        self, result: FetchResult, unique: Sequence[Item], warning: str | None
+    ) -> tuple[int, int]:
+        """record_items' transaction: (new, updated) items."""
         assert result.content is not None
         new = updated = 0
         with self.engine.begin() as connection:
-            _lock_for_writing(connection)
+            _lock_for_items(connection, result.source.url, unique)
             source_id = connection.scalar(
                 select(schema.sources.c.id).where(schema.sources.c.url == result.source.url)
             )
             if source_id is None:
                 raise StorageError(f"source {result.source.url} is not in the database")
-            unique = _unique_by_key(items)
             batch_keys = frozenset(item.key for item in unique)
             known = _stored_by_key(connection, source_id, batch_keys)
             stale = _rekey_candidates(
@@ -494,20 +573,7 @@ class Store:
                 )
             if new or updated:
                 _bump_data_version(connection)
-        if new:
-            outcome = PollOutcome.NEW
-        elif updated:
-            outcome = PollOutcome.UPDATED
-        else:
-            outcome = PollOutcome.UNCHANGED
-        return PollReport(
-            source=result.source,
-            outcome=outcome,
-            new=new,
-            updated=updated,
-            moved_to=result.permanent_redirect,
-            warning=warning,
-        )
+        return new, updated
 
     def _mark_success(
         self,
@@ -578,24 +644,16 @@ class Store:
                 return PollOutcome.UNCHANGED
         elif _rekey_identical_item(connection, source_id, item, batch_keys):
             return PollOutcome.UNCHANGED
-        story_id = self._find_story(connection, item)
-        new_story = story_id is None
-        if story_id is None:
-            # Values as parameters, not .values(): the statement is then compiled once and
-            # cached, where building it per item was most of a first poll's time.
-            inserted = connection.execute(
-                schema.stories.insert(),
-                {
-                    "uid": story_uid(item.source_url, item.key),
-                    "published": item.published,
-                    # What _refresh_story_dates would set for a story of this one item.
-                    "updated": max(item.published, item.updated),
-                },
-            ).inserted_primary_key
-            assert inserted is not None
-            story_id = int(inserted[0])
-        item_key = connection.execute(
-            schema.items.insert(),
+        found = self._find_story(connection, item)
+        new_story = False
+        if found is None:
+            story_id, new_story = _insert_story(connection, item)
+        else:
+            story_id = found
+        # Values as parameters, not .values(): the statement is then compiled once and
+        # cached, where building it per item was most of a first poll's time.
+        item_id = connection.scalar(
+            _upsert_statement(connection, _INSERT_ITEM),
             {
                 "source_id": source_id,
                 "member_id": item.member_id,
@@ -604,9 +662,17 @@ class Store:
                 "first_seen_at": seen_at,
                 **_item_values(item),
             },
-        ).inserted_primary_key
-        assert item_key is not None
-        _save_item_tags(connection, int(item_key[0]), item.tags, replace=False)
+        )
+        if item_id is None:
+            # Another transaction stored this very item since `known` was read. The source
+            # lock (_lock_for_items) makes that unreachable today; the unique constraint,
+            # not the read before it, is what guarantees one row. Theirs stands.
+            if new_story:
+                connection.execute(
+                    delete(schema.stories).where(schema.stories.c.id == story_id)
+                )
+            return PollOutcome.UNCHANGED
+        _save_item_tags(connection, int(item_id), item.tags, replace=False)
         if not new_story:
             _refresh_story_dates(connection, story_id)
         return PollOutcome.NEW
@@ -682,9 +748,13 @@ class Store:
         unchanged_polls: int,
         declared_interval_seconds: int | None,
         host_pause: HostPause | None = None,
+        lease_owner: str | None = None,
     ) -> None:
-        """Record the scheduler's decision after a poll, and the host's pause if any."""
+        """Record the scheduler's decision after a poll, and the host's pause if any;
+        the lease `lease_owner` holds on the source (claim_due_sources) ends with it."""
         with self.engine.begin() as connection:
+            if lease_owner is not None:
+                _release(connection, url, lease_owner)
             connection.execute(
                 update(schema.sources)
                 .where(schema.sources.c.url == url)
@@ -706,6 +776,136 @@ class Store:
                 .where(schema.sources.c.url == url)
                 .values(next_poll_at=next_poll_at, poll_interval_seconds=None, unchanged_polls=0)
             )
+
+    def claim_due_sources(
+        self,
+        owner: str,
+        now: datetime,
+        *,
+        lease: timedelta,
+        limit: int,
+        eligible: Callable[[str], bool] | None = None,
+    ) -> list[ScheduleRecord]:
+        """Claim up to `limit` due sources for `owner` until `now + lease`; their records.
+
+        Due: never scheduled or next_poll_at passed, and no unexpired lease (a worker that
+        died mid-poll holds its sources only until its leases run out). `eligible` (by URL)
+        leaves out sources this worker must not poll (not in its feeds.yaml, host paused,
+        in flight). Each source is claimed by one caller however many call at once: on
+        PostgreSQL the due rows are read FOR UPDATE SKIP LOCKED in this short transaction
+        (a concurrent claimer skips them rather than waiting), on SQLite the transaction
+        holds the database's write lock. Oldest due first, so none starves.
+        """
+        columns = schema.sources.c
+        with self.engine.begin() as connection:
+            if connection.dialect.name != "postgresql":
+                _lock_for_writing(connection)
+            rows = connection.execute(
+                select(
+                    columns.id,
+                    columns.url,
+                    columns.next_poll_at,
+                    columns.poll_interval_seconds,
+                    columns.unchanged_polls,
+                    columns.declared_interval_seconds,
+                    columns.consecutive_failures,
+                )
+                .where(
+                    or_(columns.next_poll_at.is_(None), columns.next_poll_at <= now),
+                    or_(columns.lease_expires_at.is_(None), columns.lease_expires_at <= now),
+                )
+                .order_by(columns.next_poll_at.asc().nulls_first(), columns.id)
+                .with_for_update(skip_locked=True)
+            ).all()
+            chosen = [row for row in rows if eligible is None or eligible(row.url)][:limit]
+            if chosen:
+                connection.execute(
+                    update(schema.sources)
+                    .where(columns.id.in_([row.id for row in chosen]))
+                    .values(lease_owner=owner, lease_expires_at=now + lease)
+                )
+        return [
+            ScheduleRecord(
+                url=row.url,
+                next_poll_at=row.next_poll_at,
+                interval_seconds=row.poll_interval_seconds,
+                unchanged_polls=row.unchanged_polls or 0,
+                declared_interval_seconds=row.declared_interval_seconds,
+                consecutive_failures=row.consecutive_failures,
+            )
+            for row in chosen
+        ]
+
+    def release_lease(self, url: str, owner: str) -> None:
+        """End `owner`'s lease on source `url` (a poll abandoned at shutdown): due again
+        at once for any worker. A lease that lapsed and was claimed by another stays."""
+        with self.engine.begin() as connection:
+            _release(connection, url, owner)
+
+    def leases(self) -> dict[str, tuple[str, datetime]]:
+        """Sources currently claimed: URL -> (owner, lease expiry)."""
+        columns = schema.sources.c
+        with self.engine.connect() as connection:
+            rows = connection.execute(
+                select(columns.url, columns.lease_owner, columns.lease_expires_at).where(
+                    columns.lease_owner.is_not(None)
+                )
+            ).all()
+        return {row.url: (row.lease_owner, row.lease_expires_at) for row in rows}
+
+    # --- retention -----------------------------------------------------------------
+
+    def prune(
+        self, cutoff: datetime, now: datetime, *, batch_size: int = PRUNE_BATCH
+    ) -> PruneReport:
+        """Delete items published before `cutoff`, stories left without items, and host
+        pauses over by `now`.
+
+        In transactions of `batch_size` items, oldest first, so a poll waits for one batch
+        at most and readers never wait (SQLite's WAL, PostgreSQL's MVCC: they read the rows
+        as they were until the batch commits). A story that keeps some items gets its
+        dates from those; paging by cursor (newest first) goes on over what remains.
+        """
+        items = schema.items.c
+        stories = schema.stories.c
+        pruned_items = pruned_stories = 0
+        while True:
+            with self.engine.begin() as connection:
+                _lock_all_items(connection)
+                rows = connection.execute(
+                    select(items.id, items.story_id)
+                    .where(items.published < cutoff)
+                    .order_by(items.published, items.id)
+                    .limit(batch_size)
+                ).all()
+                if not rows:
+                    break
+                item_ids = [row.id for row in rows]
+                story_ids = sorted({row.story_id for row in rows})
+                connection.execute(
+                    delete(schema.item_tags).where(schema.item_tags.c.item_id.in_(item_ids))
+                )
+                connection.execute(delete(schema.items).where(items.id.in_(item_ids)))
+                kept = set(
+                    connection.scalars(
+                        select(items.story_id).where(items.story_id.in_(story_ids)).distinct()
+                    )
+                )
+                emptied = [story_id for story_id in story_ids if story_id not in kept]
+                if emptied:
+                    connection.execute(delete(schema.stories).where(stories.id.in_(emptied)))
+                for story_id in sorted(kept):
+                    _refresh_story_dates(connection, story_id)
+                _bump_data_version(connection)
+                pruned_items += len(item_ids)
+                pruned_stories += len(emptied)
+            if len(rows) < batch_size:
+                break
+        with self.engine.begin() as connection:
+            pauses = connection.execute(
+                delete(schema.host_pauses).where(schema.host_pauses.c.paused_until <= now)
+            ).rowcount
+        return PruneReport(items=pruned_items, stories=pruned_stories, host_pauses=pauses or 0)
 
     def host_pauses(self, now: datetime) -> dict[str, HostPause]:
         """Hosts still paused at `now`, by host."""
@@ -944,6 +1144,92 @@ class Store:
         with self.engine.connect() as connection:
             return connection.scalar(select(func.count()).select_from(schema.items)) or 0
 
+    # --- WebSub (aggregator.websub) ------------------------------------------------
+
+    def remember_websub_hub(self, source_url: str, hub: str | None, topic: str | None) -> None:
+        """Note the hub and topic a source's feed advertises now (hub None: none any more).
+
+        A new hub or topic starts a new subscription (state "new") under a fresh callback id
+        and secret; a feed that stopped advertising a hub loses its row. Either way the old
+        subscription's deliveries find nothing and get 410 Gone, which ends it at the hub.
+        """
+        table = schema.websub_subscriptions
+        with self.engine.begin() as connection:
+            row = connection.execute(
+                select(table.c.hub, table.c.topic).where(table.c.source_url == source_url)
+            ).one_or_none()
+            if hub is None or topic is None:
+                if row is not None:
+                    connection.execute(table.delete().where(table.c.source_url == source_url))
+                return
+            if row is not None and (row.hub, row.topic) == (hub, topic):
+                return
+            fresh = {
+                "callback_id": secrets.token_urlsafe(18),
+                "hub": hub,
+                "topic": topic,
+                # Hex: the spec limits hub.secret to 200 bytes and some hubs mangle symbols.
+                "secret": secrets.token_hex(32),
+                "state": "new",
+                "callback_url": None,
+                "requested_at": None,
+                "lease_expires_at": None,
+                "last_error": None,
+            }
+            if row is None:
+                connection.execute(table.insert().values(source_url=source_url, **fresh))
+            else:
+                connection.execute(
+                    update(table).where(table.c.source_url == source_url).values(fresh)
+                )
+
+    def websub_subscriptions(self) -> list[WebSubRecord]:
+        with self.engine.connect() as connection:
+            rows = connection.execute(
+                select(schema.websub_subscriptions).order_by(
+                    schema.websub_subscriptions.c.source_url
+                )
+            ).all()
+        return [_websub_record(row) for row in rows]
+
+    def websub_subscription(self, callback_id: str) -> WebSubRecord | None:
+        table = schema.websub_subscriptions
+        with self.engine.connect() as connection:
+            row = connection.execute(
+                select(table).where(table.c.callback_id == callback_id)
+            ).one_or_none()
+        return _websub_record(row) if row is not None else None
+
+    def save_websub_state(
+        self,
+        callback_id: str,
+        state: str,
+        *,
+        error: str | None = None,
+        requested_at: datetime | None = None,
+        lease_expires_at: datetime | None = None,
+        callback_url: str | None = None,
+    ) -> None:
+        """Move a subscription to `state`; `error` is always written (None clears it), the
+        other values only when given."""
+        values: dict[str, Any] = {"state": state, "last_error": error}
+        if requested_at is not None:
+            values["requested_at"] = requested_at
+        if lease_expires_at is not None:
+            values["lease_expires_at"] = lease_expires_at
+        if callback_url is not None:
+            values["callback_url"] = callback_url
+        table = schema.websub_subscriptions
+        with self.engine.begin() as connection:
+            connection.execute(
+                update(table).where(table.c.callback_id == callback_id).values(values)
+            )
+
+    def forget_websub_subscription(self, callback_id: str) -> None:
+        table = schema.websub_subscriptions
+        with self.engine.begin() as connection:
+            connection.execute(table.delete().where(table.c.callback_id == callback_id))
+
 
 def _story_conditions(
     connection: Connection,
@@ -1035,6 +1321,21 @@ def _bump_data_version(connection: Connection) -> None:
     )
 
 
+def _websub_record(row: Any) -> WebSubRecord:
+    return WebSubRecord(
+        source_url=row.source_url,
+        callback_id=row.callback_id,
+        hub=row.hub,
+        topic=row.topic,
+        secret=row.secret,
+        state=row.state,
+        callback_url=row.callback_url,
+        requested_at=row.requested_at,
+        lease_expires_at=row.lease_expires_at,
+        last_error=row.last_error,
+    )
+
+
 def _aware(value: Any) -> datetime | None:
     """An aggregate over a UTCDateTime column comes back untyped on SQLite: make it aware."""
     if value is None:
@@ -1043,6 +1344,15 @@ def _aware(value: Any) -> datetime | None:
         value = datetime.fromisoformat(value)
     assert isinstance(value, datetime)
     return value if value.tzinfo is not None else value.replace(tzinfo=UTC)
+
+
+def _release(connection: Connection, url: str, owner: str) -> None:
+    columns = schema.sources.c
+    connection.execute(
+        update(schema.sources)
+        .where(columns.url == url, columns.lease_owner == owner)
+        .values(lease_owner=None, lease_expires_at=None)
+    )
 
 
 def _save_host_pause(connection: Connection, pause: HostPause) -> None:
@@ -1145,6 +1455,112 @@ def _rekey_from_candidates(connection: Connection, stale: dict[str, list[int]], 
         update(schema.items).where(schema.items.c.id == ids.pop(0)).values(key=item.key)
     )
     return True
+
+
+def _upserts(table: Any, conflict: list[str]) -> dict[str, Any]:
+    """INSERT … ON CONFLICT DO NOTHING RETURNING id, per dialect: an insert that lost a race
+    returns no row instead of failing its whole transaction."""
+    return {
+        "postgresql": postgresql.insert(table)
+        .on_conflict_do_nothing(index_elements=conflict)
+        .returning(table.c.id),
+        "sqlite": sqlite.insert(table)
+        .on_conflict_do_nothing(index_elements=conflict)
+        .returning(table.c.id),
+    }
+
+
+_INSERT_ITEM = _upserts(schema.items, ["source_id", "key"])
+_INSERT_STORY = _upserts(schema.stories, ["uid"])
+
+
+def _upsert_statement(connection: Connection, statements: dict[str, Any]) -> Any:
+    return statements[connection.dialect.name]
+
+
+def _insert_story(connection: Connection, item: Item) -> tuple[int, bool]:
+    """The story whose first item is `item`: (its id, whether this call created it).
+
+    Its uid is derived from the item, so a story with that uid already stored (another
+    process's, or one a re-keyed item left behind) is the same story and is used.
+    """
+    uid = story_uid(item.source_url, item.key)
+    story_id = connection.scalar(
+        _upsert_statement(connection, _INSERT_STORY),
+        {
+            "uid": uid,
+            "published": item.published,
+            # What _refresh_story_dates would set for a story of this one item.
+            "updated": max(item.published, item.updated),
+        },
+    )
+    if story_id is not None:
+        return int(story_id), True
+    existing = connection.scalar(select(schema.stories.c.id).where(schema.stories.c.uid == uid))
+    if existing is None:
+        raise StorageError(f"story {uid} was neither stored nor found; try the poll again")
+    return int(existing), False
+
+
+def _lock_key(text: str) -> int:
+    """A stable signed 32-bit key for an advisory lock (hashtext() is not guaranteed stable
+    across PostgreSQL versions; this is computed the same everywhere)."""
+    digest = hashlib.blake2b(text.encode("utf-8"), digest_size=4).digest()
+    return int.from_bytes(digest, "big", signed=True)
+
+
+def _match_keys(item: Item) -> list[str]:
+    """What a new item can be matched to another member's item on (see _find_story)."""
+    keys = [f"title\n{title_key(item.title)}"]
+    if item.url is not None:
+        keys.append(f"url\n{item.url}")
+    return keys
+
+
+def _lock_for_items(connection: Connection, source_url: str, items: Sequence[Item]) -> None:
+    """Take, before reading anything, the locks that make a poll's item writes safe beside
+    other processes (workers on other machines, an `aggregator fetch`).
+
+    SQLite has one writer at a time: its write lock, now. PostgreSQL lets different
+    sources' polls write at once: the source's advisory lock (one poll of a source at a
+    time), and one per title and link of the poll's items, so that two members' halves of
+    a cross-post, stored at the same instant by two workers, are matched in turn (the
+    second sees the first's committed row) instead of becoming two stories. Locks are
+    taken in one global order (see ITEM_LOCKS), so these waits cannot deadlock.
+    """
+    if connection.dialect.name != "postgresql":
+        _lock_for_writing(connection)
+        return
+    keys = sorted({_lock_key(text) for item in items for text in _match_keys(item)})
+    try:
+        if len(keys) > MAX_MATCH_LOCKS:
+            connection.exec_driver_sql("SELECT pg_advisory_xact_lock(%s, 0)", (ITEM_LOCKS,))
+            keys = []
+        else:
+            connection.exec_driver_sql(
+                "SELECT pg_advisory_xact_lock_shared(%s, 0)", (ITEM_LOCKS,)
+            )
+        connection.exec_driver_sql(
+            "SELECT pg_advisory_xact_lock(%s, %s)", (SOURCE_LOCKS, _lock_key(source_url))
+        )
+        if keys:
+            # unnest yields the sorted keys in order, so they are locked in that order.
+            connection.exec_driver_sql(
+                "SELECT pg_advisory_xact_lock(%s, key) FROM unnest(%s::integer[]) AS key",
+                (MATCH_LOCKS, keys),
+            )
+    except OperationalError as exc:
+        if getattr(exc.orig, "sqlstate", None) in RETRIED_SQLSTATES:
+            raise
+        raise StorageError(f"could not lock the items of {source_url} for writing: {exc}") from exc
+
+
+def _lock_all_items(connection: Connection) -> None:
+    """Wait until no poll is writing items, and keep them all out until commit (prune)."""
+    if connection.dialect.name != "postgresql":
+        _lock_for_writing(connection)
+        return
+    connection.exec_driver_sql("SELECT pg_advisory_xact_lock(%s, 0)", (ITEM_LOCKS,))
 
 
 def _lock_for_writing(connection: Connection) -> None:

@@ -100,6 +100,10 @@ sources = Table(
     # When the site answered 410 Gone: `fetch` stops polling the address (a new address in
     # feeds.yaml is a new source row, polled again).
     Column("gone_at", UTCDateTime),
+    # The worker polling this source now (aggregator.schedule), until lease_expires_at: each
+    # due source is claimed by one worker, and a crashed worker's claims lapse on their own.
+    Column("lease_owner", Text),
+    Column("lease_expires_at", UTCDateTime),
 )
 
 # A host that answered 429 or 503 is left alone until paused_until.
@@ -158,6 +162,7 @@ items = Table(
     Index("ix_items_url", "url"),
     Index("ix_items_title_key", "title_key", "published"),
     Index("ix_items_member_published", "member_id", "published"),
+    Index("ix_items_published", "published"),  # retention: the oldest items first
 )
 
 # Each item's tags as slugs (store.database.tag_slug), so the per-tag feeds and the API's
@@ -179,4 +184,23 @@ hidden_stories = Table(
     Column("reason", Text, nullable=False),
     Column("origin", String(8), nullable=False),
     Column("hidden_at", UTCDateTime, nullable=False),
+)
+
+# WebSub subscriptions (aggregator.websub): one per source whose feed advertises a hub.
+# `callback_id` is the unguessable last segment of our callback URL; a new hub or topic gets
+# a new one (and a new secret), so deliveries for an old subscription find nothing (410).
+websub_subscriptions = Table(
+    "websub_subscriptions",
+    metadata,
+    Column("source_url", Text, primary_key=True),
+    Column("callback_id", String(64), nullable=False, unique=True),
+    Column("hub", Text, nullable=False),
+    Column("topic", Text, nullable=False),
+    Column("secret", String(128), nullable=False),
+    # new, pending, active, unsubscribing, denied, failed or refused (see aggregator.websub)
+    Column("state", String(16), nullable=False, default="new", server_default="new"),
+    Column("callback_url", Text),  # the hub.callback last sent
+    Column("requested_at", UTCDateTime),  # when the last (un)subscribe request was sent
+    Column("lease_expires_at", UTCDateTime),
+    Column("last_error", Text),
 )

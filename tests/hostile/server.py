@@ -27,9 +27,9 @@ import pytest
 
 from aggregator.config import parse_config
 from aggregator.fetch import Fetcher
-from aggregator.fetch import FetchLimits
 from aggregator.models import CacheValidators
 from aggregator.models import Config
+from aggregator.models import FetchLimits
 from aggregator.models import FetchResult
 from aggregator.models import PollReport
 from aggregator.models import SourceConfig

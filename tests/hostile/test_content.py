@@ -20,9 +20,9 @@ from pathlib import Path
 import feedparser
 import pytest
 
-from aggregator.fetch import FetchLimits
 from aggregator.fixture_server import FixtureServer
 from aggregator.fixture_server import Route
+from aggregator.models import FetchLimits
 from aggregator.models import PollOutcome
 from aggregator.normalize import MAX_CONTENT_LENGTH
 from aggregator.store import Store

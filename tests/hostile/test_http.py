@@ -17,13 +17,13 @@ import pytest
 
 from aggregator.cli import main
 from aggregator.cli import report_line
-from aggregator.fetch import FetchLimits
 from aggregator.fixture_server import FixtureServer
 from aggregator.fixture_server import Route
 from aggregator.fixture_server import Transfer
 from aggregator.fixture_server import gzip_bomb
 from aggregator.fixture_server import never_answer
 from aggregator.fixture_server import streaming
+from aggregator.models import FetchLimits
 from aggregator.models import PollOutcome
 from aggregator.store import Store
 from tests.hostile.server import config_for
