@@ -63,6 +63,7 @@ from aggregator.status import render_status_text
 from aggregator.status import status_rows
 from aggregator.status import status_table
 from aggregator.store import Store
+from aggregator.store.database import schema_state
 from aggregator.urls import is_http_url
 from aggregator.web import create_app
 from aggregator.web import make_server
@@ -100,6 +101,13 @@ def build_parser() -> argparse.ArgumentParser:
     )
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
     commands.add_parser("check", help="validate feeds.yaml; exit 0, or 2 with the errors")
+    database_commands = commands.add_parser(
+        "db", help="database maintenance: `db upgrade` brings the schema to this version's"
+    ).add_subparsers(dest="db_command", required=True, metavar="DB_COMMAND")
+    database_commands.add_parser(
+        "upgrade", help="create the schema, or upgrade it to this version (other commands "
+        "do it automatically, except `run --role web`)"
+    )
     fetch = commands.add_parser("fetch", help="poll every source now and store what is new")
     fetch.add_argument("--member", metavar="ID", help="poll only this member's sources")
     export = commands.add_parser("export", help="write the published feeds to DIR")
@@ -190,6 +198,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     out = sys.stdout
     try:
+        if args.command == "db":
+            return command_db_upgrade(args.database, out)
         if args.command == "check":
             return command_check(args.config, out)
         if args.command == "fetch":
@@ -234,6 +244,20 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(f"error: {exc}", file=sys.stderr)
         return EXIT_STORAGE
     raise AssertionError(f"unhandled command {args.command}")
+
+
+def command_db_upgrade(database: str, out: TextIO) -> int:
+    before = schema_state(database)
+    Store.open(database).close()
+    if before.up_to_date:
+        print(f"the database is already at schema revision {before.head}", file=out)
+    else:
+        print(
+            f"the database schema is now at revision {before.head} "
+            f"(was {before.current or 'empty'})",
+            file=out,
+        )
+    return EXIT_OK
 
 
 def command_check(config_path: str, out: TextIO) -> int:
@@ -376,7 +400,8 @@ def command_run(
     for chatty in ("apscheduler", "httpx"):
         logging.getLogger(chatty).setLevel(logging.WARNING)
     config = load_config(config_path)
-    store = Store.open(database)
+    # A web replica never migrates: several of them starting at once would race.
+    store = Store.open(database, upgrade=role != "web")
     try:
         polls = role != "web"
         if polls:

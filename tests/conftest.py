@@ -22,7 +22,6 @@ from sqlalchemy.exc import OperationalError
 
 from aggregator.fixture_server import FixtureServer
 from aggregator.store import Store
-from aggregator.store import schema
 
 FIXTURES = Path(__file__).parent / "fixtures"
 POSTGRES_ADMIN_URL = os.environ.get(
@@ -85,9 +84,11 @@ def postgres_server_url() -> Iterator[str]:
 
 
 def _empty_postgres(url: str) -> None:
+    """Drop everything, the migrations' alembic_version table included."""
     engine = create_engine(url)
     with engine.begin() as connection:
-        schema.metadata.drop_all(connection)
+        connection.execute(text("DROP SCHEMA public CASCADE"))
+        connection.execute(text("CREATE SCHEMA public"))
     engine.dispose()
 
 

@@ -33,7 +33,6 @@ from sqlalchemy import delete
 from sqlalchemy import event
 from sqlalchemy import false
 from sqlalchemy import func
-from sqlalchemy import inspect
 from sqlalchemy import literal
 from sqlalchemy import or_
 from sqlalchemy import select
@@ -59,8 +58,8 @@ from aggregator.models import Item
 from aggregator.models import PollOutcome
 from aggregator.models import PollReport
 from aggregator.models import PublishedStory
+from aggregator.store import migrate
 from aggregator.store import schema
-from aggregator.store.schema import SCHEMA_VERSION
 
 MAX_CANDIDATES = 50
 # Bound on the values of one IN (...) list (SQLite allows 32,766 parameters, but a batch
@@ -274,17 +273,48 @@ def create_database_engine(url: str) -> Engine:
     return create_engine(url, pool_pre_ping=True)
 
 
+def schema_state(url: str) -> migrate.SchemaState:
+    """Where the database at `url` stands against this code's migrations; changes nothing."""
+    engine = create_database_engine(url)
+    try:
+        with engine.connect() as connection:
+            return migrate.schema_state(connection, url)
+    except SQLAlchemyError as exc:
+        raise StorageError(f"cannot open the database {url}: {exc}") from exc
+    finally:
+        engine.dispose()
+
+
 class Store:
     def __init__(self, engine: Engine) -> None:
         self.engine = engine
 
     @classmethod
-    def open(cls, url: str) -> Store:
-        """Open (creating if new) the database at `url`; StorageError if it is unusable."""
+    def open(cls, url: str, *, upgrade: bool = True) -> Store:
+        """Open the database at `url`, creating or upgrading its schema as needed.
+
+        With `upgrade=False` (web replicas, which must not race a migration) a database
+        at an older schema revision is refused with the command that upgrades it. A
+        database that is not ours, or newer than this code, is always refused untouched.
+        """
         try:
             engine = create_database_engine(url)
-            with engine.begin() as connection:
-                _ensure_schema(connection, url)
+            with engine.connect() as connection:
+                state = migrate.schema_state(connection, url)
+            if not state.up_to_date:
+                if state.current is not None and not upgrade:
+                    raise StorageError(
+                        f"the database {url} is at schema revision {state.current}; this "
+                        f"version of the aggregator needs {state.head}: run "
+                        "`aggregator db upgrade` first (nothing was changed)"
+                    )
+                with engine.begin() as connection:
+                    # Several processes may start on a new database at once: the write
+                    # lock makes one migrate while the others wait, then find it done.
+                    _lock_for_writing(connection)
+                    state = migrate.schema_state(connection, url)
+                    if not state.up_to_date:
+                        migrate.upgrade(connection, state)
         except SQLAlchemyError as exc:
             raise StorageError(
                 f"cannot open the database {url}: {exc.__class__.__name__}: {exc}"
@@ -1368,25 +1398,6 @@ def _save_host_pause(connection: Connection, pause: HostPause) -> None:
             update(table)
             .where(table.c.host == pause.host)
             .values(paused_until=pause.until, reason=pause.reason)
-        )
-
-
-def _ensure_schema(connection: Connection, url: str) -> None:
-    tables = set(inspect(connection).get_table_names())
-    if not tables:
-        schema.metadata.create_all(connection)
-        connection.execute(schema.schema_info.insert().values(version=SCHEMA_VERSION))
-        return
-    if "schema_info" not in tables:
-        raise StorageError(
-            f"the database {url} was not created by this aggregator (no schema_info table): "
-            "point --database at a new file or an empty database"
-        )
-    version = connection.scalar(select(schema.schema_info.c.version))
-    if version != SCHEMA_VERSION:
-        raise StorageError(
-            f"the database {url} is at schema version {version}, this aggregator needs "
-            f"{SCHEMA_VERSION}: it was not opened, nothing was changed"
         )
 
 

@@ -25,10 +25,6 @@ from sqlalchemy import Text
 from sqlalchemy import TypeDecorator
 from sqlalchemy import UniqueConstraint
 
-# Bump when the tables change; store.database refuses a database at another version
-# with a clear message rather than misreading it.
-SCHEMA_VERSION = 1
-
 
 class UTCDateTime(TypeDecorator[datetime]):
     impl = DateTime
@@ -50,11 +46,16 @@ class UTCDateTime(TypeDecorator[datetime]):
         return value.replace(tzinfo=UTC)
 
 
+# The tables as the code uses them now. Every change here needs a migration in
+# store/migrations/versions (`alembic revision --autogenerate` against a database at the
+# previous revision); tests/store/test_migrate.py checks the two agree.
 metadata = MetaData()
 
 schema_info = Table(
     "schema_info",
     metadata,
+    # Always 1, written by the first migration; the schema's revision is Alembic's
+    # (the alembic_version table, read by store.migrate).
     Column("version", Integer, nullable=False),
     # Bumped by every write that changes what is published, so the web server can tell
     # with one cheap read whether a cached rendering is still current.

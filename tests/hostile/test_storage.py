@@ -262,14 +262,14 @@ def test_two_fetches_at_once_neither_corrupt_nor_duplicate(
     assert count(database, "stories") == SOURCES * ITEMS_PER_SOURCE
 
 
-@pytest.mark.parametrize("version", [0, 99])
-def test_database_at_another_schema_version_is_refused_with_exit_3(
-    network: tuple[Path, str], capsys: pytest.CaptureFixture[str], version: int
+@pytest.mark.parametrize("version", ["9999", "0003_from_the_future"])
+def test_database_at_an_unknown_schema_revision_is_refused_with_exit_3(
+    network: tuple[Path, str], capsys: pytest.CaptureFixture[str], version: str
 ) -> None:
     config, database = network
     Store.open(database).close()
     with sqlite3.connect(database_file(database)) as connection:
-        connection.execute("UPDATE schema_info SET version = ?", (version,))
+        connection.execute("UPDATE alembic_version SET version_num = ?", (version,))
     before = Path(database_file(database)).read_bytes()
     capsys.readouterr()
 
@@ -277,7 +277,7 @@ def test_database_at_another_schema_version_is_refused_with_exit_3(
 
     err = capsys.readouterr().err
     assert code == 3
-    assert f"is at schema version {version}" in err
+    assert f"is at schema revision {version}" in err
     assert "nothing was changed" in err
     assert Path(database_file(database)).read_bytes() == before
 

@@ -228,15 +228,15 @@ def test_story_ids_do_not_depend_on_database_order(tmp_path: Path) -> None:
     assert ids[0] == ids[1]
 
 
-def test_database_at_another_schema_version_is_refused_untouched(tmp_path: Path) -> None:
-    path = tmp_path / "old.db"
+def test_database_at_an_unknown_revision_is_refused_untouched(tmp_path: Path) -> None:
+    path = tmp_path / "newer.db"
     Store.open(f"sqlite:///{path}").close()
     with sqlite3.connect(path) as connection:
-        connection.execute("UPDATE schema_info SET version = 99")
-    with pytest.raises(StorageError, match="schema version 99"):
+        connection.execute("UPDATE alembic_version SET version_num = '9999'")
+    before = path.read_bytes()
+    with pytest.raises(StorageError, match="schema revision 9999, which this version"):
         Store.open(f"sqlite:///{path}")
-    with sqlite3.connect(path) as connection:
-        assert connection.execute("SELECT version FROM schema_info").fetchone() == (99,)
+    assert path.read_bytes() == before
 
 
 def test_foreign_database_is_refused(tmp_path: Path) -> None:
