@@ -315,19 +315,29 @@ async def check_alerts(
     """Evaluate, deliver and remember alerts once; returns the alerts delivered."""
     settings = config.network.alerts
     sender = sender or AlertSender(settings, config.network.title)
-    previous = store.alert_records()
-    plan = plan_alerts(status_rows(store, config, now), previous, now, settings)
-    delivered = await sender.deliver(plan.alerts, now) if sender.configured else []
+    with store.singleton("alerts") as ours:
+        if not ours:
+            return []  # another worker is checking right now; it sends them once
+        previous = store.alert_records()
+        plan = plan_alerts(status_rows(store, config, now), previous, now, settings)
+        delivered = await sender.deliver(plan.alerts, now) if sender.configured else []
+        store.save_alert_records(*_alert_changes(delivered, plan.forget, now))
+    for alert in delivered:
+        logger.warning("alert sent: %s", alert.title)
+    return delivered
+
+
+def _alert_changes(
+    delivered: Sequence[Alert], forget: Sequence[AlertKey], now: datetime
+) -> tuple[list[AlertRecord], list[AlertKey]]:
+    """What to remember after a round: standing alerts sent, recovered ones forgotten."""
     added = [
         AlertRecord(kind=alert.kind, subject=alert.subject, detail=alert.detail, sent_at=now)
         for alert in delivered
         if alert.kind != "recovered"
     ]
     removed = [alert.key for alert in delivered if alert.kind == "recovered"]
-    store.save_alert_records(added, [*removed, *plan.forget])
-    for alert in delivered:
-        logger.warning("alert sent: %s", alert.title)
-    return delivered
+    return added, [*removed, *forget]
 
 
 def scheduled_alert_check(store: Store) -> Callable[[Config, datetime], Awaitable[None]]:

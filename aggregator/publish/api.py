@@ -21,6 +21,7 @@ from typing import Any
 
 from aggregator.errors import AggregatorError
 from aggregator.models import PublishedStory
+from aggregator.publish.jsonfeed import credit_json
 from aggregator.publish.jsonfeed import plain_text
 from aggregator.publish.jsonfeed import rfc3339
 from aggregator.store.database import StoryCursor
@@ -132,15 +133,7 @@ def story_json(story: PublishedStory, *, full: bool = False) -> dict[str, Any]:
             "image": story.image,
             "language": story.language,
             "tags": list(story.tags),
-            "members": [
-                {
-                    "id": credit.member_id,
-                    "name": credit.member_name,
-                    "url": credit.member_url,
-                    "item_url": credit.item_url,
-                }
-                for credit in story.credits
-            ],
+            "members": [credit_json(credit) for credit in story.credits],
         }
     )
     return item

@@ -17,6 +17,7 @@ from html.parser import HTMLParser
 from typing import Any
 
 from aggregator import PROJECT_URL
+from aggregator.models import Credit
 from aggregator.models import NetworkConfig
 from aggregator.models import PublishedStory
 from aggregator.publish.syndication import as_utc
@@ -159,14 +160,16 @@ def _item(story: PublishedStory) -> dict[str, Any]:
         item["language"] = story.language
     item[EXTENSION_KEY] = {
         "about": PROJECT_URL,
-        "members": [
-            {
-                "id": credit.member_id,
-                "name": credit.member_name,
-                "url": credit.member_url,
-                "item_url": credit.item_url,
-            }
-            for credit in story.credits
-        ],
+        "members": [credit_json(credit) for credit in story.credits],
     }
     return item
+
+
+def credit_json(credit: Credit) -> dict[str, str | None]:
+    """A credited member as the JSON documents (JSON Feed extension, API) show it."""
+    return {
+        "id": credit.member_id,
+        "name": credit.member_name,
+        "url": credit.member_url,
+        "item_url": credit.item_url,
+    }

@@ -15,8 +15,10 @@ import secrets
 import uuid
 from collections.abc import Callable
 from collections.abc import Iterable
+from collections.abc import Iterator
 from collections.abc import Mapping
 from collections.abc import Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import UTC
 from datetime import datetime
@@ -36,6 +38,7 @@ from sqlalchemy import func
 from sqlalchemy import literal
 from sqlalchemy import or_
 from sqlalchemy import select
+from sqlalchemy import text
 from sqlalchemy import update
 from sqlalchemy.dialects import postgresql
 from sqlalchemy.dialects import sqlite
@@ -83,6 +86,9 @@ SQLITE_BUSY_TIMEOUT_MS = 30_000
 ITEM_LOCKS = 0x57535210
 SOURCE_LOCKS = 0x57535211
 MATCH_LOCKS = 0x57535212
+# Session-level advisory locks for jobs only one process of a deployment should run at a
+# time (Store.singleton), by job name.
+SINGLETON_LOCKS = 0x57535220
 # A poll with more distinct titles and links than this (a first poll of a long feed) holds
 # ITEM_LOCKS alone instead: a lock per key would fill PostgreSQL's shared lock table
 # (max_locks_per_transaction × max_connections, 6,400 by default).
@@ -325,6 +331,37 @@ class Store:
 
     def close(self) -> None:
         self.engine.dispose()
+
+    @contextmanager
+    def singleton(self, job: str) -> Iterator[bool]:
+        """Whether this process may run `job` now: True in one process at a time.
+
+        Several workers share one PostgreSQL database, and a job such as the alert check
+        must not run in each of them (staff would get every alert once per worker). On
+        PostgreSQL a session advisory lock decides, without waiting; SQLite deployments
+        have one writing process, which always may.
+        """
+        if self.engine.dialect.name != "postgresql":
+            yield True
+            return
+        key = _lock_key(job)
+        with self.engine.connect() as connection:
+            acquired = bool(
+                connection.scalar(
+                    text("SELECT pg_try_advisory_lock(:space, :key)"),
+                    {"space": SINGLETON_LOCKS, "key": key},
+                )
+            )
+            connection.commit()
+            try:
+                yield acquired
+            finally:
+                if acquired:
+                    connection.execute(
+                        text("SELECT pg_advisory_unlock(:space, :key)"),
+                        {"space": SINGLETON_LOCKS, "key": key},
+                    )
+                    connection.commit()
 
     # --- configuration -------------------------------------------------------------
 

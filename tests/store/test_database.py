@@ -251,3 +251,21 @@ def test_sqlite_runs_in_wal_mode(tmp_path: Path) -> None:
     Store.open(f"sqlite:///{tmp_path / 'aggregator.db'}").close()
     with sqlite3.connect(tmp_path / "aggregator.db") as connection:
         assert connection.execute("PRAGMA journal_mode").fetchone() == ("wal",)
+
+
+def test_a_singleton_job_runs_in_one_process_at_a_time(database_url: str) -> None:
+    first, second = Store.open(database_url), Store.open(database_url)
+    try:
+        with first.singleton("alerts") as first_may:
+            with second.singleton("alerts") as second_may:
+                assert first_may
+                # Workers sharing PostgreSQL exclude each other; an SQLite deployment has
+                # one writing process, which always may.
+                assert second_may is (database_url.startswith("sqlite"))
+            with second.singleton("other job") as other_may:
+                assert other_may
+        with second.singleton("alerts") as second_may_now:
+            assert second_may_now
+    finally:
+        first.close()
+        second.close()
