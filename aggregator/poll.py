@@ -55,6 +55,7 @@ ReportCallback = Callable[[PollReport], None]
 # time: each costs about a second of CPU to start and tens of MB, which a round with a few
 # changed sources (most answer 304) would pay for nothing.
 PARSE_POOL_BACKLOG = 8
+PARSE_POOL_MIN_SOURCES = 100  # a smaller round has too little to parse to repay that
 PARSE_POOL_MAX_WORKERS = 4
 PARSE_QUEUE = 8  # fetched bodies waiting for parsing, beyond the fetches in flight
 
@@ -71,18 +72,19 @@ def selected_sources(config: Config, member_id: str | None = None) -> list[Sourc
 class Parser:
     """Runs parse_in_worker off the event loop, so that downloads go on meanwhile.
 
-    In a thread, until PARSE_POOL_BACKLOG bodies wait at once (parsing is what a first poll
-    spends its CPU on): then in worker processes over the machine's cores. They are spawned,
-    not forked (forking a process that runs threads can deadlock). Like any spawned pool
-    they re-import the program's main module, so a script that polls must keep its work
-    under `if __name__ == "__main__":` (the CLI does); if they cannot start or one dies,
-    parsing goes back to threads. Call close() when the round is over.
+    In a thread, until PARSE_POOL_BACKLOG bodies wait at once in a round of at least
+    PARSE_POOL_MIN_SOURCES sources (parsing is what a first poll spends its CPU on): then in
+    worker processes over the machine's cores. They are spawned, not forked (forking a
+    process that runs threads can deadlock). Like any spawned pool they re-import the
+    program's main module, so a script that polls must keep its work under
+    `if __name__ == "__main__":` (the CLI does); if they cannot start or one dies, parsing
+    goes back to threads. Call close() when the round is over.
     """
 
-    def __init__(self) -> None:
+    def __init__(self, sources: int) -> None:
         self._cores = os.cpu_count() or 1
         self._pool: ProcessPoolExecutor | None = None
-        self._pool_usable = self._cores > 1
+        self._pool_usable = self._cores > 1 and sources >= PARSE_POOL_MIN_SOURCES
         self._waiting = 0
 
     async def __call__(
@@ -326,7 +328,7 @@ async def poll_all(
     # ("en") would mislabel the Spanish posts of a bilingual member.
     languages = {member.id: member.language for member in config.members}
 
-    workers = Parser()
+    workers = Parser(len(chosen))
     # Sources fetched but not yet parsed wait with their bodies in memory: when parsing is
     # slower than fetching (a fast network), keep that queue short, not the whole round.
     in_flight = asyncio.Semaphore(fetcher.limits.concurrency + PARSE_QUEUE)

@@ -1741,6 +1741,7 @@ def _published_story(uid: str, rows: Sequence[Any]) -> PublishedStory:
         credits=tuple(member_credits),
         authors=tuple(primary.authors),
         tags=tuple(tags),
-        image=primary.image,
+        # A cross-poster may have a picture where the original post has none.
+        image=primary.image or next((row.image for row in rows if row.image), None),
         language=primary.language,
     )

@@ -1,7 +1,7 @@
 """The real service in Chromium: the web app (aggregator.web under uvicorn) and a static
 export, over a store filled by polling the offline demo's sample sites on 127.0.0.1.
 
-The demo's stories link to and show images from made-up "*.example" hosts; the browser
+The demo's stories link to made-up "*.example" hosts; the browser
 contexts refuse those requests (they could never be answered anyway), and the tests check
 that nothing else outside 127.0.0.1 was asked for.
 """

@@ -269,3 +269,18 @@ def test_a_singleton_job_runs_in_one_process_at_a_time(database_url: str) -> Non
     finally:
         first.close()
         second.close()
+
+
+def test_a_cross_post_lends_its_picture_to_a_story_that_has_none(synced: Store) -> None:
+    synced.record_items(fetched(), [item()])
+    cross_post = item(
+        GARMENT_FEED,
+        key="guid:garment-heat",
+        url="https://garment.example/news/heat",
+        title="Statement: Heat protections must cover every farmworker",
+        image="https://garment.example/img/heat.jpg",
+    )
+    synced.record_items(fetched(GARMENT_FEED), [cross_post])
+    [story] = synced.latest_stories(10)
+    assert story.url == "https://harvest.example/heat"  # the original still speaks for it
+    assert story.image == "https://garment.example/img/heat.jpg"
