@@ -385,7 +385,7 @@ def test_web_replicas_serve_the_same_bytes_and_etags_and_poll_nothing(
                 tags = {response.headers["etag"] for response in answers("/feed.atom")}
                 return len(tags) == 1 and before not in tags
 
-            assert wait_for(both_changed, 10)
+            assert wait_for(both_changed, 30)
             first, second = answers("/feed.atom")
             assert first.content == second.content
             assert b"Report number 7" in first.content
