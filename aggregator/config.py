@@ -20,6 +20,7 @@ from datetime import date
 from datetime import datetime
 from datetime import timedelta
 from pathlib import Path
+from typing import Any
 from urllib.parse import urlsplit
 from urllib.parse import urlunsplit
 
@@ -593,26 +594,24 @@ class _Checker:
         websub_callback_base = self.websub_callback_base(node)
         if title is None or url is None or feed_url is None:
             return None
-        network = NetworkConfig(title=title, url=url, feed_url=feed_url)
+        optional: dict[str, Any] = {
+            "description": description,
+            "language": language,
+            "items_per_feed": items_per_feed,
+            "interval": interval,
+            "alerts": alerts,
+            "limits": limits,
+            "retention": retention,
+            "websub_hub": websub_hub,
+            "websub_callback_base": websub_callback_base,
+        }
         # Absent keys keep the defaults written once in models.NetworkConfig.
-        if description is not None:
-            network = replace(network, description=description)
-        if language is not None:
-            network = replace(network, language=language)
-        if items_per_feed is not None:
-            network = replace(network, items_per_feed=items_per_feed)
-        if interval is not None:
-            network = replace(network, interval=interval)
-        if alerts is not None:
-            network = replace(network, alerts=alerts)
-        if limits is not None:
-            network = replace(network, limits=limits)
-        if retention is not None:
-            network = replace(network, retention=retention)
-        if websub_hub is not None:
-            network = replace(network, websub_hub=websub_hub)
-        if websub_callback_base is not None:
-            network = replace(network, websub_callback_base=websub_callback_base)
+        network = NetworkConfig(
+            title=title,
+            url=url,
+            feed_url=feed_url,
+            **{key: value for key, value in optional.items() if value is not None},
+        )
         return network
 
     def websub_callback_base(self, node: CommentedMap) -> str | None:
