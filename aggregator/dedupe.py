@@ -20,8 +20,6 @@ from dataclasses import dataclass
 from datetime import datetime
 from datetime import timedelta
 
-from bs4 import BeautifulSoup
-
 CROSS_POST_WINDOW = timedelta(days=7)
 MIN_TEXT_SIMILARITY = 0.5
 # With no text to compare, only a long, specific title is evidence of the same story.
@@ -77,13 +75,6 @@ def title_key(title: str) -> str:
     decomposed = unicodedata.normalize("NFKD", without_label)
     ascii_folded = "".join(char for char in decomposed if not unicodedata.combining(char))
     return " ".join(_NON_WORD.sub(" ", ascii_folded.casefold()).split())
-
-
-def html_text(html: str) -> str:
-    """The visible words of an HTML fragment, for similarity (not for display)."""
-    if "<" not in html and "&" not in html:
-        return " ".join(html.split())
-    return " ".join(BeautifulSoup(html, "lxml").get_text(" ").split())
 
 
 def _shingles(text: str) -> set[tuple[str, ...]]:

@@ -25,7 +25,7 @@ from aggregator import PROJECT_URL
 from aggregator.models import MemberConfig
 from aggregator.models import NetworkConfig
 from aggregator.models import PublishedStory
-from aggregator.publish.jsonfeed import plain_text
+from aggregator.normalize import html_to_text
 from aggregator.publish.syndication import UNTITLED
 from aggregator.publish.syndication import as_utc
 
@@ -280,7 +280,7 @@ def render_embed_fragment(
         names = ", ".join(html.escape(credit.member_name) for credit in story.credits)
         meta = " · ".join(part for part in (names, _time(story.published, story_language)) if part)
         parts.append(f'<span class="m">{meta}</span>')
-        summary = _shorten(plain_text(story.summary), EMBED_SUMMARY_LENGTH)
+        summary = _shorten(html_to_text(story.summary), EMBED_SUMMARY_LENGTH)
         if summary:
             parts.append(f'<span class="s">{html.escape(summary)}</span>')
         parts.append("</li>")

@@ -13,13 +13,13 @@ from __future__ import annotations
 import json
 from collections.abc import Sequence
 from datetime import datetime
-from html.parser import HTMLParser
 from typing import Any
 
 from aggregator import PROJECT_URL
 from aggregator.models import Credit
 from aggregator.models import NetworkConfig
 from aggregator.models import PublishedStory
+from aggregator.normalize import html_to_text
 from aggregator.publish.syndication import as_utc
 from aggregator.publish.syndication import feed_self_url
 
@@ -62,77 +62,6 @@ def rfc3339(moment: datetime) -> str:
     return as_utc(moment).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
-def plain_text(html: str) -> str:
-    """The text a reader would see in an HTML fragment, whitespace collapsed."""
-    parser = _TextExtractor()
-    parser.feed(html)
-    parser.close()
-    return " ".join("".join(parser.parts).split())
-
-
-class _TextExtractor(HTMLParser):
-    # Ending a block must separate words ("<p>a</p><p>b</p>" is "a b"), ending an inline
-    # element must not ("<b>Immo</b>kalee" is one word).
-    _BLOCKS = frozenset(
-        [
-            "address",
-            "article",
-            "aside",
-            "blockquote",
-            "br",
-            "dd",
-            "div",
-            "dl",
-            "dt",
-            "figcaption",
-            "figure",
-            "footer",
-            "h1",
-            "h2",
-            "h3",
-            "h4",
-            "h5",
-            "h6",
-            "header",
-            "hr",
-            "li",
-            "main",
-            "nav",
-            "ol",
-            "p",
-            "pre",
-            "section",
-            "table",
-            "td",
-            "th",
-            "tr",
-            "ul",
-        ]
-    )
-    _HIDDEN = frozenset({"script", "style", "template"})
-
-    def __init__(self) -> None:
-        super().__init__(convert_charrefs=True)
-        self.parts: list[str] = []
-        self._hidden_depth = 0
-
-    def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
-        if tag in self._HIDDEN:
-            self._hidden_depth += 1
-        elif tag in self._BLOCKS:
-            self.parts.append(" ")
-
-    def handle_endtag(self, tag: str) -> None:
-        if tag in self._HIDDEN:
-            self._hidden_depth = max(0, self._hidden_depth - 1)
-        elif tag in self._BLOCKS:
-            self.parts.append(" ")
-
-    def handle_data(self, data: str) -> None:
-        if not self._hidden_depth:
-            self.parts.append(data)
-
-
 def _item(story: PublishedStory) -> dict[str, Any]:
     item: dict[str, Any] = {"id": story.id}
     if story.url:
@@ -141,7 +70,7 @@ def _item(story: PublishedStory) -> dict[str, Any]:
     # The spec requires content_html or content_text; a story scraped from a news page
     # may only have its teaser, which is still HTML.
     item["content_html"] = story.content_html or story.summary
-    summary = plain_text(story.summary)
+    summary = html_to_text(story.summary)
     if summary:
         item["summary"] = summary
     if story.image:

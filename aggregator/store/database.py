@@ -48,7 +48,6 @@ from sqlalchemy.pool import ConnectionPoolEntry
 
 from aggregator.dedupe import CROSS_POST_WINDOW
 from aggregator.dedupe import StoryCandidate
-from aggregator.dedupe import html_text
 from aggregator.dedupe import match_story
 from aggregator.dedupe import title_key
 from aggregator.errors import StorageError
@@ -61,6 +60,7 @@ from aggregator.models import Item
 from aggregator.models import PollOutcome
 from aggregator.models import PollReport
 from aggregator.models import PublishedStory
+from aggregator.normalize import html_to_text
 from aggregator.store import migrate
 from aggregator.store import schema
 
@@ -766,7 +766,7 @@ class Store:
                 url=row.url,
                 title_key=row.title_key,
                 published=row.published,
-                text=html_text(row.content_html or row.summary),
+                text=html_to_text(row.content_html or row.summary),
             )
             for row in rows
         ]
@@ -774,7 +774,7 @@ class Store:
             url=item.url,
             title=item.title,
             published=item.published,
-            text=html_text(item.content_html or item.summary),
+            text=html_to_text(item.content_html or item.summary),
             candidates=candidates,
         )
 

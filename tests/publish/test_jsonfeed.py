@@ -15,9 +15,9 @@ import pytest
 from aggregator.models import Credit
 from aggregator.models import NetworkConfig
 from aggregator.models import PublishedStory
+from aggregator.normalize import html_to_text as plain_text
 from aggregator.publish.jsonfeed import EXTENSION_KEY
 from aggregator.publish.jsonfeed import JSON_FEED_VERSION
-from aggregator.publish.jsonfeed import plain_text
 from aggregator.publish.jsonfeed import render_json_feed
 
 NETWORK = NetworkConfig(
