@@ -4,6 +4,10 @@
 file and on the PostgreSQL server at 127.0.0.1:5432 (a throwaway database per test run).
 If PostgreSQL is down it is started with pg_ctlcluster; only where it cannot run at all
 are the PostgreSQL variants skipped, with the reason.
+
+Under CI (`AGGREGATOR_CI=1`, set by `.ci/run`) a skip is a failure: PostgreSQL, Chromium and
+the shared corpus are always there, so a test that cannot run there is a broken run, not a
+quiet pass.
 """
 
 from __future__ import annotations
@@ -27,6 +31,21 @@ FIXTURES = Path(__file__).parent / "fixtures"
 POSTGRES_ADMIN_URL = os.environ.get(
     "AGGREGATOR_TEST_POSTGRES_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/test"
 )
+
+
+IN_CI = os.environ.get("AGGREGATOR_CI") == "1"
+
+
+@pytest.hookimpl(hookwrapper=True)
+def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]) -> Iterator[None]:
+    """In CI, turn every skip into a failure that keeps the skip's reason."""
+    outcome = yield
+    report: pytest.TestReport = outcome.get_result()  # type: ignore[attr-defined]
+    if IN_CI and report.skipped and not hasattr(report, "wasxfail"):
+        report.outcome = "failed"
+        report.longrepr = (
+            f"skipped under CI (AGGREGATOR_CI=1), which must run it: {report.longrepr}"
+        )
 
 
 @pytest.fixture
