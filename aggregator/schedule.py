@@ -81,6 +81,7 @@ from aggregator.store import Store
 from aggregator.store.database import HostPause
 from aggregator.store.database import PruneReport
 from aggregator.store.database import ScheduleRecord
+from aggregator.web import listen
 
 logger = logging.getLogger(__name__)
 
@@ -839,14 +840,18 @@ async def run_service(
     on_config: Callable[[Config], None] | None = None,
     on_started: Callable[[PollScheduler], None] | None = None,
     poll: bool = True,
+    listening: socket.socket | None = None,
 ) -> None:
     """The scheduler, and the ASGI `app` (if given) under uvicorn, until SIGTERM/SIGINT.
 
     Signals are handled here, not by uvicorn, so that both halves stop together: the web
     server stops accepting, the scheduler gives in-flight polls their grace period.
     `poll=False` (a web replica, `--role web`) only follows feeds.yaml edits; without an
-    `app` (`--role worker`) nothing is served. See ROLES.
+    `app` (`--role worker`) nothing is served. See ROLES. `listening`: the app's socket,
+    already bound (web.listen); otherwise it is bound here, before anything is polled.
     """
+    if app is not None and listening is None:
+        listening = listen(host, port)
     stop = stop or asyncio.Event()
     with _stop_on_signals(stop):
         async with Fetcher(config.network.limits) as fetcher:
@@ -861,7 +866,11 @@ async def run_service(
             )
             scheduler.start()
             server = _web_server(app, host, port) if app is not None else None
-            serving = asyncio.create_task(server.serve()) if server is not None else None
+            serving = (
+                asyncio.create_task(server.serve(sockets=[listening]))
+                if server is not None and listening is not None
+                else None
+            )
             if on_started is not None:
                 on_started(scheduler)
             try:
