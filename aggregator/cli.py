@@ -3,7 +3,7 @@
 Each command loads the configuration, opens the store and calls the pipeline; the work
 itself lives in the stage modules. Exit codes: 0 success (also when some sources failed:
 that is reported, not fatal), 2 for a bad feeds.yaml or bad arguments, 3 for an unusable
-database or output directory.
+database or output directory, 4 when the web server cannot listen (the port is in use).
 """
 
 from __future__ import annotations
@@ -37,6 +37,7 @@ from aggregator.config import parse_config
 from aggregator.demo import demo_config_text
 from aggregator.demo import demo_site_directory
 from aggregator.errors import ConfigError
+from aggregator.errors import ListenError
 from aggregator.errors import PublishError
 from aggregator.errors import StorageError
 from aggregator.fetch import Fetcher
@@ -64,18 +65,22 @@ from aggregator.status import status_rows
 from aggregator.status import status_table
 from aggregator.store import Store
 from aggregator.store.database import schema_state
+from aggregator.store.database import sqlite_file
 from aggregator.urls import is_http_url
 from aggregator.web import create_app
+from aggregator.web import listen
 from aggregator.web import make_server
 from aggregator.web import set_config
 from aggregator.websub import WebSubService
 
 DEFAULT_CONFIG = "config/feeds.yaml"
 DEFAULT_DATA_DIR = "data"
+DEFAULT_DEMO_DIR = Path(DEFAULT_DATA_DIR) / "demo"  # `aggregator demo` keeps its files here
 EXIT_OK = 0
 EXIT_NOTHING = 1  # preview: the address gives nothing that could be added
 EXIT_CONFIG = 2
 EXIT_STORAGE = 3
+EXIT_LISTEN = 4  # run/serve: the port is in use, or the address cannot be listened on
 
 
 def default_database_url() -> str:
@@ -181,7 +186,7 @@ def build_parser() -> argparse.ArgumentParser:
     demo.add_argument(
         "--output",
         type=Path,
-        default=Path(DEFAULT_DATA_DIR) / "demo",
+        default=DEFAULT_DEMO_DIR,
         help="where the demo keeps its database and exported files (default: %(default)s)",
     )
     demo.add_argument(
@@ -228,7 +233,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         if args.command == "prune":
             return command_prune(load_config(args.config), args.database, out)
         if args.command == "status":
-            return command_status(load_config(args.config), args.database, args.json, out)
+            return command_status(args.config, args.database, args.json, out)
         if args.command == "preview":
             return command_preview(args.url, args.page, args.selectors, args.yaml, out)
         if args.command == "hide":
@@ -243,6 +248,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     except (StorageError, PublishError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return EXIT_STORAGE
+    except ListenError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return EXIT_LISTEN
     raise AssertionError(f"unhandled command {args.command}")
 
 
@@ -371,9 +379,10 @@ def command_serve(config: Config, database: str, host: str, port: int, out: Text
     store = Store.open(database)
     try:
         store.sync_config(config)
+        listening = listen(host, port)
         server = make_server(create_app(config, store), host, port)
         print(f"serving on http://{host}:{port}/ (Ctrl-C to stop)", file=out, flush=True)
-        server.run()
+        server.run(sockets=[listening])
     finally:
         store.close()
     return EXIT_OK
@@ -408,6 +417,7 @@ def command_run(
             # A web replica writes nothing: the workers keep members and sources in step.
             store.sync_config(config)
         app = create_app(config, store) if role != "worker" else None
+        listening = listen(host, port) if app is not None else None
         if app is not None:
             print(f"serving on http://{host}:{port}/ (Ctrl-C to stop)", file=out, flush=True)
         else:
@@ -430,6 +440,7 @@ def command_run(
             ),
             poll=polls,
             on_started=websub.attach if websub is not None else None,
+            listening=listening,
         )
         asyncio.run(websub.serving(service) if websub is not None else service)
     finally:
@@ -458,7 +469,47 @@ def command_prune(config: Config, database: str, out: TextIO) -> int:
     return EXIT_OK
 
 
-def command_status(config: Config, database: str, as_json: bool, out: TextIO) -> int:
+def status_target(config_path: str, database: str) -> tuple[str, str, str | None]:
+    """The feeds.yaml and database `status` reads, and why when it is not the ones given.
+
+    Left to the defaults, with no database at the default path but the demo's database
+    present (`aggregator demo` run from here), that is the one meant.
+    """
+    chosen = "AGGREGATOR_DATABASE_URL" in os.environ or database != default_database_url()
+    default_file = sqlite_file(database)
+    demo_file = DEFAULT_DEMO_DIR / "aggregator.db"
+    if chosen or default_file is None or default_file.exists() or not demo_file.exists():
+        return config_path, database, None
+    if "AGGREGATOR_CONFIG" not in os.environ and config_path == DEFAULT_CONFIG:
+        config_path = str(DEFAULT_DEMO_DIR / "feeds.yaml")
+    why = (
+        f"there is no database at {default_file}; reading the demo's, {demo_file} "
+        "(choose another with --database URL or $AGGREGATOR_DATABASE_URL)"
+    )
+    return config_path, f"sqlite:///{demo_file}", why
+
+
+def command_status(config_path: str, database: str, as_json: bool, out: TextIO) -> int:
+    """Every source's health, from an existing database: never a new, empty one."""
+    config_path, database, why = status_target(config_path, database)
+    if why is not None:
+        print(why, file=sys.stderr)
+    how = "point at another with --database URL or $AGGREGATOR_DATABASE_URL"
+    missing = sqlite_file(database)
+    if missing is not None and not missing.exists():
+        print(
+            f"error: there is no database at {missing.resolve()}: nothing was ever polled "
+            f"into it (`aggregator run` or `aggregator fetch` create it); {how}",
+            file=sys.stderr,
+        )
+        return EXIT_STORAGE
+    if schema_state(database).current is None:
+        print(
+            f"error: the database {database} is empty: nothing was ever polled into it; {how}",
+            file=sys.stderr,
+        )
+        return EXIT_STORAGE
+    config = load_config(config_path)
     store = Store.open(database)
     try:
         now = datetime.now(UTC)

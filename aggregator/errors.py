@@ -65,3 +65,7 @@ class StorageError(AggregatorError):
 
 class PublishError(AggregatorError):
     """The published files could not be written."""
+
+
+class ListenError(AggregatorError):
+    """The web server cannot listen where it was asked to (port in use, no permission)."""

@@ -58,6 +58,14 @@ HTTP_REASONS = {
 }
 
 
+# The causes that mean no server could be reached at all. When every source of a poll round
+# fails with the same one, the fault is this machine's network, not the members' sites
+# (schedule.offline_cause); they are named once here so that both sides agree.
+DNS_FAILED = "could not find the server (DNS lookup failed)"
+CONNECTION_REFUSED = "connection refused: the server is not accepting connections"
+UNREACHABLE_CAUSES = frozenset({DNS_FAILED, CONNECTION_REFUSED})
+
+
 class ResponseTooLargeError(Exception):
     """Raised inside the fetcher to abort a body over the cap; never leaves this module."""
 
@@ -88,9 +96,9 @@ def describe_exception(exc: BaseException, limits: FetchLimits) -> str:
         if any(isinstance(cause, ssl.SSLError) for cause in causes):
             return f"secure connection (TLS) failed: {exc}"
         if any(isinstance(cause, socket.gaierror) for cause in causes):
-            return "could not find the server (DNS lookup failed)"
+            return DNS_FAILED
         if any(isinstance(cause, ConnectionRefusedError) for cause in causes):
-            return "connection refused: the server is not accepting connections"
+            return CONNECTION_REFUSED
         return f"could not connect: {exc}"
     if isinstance(exc, httpx.UnsupportedProtocol):
         return "only http and https addresses can be fetched"

@@ -27,6 +27,12 @@ The policy, with its defaults (all in SchedulePolicy):
   request to it is an unconditional full download); 1 min absolute minimum.
 * Failures: configured interval × 2^failures, at most 24 h; a 410 Gone waits the full
   24 h at once. The first success returns to the normal interval.
+* Offline: when every source of a round (the polls claimed together) failed the same way
+  that reaches no server at all (DNS lookup failed, connection refused), on at least two
+  hosts, the fault is this machine's network, not the members' sites: it is logged once
+  ("this machine appears to be offline") and each of them is retried within minutes
+  (offline_retry, 3 min) rather than backed off by hours, so that a network blip at boot
+  does not cost hours of news.
 * 429 or 503: the whole host is paused until its Retry-After (default 1 h, at most 24 h);
   other sources on that host wait too.
 
@@ -47,7 +53,9 @@ import uuid
 from collections.abc import Awaitable
 from collections.abc import Callable
 from collections.abc import Iterator
+from collections.abc import Sequence
 from dataclasses import dataclass
+from dataclasses import field
 from datetime import UTC
 from datetime import datetime
 from datetime import timedelta
@@ -60,6 +68,7 @@ from apscheduler.schedulers.asyncio import AsyncIOScheduler
 from aggregator.config import load_config
 from aggregator.errors import AggregatorError
 from aggregator.errors import ConfigError
+from aggregator.fetch import UNREACHABLE_CAUSES
 from aggregator.fetch import Fetcher
 from aggregator.fetch import host_key
 from aggregator.models import Config
@@ -72,6 +81,7 @@ from aggregator.store import Store
 from aggregator.store.database import HostPause
 from aggregator.store.database import PruneReport
 from aggregator.store.database import ScheduleRecord
+from aggregator.web import listen
 
 logger = logging.getLogger(__name__)
 
@@ -108,6 +118,7 @@ class SchedulePolicy:
     unconditional_floor: timedelta = timedelta(hours=1)
     host_pause_default: timedelta = timedelta(hours=1)
     min_delay: timedelta = timedelta(minutes=1)
+    offline_retry: timedelta = timedelta(minutes=3)  # a failure while the machine is offline
 
 
 DEFAULT_POLICY = SchedulePolicy()
@@ -175,8 +186,13 @@ def decide(
     now: datetime,
     rng: random.Random,
     policy: SchedulePolicy = DEFAULT_POLICY,
+    *,
+    offline: bool = False,
 ) -> ScheduleDecision:
-    """The next poll of one source after a poll that ended with `outcome` at `now`."""
+    """The next poll of one source after a poll that ended with `outcome` at `now`.
+
+    `offline`: the failure was this machine's network (offline_cause), not the source's.
+    """
     configured = state.configured
     ceiling = adaptive_ceiling(configured, policy)
     current = min(max(state.interval or configured, configured), ceiling)
@@ -194,6 +210,11 @@ def decide(
         failure_cap = max(policy.failure_ceiling, configured)
         if hints.status == GONE_STATUS:
             delay, reason = failure_cap, "gone (HTTP 410)"
+        elif offline:
+            # The source did nothing wrong: try again as soon as the network may be back,
+            # but never later than its own backoff would.
+            delay = min(configured * 2 ** min(failures, 32), policy.offline_retry)
+            reason = "this machine appears to be offline: retrying soon"
         else:
             # 2**failures is bounded before multiplying: a source failing for months
             # would otherwise overflow timedelta.
@@ -252,6 +273,21 @@ def next_poll(
     return decide(state, outcome, hints, now, rng, policy).next_poll_at
 
 
+def offline_cause(reports: Sequence[PollReport]) -> str | None:
+    """The cause, when a round's polls say that this machine reaches no server at all.
+
+    That is: every poll failed, all with the same cause among fetch.UNREACHABLE_CAUSES
+    (DNS lookup failed, connection refused), on at least two hosts. One host refusing is
+    that host's fault; sites that answer anything at all mean the network works.
+    """
+    causes = {report.error for report in reports}
+    if len(causes) != 1 or any(r.outcome is not PollOutcome.FAILED for r in reports):
+        return None
+    (cause,) = causes
+    hosts = {host_key(report.source.url) for report in reports}
+    return cause if cause in UNREACHABLE_CAUSES and len(hosts) >= 2 else None
+
+
 def state_from_record(record: ScheduleRecord | None, configured: timedelta) -> ScheduleState:
     if record is None:
         return ScheduleState(configured=configured)
@@ -294,6 +330,30 @@ class SchedulerSettings:
     # (16 at once) would sit queued while their leases run out.
     max_in_flight: int = 32
     prune_seconds: float = 86_400.0  # how often network.retention is applied
+
+
+@dataclass
+class PollRound:
+    """The polls one claim started together, judged together by offline_cause."""
+
+    size: int
+    reports: list[PollReport] = field(default_factory=list)
+    finished: int = 0
+    complete: asyncio.Event = field(default_factory=asyncio.Event)
+
+    def finish(self, report: PollReport | None) -> None:
+        """One poll is over (`None`: it was abandoned, e.g. at shutdown)."""
+        self.finished += 1
+        if report is not None:
+            self.reports.append(report)
+        if self.finished >= self.size:
+            self.complete.set()
+
+    def offline_cause(self) -> str | None:
+        """offline_cause of the whole round; None until every poll of it is over."""
+        if not self.complete.is_set() or len(self.reports) < self.size:
+            return None
+        return offline_cause(self.reports)
 
 
 class PollScheduler:
@@ -348,6 +408,8 @@ class PollScheduler:
         # a dead predecessor's claims for its own.
         self.owner = f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:8]}"
         self._continuous = False  # set by start(): finished polls make room for more at once
+        # The cause while this machine appears to be offline (said once, not per source).
+        self.offline: str | None = None
         if polling:
             store.sync_config(config)
 
@@ -398,10 +460,13 @@ class PollScheduler:
             eligible=eligible,
         )
         started = []
+        batch = PollRound(size=len(claimed))
         for record in claimed:
             source = configured[record.url]
             self.in_flight.add(source.url)
-            task = asyncio.create_task(self._poll(source, record), name=f"poll {source.url}")
+            task = asyncio.create_task(
+                self._poll(source, record, batch), name=f"poll {source.url}"
+            )
             self._tasks.add(task)
             task.add_done_callback(self._tasks.discard)
             started.append(task)
@@ -416,8 +481,11 @@ class PollScheduler:
             reports.extend(report for report in results if report is not None)
         return reports
 
-    async def _poll(self, source: SourceConfig, record: ScheduleRecord) -> PollReport | None:
+    async def _poll(
+        self, source: SourceConfig, record: ScheduleRecord, batch: PollRound
+    ) -> PollReport | None:
         saved = False
+        report: PollReport | None = None
         try:
             configured = configured_interval(self.config, source)
             state = state_from_record(record, configured)
@@ -446,7 +514,14 @@ class PollScheduler:
                 report = PollReport(
                     source=source, outcome=PollOutcome.FAILED, error=f"internal error: {exc}"
                 )
-            self._save_decision(source, state, report)
+            finally:
+                batch.finish(report)
+            if report.error in UNREACHABLE_CAUSES:
+                # Whether it was this source or this machine shows only once the round's
+                # other polls are over (each ends within the fetcher's deadline).
+                await batch.complete.wait()
+            self._note_network(report, batch.offline_cause())
+            self._save_decision(source, state, report, offline=self.offline is not None)
             saved = True
             if self.on_report is not None:
                 self.on_report(report)
@@ -474,14 +549,49 @@ class PollScheduler:
             # The next tick tries again; a poll's ending must not fail because of it.
             logger.exception("looking for due sources failed")
 
+    def _note_network(self, report: PollReport, offline: str | None) -> None:
+        """Say once when this machine appears to go offline, and once when it is back."""
+        if offline is not None and self.offline is None:
+            self.offline = offline
+            logger.warning(
+                "this machine appears to be offline: every source polled failed with "
+                "\"%s\"; retrying them every few minutes until the network is back",
+                offline,
+            )
+        elif offline is None and self.offline is not None and (
+            report.outcome is not PollOutcome.FAILED or report.error != self.offline
+        ):
+            self.offline = None
+            logger.warning("the network is back: sources are polled on their schedule again")
+
+    def member_name(self, source: SourceConfig) -> str:
+        """The member's name for logs (its id if feeds.yaml no longer lists it)."""
+        try:
+            return self.config.member(source.member_id).name
+        except KeyError:
+            return source.member_id
+
     def _save_decision(
-        self, source: SourceConfig, state: ScheduleState, report: PollReport
+        self,
+        source: SourceConfig,
+        state: ScheduleState,
+        report: PollReport,
+        *,
+        offline: bool = False,
     ) -> None:
         """Saved in its own short transaction after the poll's: if the process dies in
         between, the old next_poll_at (already past) makes the source due again, which
         costs one extra poll and loses nothing."""
         now = self.now()
-        decision = decide(state, report.outcome, report.hints, now, self.rng, self.policy)
+        decision = decide(
+            state,
+            report.outcome,
+            report.hints,
+            now,
+            self.rng,
+            self.policy,
+            offline=offline and report.outcome is PollOutcome.FAILED,
+        )
         pause = None
         if decision.host_pause_until is not None:
             host = host_key(source.url)
@@ -497,10 +607,19 @@ class PollScheduler:
             host_pause=pause,
             lease_owner=self.owner,
         )
-        logger.info(
-            "%s: %s; next poll %s (%s)",
+        outcome = report.outcome.value
+        if report.outcome is PollOutcome.FAILED:
+            outcome += f": {report.error or 'unknown cause'}"
+        # A failure is worth a warning, except while offline: that was said once already.
+        level = logging.INFO
+        if report.outcome is PollOutcome.FAILED:
+            level = logging.DEBUG if offline else logging.WARNING
+        logger.log(
+            level,
+            "%s: %s: %s; next poll %s (%s)",
+            self.member_name(source),
             source.url,
-            report.outcome.value,
+            outcome,
             decision.next_poll_at.isoformat(timespec="seconds"),
             decision.reason,
         )
@@ -721,14 +840,18 @@ async def run_service(
     on_config: Callable[[Config], None] | None = None,
     on_started: Callable[[PollScheduler], None] | None = None,
     poll: bool = True,
+    listening: socket.socket | None = None,
 ) -> None:
     """The scheduler, and the ASGI `app` (if given) under uvicorn, until SIGTERM/SIGINT.
 
     Signals are handled here, not by uvicorn, so that both halves stop together: the web
     server stops accepting, the scheduler gives in-flight polls their grace period.
     `poll=False` (a web replica, `--role web`) only follows feeds.yaml edits; without an
-    `app` (`--role worker`) nothing is served. See ROLES.
+    `app` (`--role worker`) nothing is served. See ROLES. `listening`: the app's socket,
+    already bound (web.listen); otherwise it is bound here, before anything is polled.
     """
+    if app is not None and listening is None:
+        listening = listen(host, port)
     stop = stop or asyncio.Event()
     with _stop_on_signals(stop):
         async with Fetcher(config.network.limits) as fetcher:
@@ -743,7 +866,11 @@ async def run_service(
             )
             scheduler.start()
             server = _web_server(app, host, port) if app is not None else None
-            serving = asyncio.create_task(server.serve()) if server is not None else None
+            serving = (
+                asyncio.create_task(server.serve(sockets=[listening]))
+                if server is not None and listening is not None
+                else None
+            )
             if on_started is not None:
                 on_started(scheduler)
             try:

@@ -265,14 +265,25 @@ def render_status_json(rows: Sequence[SourceStatus], now: datetime) -> bytes:
     return json.dumps(status_document(rows, now), ensure_ascii=False, indent=2).encode("utf-8")
 
 
+# On a narrow screen (a phone) each source becomes a card of "label: value" lines, so that
+# every column, the problem above all, stays on screen without scrolling sideways.
 _PAGE_STYLE = """
 body{font-family:system-ui,sans-serif;margin:1rem;color:#222}
 table{border-collapse:collapse;width:100%}
 th,td{border-bottom:1px solid #ddd;padding:.35rem .5rem;text-align:left;vertical-align:top}
 th{background:#f4f4f4}
-td.url{word-break:break-all}
+td.url,td.problem{overflow-wrap:anywhere}
+.member-id{color:#666;font-size:.85em}
 .state-ok{color:#176b26}.state-failing,.state-gone{color:#b00020;font-weight:bold}
 .state-moved,.state-paused{color:#8a5a00}
+@media (max-width:48rem){
+ thead{position:absolute;width:1px;height:1px;overflow:hidden;clip:rect(0 0 0 0)}
+ table,tbody,tr,td{display:block;width:auto}
+ tr{border:1px solid #ccc;border-radius:.4rem;margin:0 0 .8rem;padding:.3rem .5rem}
+ td{border:0;padding:.15rem 0}
+ td::before{content:attr(data-label) ": ";color:#666}
+ td.member{font-weight:bold}td.member::before{content:none}
+}
 """
 
 
@@ -287,18 +298,21 @@ def render_status_html(rows: Sequence[SourceStatus], network: NetworkConfig, now
     for row in rows:
         cells = _cells(row, now)
         times = (row.last_success, row.last_new_item, row.next_poll)
+        labels = [f' data-label="{esc(header)}"' for header in _HEADERS]
         body_rows.append(
             "<tr>"
-            f'<td><span title="{esc(row.member_name)}">{esc(row.member_id)}</span></td>'
-            f'<td class="url"><a href="{esc(row.source_url)}">{esc(row.source_url)}</a>'
-            f" ({esc(row.kind)})</td>"
-            f'<td class="state-{esc(row.state.replace(" ", "-"))}">{esc(row.state)}</td>'
-            f"{_time_cell(times[0], cells[3])}"
-            f"<td>{row.consecutive_failures}</td>"
-            f"<td>{row.items}</td>"
-            f"{_time_cell(times[1], cells[6])}"
-            f"{_time_cell(times[2], cells[7])}"
-            f"<td>{esc(cells[8])}</td>"
+            f'<td class="member"{labels[0]}>{esc(row.member_name)} '
+            f'<span class="member-id">({esc(row.member_id)})</span></td>'
+            f'<td class="url"{labels[1]}><a href="{esc(row.source_url)}">'
+            f"{esc(row.source_url)}</a> ({esc(row.kind)})</td>"
+            f'<td class="state-{esc(row.state.replace(" ", "-"))}"{labels[2]}>'
+            f"{esc(row.state)}</td>"
+            f"{_time_cell(times[0], cells[3], labels[3])}"
+            f"<td{labels[4]}>{row.consecutive_failures}</td>"
+            f"<td{labels[5]}>{row.items}</td>"
+            f"{_time_cell(times[1], cells[6], labels[6])}"
+            f"{_time_cell(times[2], cells[7], labels[7])}"
+            f'<td class="problem"{labels[8]}>{esc(cells[8] or "none")}</td>'
             "</tr>"
         )
     headers = "".join(f'<th scope="col">{esc(header)}</th>' for header in _HEADERS)
@@ -308,6 +322,8 @@ def render_status_html(rows: Sequence[SourceStatus], network: NetworkConfig, now
         f'<html lang="{esc(network.language)}"><head><meta charset="utf-8">'
         '<meta name="viewport" content="width=device-width, initial-scale=1">'
         f"<title>{esc(title)}</title><style>{_PAGE_STYLE}</style></head><body>"
+        # Relative: /status and the news page are siblings wherever the site is mounted.
+        '<p><a href="./">← Latest news</a></p>'
         f"<h1>{esc(title)}</h1>"
         f"<p>{len(rows)} sources: {esc(summary or 'none')}. "
         f'Generated <time datetime="{_iso(now)}">{_iso(now)}</time>. '
@@ -317,7 +333,7 @@ def render_status_html(rows: Sequence[SourceStatus], network: NetworkConfig, now
     )
 
 
-def _time_cell(moment: datetime | None, words: str) -> str:
+def _time_cell(moment: datetime | None, words: str, label: str = "") -> str:
     if moment is None:
-        return f"<td>{html.escape(words)}</td>"
-    return f'<td><time datetime="{_iso(moment)}">{html.escape(words)}</time></td>'
+        return f"<td{label}>{html.escape(words)}</td>"
+    return f'<td{label}><time datetime="{_iso(moment)}">{html.escape(words)}</time></td>'

@@ -20,7 +20,9 @@ it must only bind where it is told (the CLI's default is 127.0.0.1).
 
 from __future__ import annotations
 
+import errno
 import hashlib
+import socket
 import threading
 import time
 from collections import OrderedDict
@@ -49,6 +51,7 @@ from starlette.schemas import SchemaGenerator
 
 from aggregator import __version__
 from aggregator.config import load_config
+from aggregator.errors import ListenError
 from aggregator.errors import StorageError
 from aggregator.models import Config
 from aggregator.publish import api
@@ -172,6 +175,26 @@ def make_server(app: Starlette, host: str = "127.0.0.1", port: int = 8080) -> uv
     return uvicorn.Server(
         uvicorn.Config(app, host=host, port=port, proxy_headers=False, server_header=False)
     )
+
+
+def listen(host: str, port: int) -> socket.socket:
+    """The web server's socket, bound now: a port already taken is said in plain words
+    (uvicorn would log an errno and exit the process), before anything else starts."""
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    sock = socket.socket(family, socket.SOCK_STREAM)
+    # As uvicorn does: a restart may reuse the port while old connections linger.
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    try:
+        sock.bind((host, port))
+    except OSError as exc:
+        sock.close()
+        if exc.errno == errno.EADDRINUSE:
+            raise ListenError(
+                f"port {port} is already in use; choose another with --port"
+            ) from exc
+        raise ListenError(f"cannot listen on {host}:{port}: {exc.strerror or exc}") from exc
+    sock.set_inheritable(True)
+    return sock
 
 
 # --- routes -------------------------------------------------------------------------

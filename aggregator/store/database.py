@@ -268,11 +268,19 @@ def _configure_sqlite(dbapi_connection: Any, _record: ConnectionPoolEntry) -> No
     cursor.close()
 
 
+def sqlite_file(url: str) -> Path | None:
+    """The file an SQLite URL names; None for other databases and in-memory SQLite."""
+    if not url.startswith("sqlite"):
+        return None
+    database = url.split("///", 1)[1] if "///" in url else ""
+    return Path(database) if database and database != ":memory:" else None
+
+
 def create_database_engine(url: str) -> Engine:
     if url.startswith("sqlite"):
-        database = url.split("///", 1)[1] if "///" in url else ""
-        if database and database != ":memory:":
-            Path(database).parent.mkdir(parents=True, exist_ok=True)
+        database = sqlite_file(url)
+        if database is not None:
+            database.parent.mkdir(parents=True, exist_ok=True)
         engine = create_engine(url)
         event.listen(engine, "connect", _configure_sqlite)
         return engine
