@@ -35,13 +35,12 @@ from aggregator.config import hidden_target
 from aggregator.config import load_config
 from aggregator.config import parse_config
 from aggregator.demo import demo_config_text
-from aggregator.demo import demo_site_directory
+from aggregator.demo import sample_sites
 from aggregator.errors import ConfigError
 from aggregator.errors import ListenError
 from aggregator.errors import PublishError
 from aggregator.errors import StorageError
 from aggregator.fetch import Fetcher
-from aggregator.fixture_server import FixtureServer
 from aggregator.models import Config
 from aggregator.models import PollOutcome
 from aggregator.models import PollReport
@@ -57,6 +56,7 @@ from aggregator.publish.export import export_files
 from aggregator.publish.site import site_files
 from aggregator.schedule import ROLES
 from aggregator.schedule import SchedulerSettings
+from aggregator.schedule import configured_interval
 from aggregator.schedule import prune_expired
 from aggregator.schedule import run_service
 from aggregator.status import render_status_json
@@ -196,6 +196,11 @@ def build_parser() -> argparse.ArgumentParser:
     )
     demo.add_argument("--host", default="127.0.0.1", help="with --serve (default: %(default)s)")
     demo.add_argument("--port", type=int, default=8080, help="with --serve (default: %(default)s)")
+    demo.add_argument(
+        "--access-log",
+        action="store_true",
+        help="with --serve, print a line for every request the web site answers",
+    )
     return parser
 
 
@@ -214,7 +219,14 @@ def main(argv: Sequence[str] | None = None) -> int:
                 load_config(args.config), args.database, args.directory, args.limit, out
             )
         if args.command == "demo":
-            return command_demo(args.output, out, serve=args.serve, host=args.host, port=args.port)
+            return command_demo(
+                args.output,
+                out,
+                serve=args.serve,
+                host=args.host,
+                port=args.port,
+                access_log=args.access_log,
+            )
         if args.command == "serve":
             return command_serve(load_config(args.config), args.database, args.host, args.port, out)
         if args.command == "run":
@@ -358,13 +370,7 @@ def command_export(
         config = dataclasses.replace(
             config, network=dataclasses.replace(config.network, items_per_feed=limit)
         )
-    store = Store.open(database)
-    try:
-        files = site_files(config, store, now=datetime.now(UTC))
-        stories = store.count_stories()
-    finally:
-        store.close()
-    written = export_files(directory, files)
+    written, stories = export_site(config, database, directory)
     shown = min(stories, config.network.items_per_feed)
     print(
         f"{len(written)} files written to {directory} "
@@ -372,6 +378,17 @@ def command_export(
         file=out,
     )
     return EXIT_OK
+
+
+def export_site(config: Config, database: str, directory: Path) -> tuple[list[Path], int]:
+    """Write the published feeds and pages to `directory`; the files and the story count."""
+    store = Store.open(database)
+    try:
+        files = site_files(config, store, now=datetime.now(UTC))
+        stories = store.count_stories()
+    finally:
+        store.close()
+    return export_files(directory, files), stories
 
 
 def command_serve(config: Config, database: str, host: str, port: int, out: TextIO) -> int:
@@ -397,13 +414,18 @@ def command_run(
     *,
     role: str = "all",
     settings: SchedulerSettings | None = None,
+    quiet: bool = False,
+    access_log: bool = True,
 ) -> int:
     """Poll on schedule and serve the site until SIGTERM/SIGINT; feeds.yaml edits apply live.
 
     `role` (schedule.ROLES) keeps only the polling ("worker") or the serving ("web") half.
+    `quiet` (the demo, which has said where everything is) prints only warnings and errors,
+    and leaves WebSub off.
     """
     logging.basicConfig(
-        level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s"
+        level=logging.WARNING if quiet else logging.INFO,
+        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
     )
     # One line per poll comes from aggregator.schedule; these would repeat it every tick.
     for chatty in ("apscheduler", "httpx"):
@@ -418,13 +440,18 @@ def command_run(
             store.sync_config(config)
         app = create_app(config, store) if role != "worker" else None
         listening = listen(host, port) if app is not None else None
-        if app is not None:
+        if quiet:
+            pass
+        elif app is not None:
             print(f"serving on http://{host}:{port}/ (Ctrl-C to stop)", file=out, flush=True)
         else:
             print("polling as a worker, serving nothing (Ctrl-C to stop)", file=out, flush=True)
         # WebSub: hub pings follow the polls; subscriptions need the callback served by the
-        # same process, so only `--role all` subscribes.
-        websub = WebSubService(config, store, subscribe=app is not None) if polls else None
+        # same process, so only `--role all` subscribes. Never in the demo: its sample feeds
+        # advertise no hub, and no hub could reach a callback on 127.0.0.1.
+        websub = (
+            WebSubService(config, store, subscribe=app is not None) if polls and not quiet else None
+        )
         if websub is not None and app is not None:
             websub.install(app)
         service = run_service(
@@ -441,6 +468,8 @@ def command_run(
             poll=polls,
             on_started=websub.attach if websub is not None else None,
             listening=listening,
+            server_log_level="warning" if quiet else None,
+            access_log=access_log,
         )
         asyncio.run(websub.serving(service) if websub is not None else service)
     finally:
@@ -667,37 +696,63 @@ def command_import_opml(config_path: str, opml: Path, out: TextIO) -> int:
 
 
 def command_demo(
-    output: Path, out: TextIO, *, serve: bool = False, host: str = "127.0.0.1", port: int = 8080
+    output: Path,
+    out: TextIO,
+    *,
+    serve: bool = False,
+    host: str = "127.0.0.1",
+    port: int = 8080,
+    access_log: bool = False,
 ) -> int:
-    """Serve the bundled sample sites, poll them, export; print the Atom feed's path.
+    """Serve the bundled sample sites, poll them, export; print one line per source and
+    where the combined feed is, and nothing else a newcomer would have to read past.
 
     With `serve`, go on running the real service (scheduler + web site) against the
-    sample sites until Ctrl-C, so a new user sees the feed in a browser and a feed reader.
+    sample sites until Ctrl-C, so a new user sees the feed in a browser and a feed reader,
+    and every story's link opens its page on the sample sites.
     """
     # A fresh start each run: the demo server's port changes, and so would every address.
     if output.exists():
         shutil.rmtree(output)
     output.mkdir(parents=True)
-    with FixtureServer(demo_site_directory()) as server:
+    with sample_sites() as server:
         config_text = demo_config_text(server.base_url, f"http://{host}:{port}/")
         config_path = output / "feeds.yaml"
         config_path.write_text(config_text, encoding="utf-8")
         config = parse_config(config_text, str(config_path))
         database = f"sqlite:///{output / 'aggregator.db'}"
-        print(f"serving the sample member sites at {server.base_url}/", file=out)
-        command_fetch(config, database, None, out)
+        store = Store.open(database)
+        try:
+            store.sync_config(config)
+            reports = run_poll(config, store, None, out)
+            # A plain fetch leaves no next poll, so the service would poll every source
+            # again the moment it starts: schedule each after its interval, as if the
+            # service had made this poll.
+            now = datetime.now(UTC)
+            for report in reports:
+                next_poll = now + configured_interval(config, report.source)
+                store.set_next_poll(report.source.url, next_poll)
+        finally:
+            store.close()
         published = output / "published"
-        command_export(config, database, published, None, out)
-        print(f"\nThe combined feed is ready: {(published / 'feed.atom').resolve()}", file=out)
-        if serve:
+        export_site(config, database, published)
+        print(f"The combined feed: {(published / 'feed.atom').resolve()}", file=out)
+        if not serve:
             print(
-                f"The site, its feeds and the widget: http://{host}:{port}/ "
-                f"(feed readers: http://{host}:{port}/feed.atom)",
+                f"Its news page: {(published / 'index.html').resolve()} (the stories' links "
+                "open while `aggregator demo --serve` runs)",
                 file=out,
-                flush=True,
             )
-            return command_run(str(config_path), database, host, port, out)
-    return EXIT_OK
+            return EXIT_OK
+        print(
+            f"The news page: http://{host}:{port}/ "
+            f"(its feed: http://{host}:{port}/feed.atom; Ctrl-C to stop)",
+            file=out,
+            flush=True,
+        )
+        return command_run(
+            str(config_path), database, host, port, out, quiet=True, access_log=access_log
+        )
 
 
 if __name__ == "__main__":

@@ -36,6 +36,10 @@ CONTENT_TYPES = {
     ".png": "image/png",
     ".svg": "image/svg+xml",
 }
+# Files in which `fill_base` replaces "{base}"; byte-wise, so any ASCII-compatible encoding
+# (the demo's ISO-8859-1 RSS 1.0 among them) stays as it was written.
+TEXT_SUFFIXES = frozenset({".xml", ".rss", ".atom", ".rdf", ".json", ".html", ".css"})
+BASE_PLACEHOLDER = b"{base}"
 
 
 @dataclass
@@ -63,8 +67,11 @@ Responder = Callable[[BaseHTTPRequestHandler], None]
 class FixtureServer:
     """Serve `root` (and any routes added) on 127.0.0.1; use as a context manager."""
 
-    def __init__(self, root: Path | None = None, *, port: int = 0) -> None:
+    def __init__(self, root: Path | None = None, *, port: int = 0, fill_base: bool = False) -> None:
+        """`fill_base`: every "{base}" in a served text file becomes this server's own address
+        (http://127.0.0.1:PORT), so static sites can link to themselves whatever the port."""
         self.root = root
+        self.fill_base = fill_base
         self.routes: dict[str, Route] = {}
         self.responders: dict[str, Responder] = {}
         self.requests: list[RecordedRequest] = []
@@ -127,7 +134,7 @@ class FixtureServer:
         if path in self.responders:
             self.responders[path](handler)
             return
-        route = self.routes.get(path) or self._static_route(path)
+        route = self.routes.get(path) or self.file_route(path)
         if route is None:
             send(
                 handler,
@@ -140,7 +147,8 @@ class FixtureServer:
             time.sleep(route.delay)
         send(handler, route)
 
-    def _static_route(self, path: str) -> Route | None:
+    def file_route(self, path: str) -> Route | None:
+        """The response for `path` from the files under root (a folder gives its index.html)."""
         if self.root is None:
             return None
         relative = path.split("?", 1)[0].lstrip("/")
@@ -150,6 +158,8 @@ class FixtureServer:
         if not target.is_file() or not target.is_relative_to(self.root.resolve()):
             return None
         body = target.read_bytes()
+        if self.fill_base and target.suffix in TEXT_SUFFIXES:
+            body = body.replace(BASE_PLACEHOLDER, self.base_url.encode("ascii"))
         content_type = CONTENT_TYPES.get(target.suffix, "application/octet-stream")
         return Route(
             body=body,

@@ -841,8 +841,12 @@ async def run_service(
     on_started: Callable[[PollScheduler], None] | None = None,
     poll: bool = True,
     listening: socket.socket | None = None,
+    server_log_level: str | None = None,
+    access_log: bool = True,
 ) -> None:
     """The scheduler, and the ASGI `app` (if given) under uvicorn, until SIGTERM/SIGINT.
+
+    `server_log_level` ("warning" for the demo) and `access_log` set what uvicorn prints.
 
     Signals are handled here, not by uvicorn, so that both halves stop together: the web
     server stops accepting, the scheduler gives in-flight polls their grace period.
@@ -865,7 +869,11 @@ async def run_service(
                 polling=poll,
             )
             scheduler.start()
-            server = _web_server(app, host, port) if app is not None else None
+            server = (
+                _web_server(app, host, port, log_level=server_log_level, access_log=access_log)
+                if app is not None
+                else None
+            )
             serving = (
                 asyncio.create_task(server.serve(sockets=[listening]))
                 if server is not None and listening is not None
@@ -889,13 +897,26 @@ async def run_service(
                 raise AggregatorError(f"the web server stopped: {serving.exception()}")
 
 
-def _web_server(app: Any, host: str, port: int) -> uvicorn.Server:
+def _web_server(
+    app: Any, host: str, port: int, *, log_level: str | None = None, access_log: bool = True
+) -> uvicorn.Server:
     class EmbeddedServer(uvicorn.Server):
         @contextlib.contextmanager
         def capture_signals(self) -> Iterator[None]:
             # run_service owns SIGTERM/SIGINT for the scheduler and the server together.
             yield
 
-    return EmbeddedServer(
-        uvicorn.Config(app, host=host, port=port, proxy_headers=False, server_header=False)
+    config = uvicorn.Config(
+        app,
+        host=host,
+        port=port,
+        proxy_headers=False,
+        server_header=False,
+        log_level=log_level,
+        access_log=access_log,
     )
+    if access_log:
+        # Asked for, so shown even when log_level keeps uvicorn's own messages quiet (the
+        # Config above has just set the access logger to that level).
+        logging.getLogger("uvicorn.access").setLevel(logging.INFO)
+    return EmbeddedServer(config)

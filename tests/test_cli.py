@@ -223,17 +223,3 @@ def test_unusable_database_exits_3(
         capsys, "--config", str(config_path), "--database", f"sqlite:///{not_a_db}", "fetch"
     )
     assert code == 3 and "cannot open the database" in err
-
-
-def test_demo_runs_offline_and_prints_the_feed_path(
-    tmp_path: Path, capsys: pytest.CaptureFixture[str]
-) -> None:
-    code, out, _ = run(capsys, "demo", "--output", str(tmp_path / "demo"))
-    assert code == 0
-    feed_path = Path(out.strip().splitlines()[-1].split(": ", 1)[1])
-    assert feed_path.is_file()
-    feed = feedparser.parse(feed_path.read_bytes())
-    assert not feed.bozo and len(feed.entries) >= 20
-    assert "0 failed" in out
-    joint = [entry for entry in feed.entries if len(entry.get("authors", [])) > 1]
-    assert joint, "the demo's cross-posted statement should be credited to two members"

@@ -31,9 +31,8 @@ from aggregator import web
 from aggregator.cli import main
 from aggregator.config import parse_config
 from aggregator.demo import demo_config_text
-from aggregator.demo import demo_site_directory
+from aggregator.demo import sample_sites
 from aggregator.fetch import Fetcher
-from aggregator.fixture_server import FixtureServer
 from aggregator.models import Config
 from aggregator.poll import poll_all
 from aggregator.publish.export import export_files
@@ -70,8 +69,7 @@ def paged_demo_config_text(base_url: str) -> str:
 @pytest.fixture(scope="module")
 def demo(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Demo]:
     directory = tmp_path_factory.mktemp("demo")
-    site = demo_site_directory()
-    with FixtureServer(site) as sites:
+    with sample_sites() as sites:
         config_path = directory / "feeds.yaml"
         config_path.write_text(paged_demo_config_text(sites.base_url), encoding="utf-8")
         config = parse_config(config_path.read_text(encoding="utf-8"), str(config_path))
@@ -578,8 +576,7 @@ def test_page_links_its_feeds_for_autodiscovery(live: Live, demo: Demo) -> None:
 
 def test_story_queries_agree_on_every_database(database_url: str) -> None:
     """Tag, search, language and cursor queries, on a store filled by a real poll."""
-    site = demo_site_directory()
-    with FixtureServer(site) as sites:
+    with sample_sites() as sites:
         config = parse_config(paged_demo_config_text(sites.base_url), "feeds.yaml")
         store = Store.open(database_url)
         try:

@@ -1,9 +1,8 @@
 """The real service in Chromium: the web app (aggregator.web under uvicorn) and a static
 export, over a store filled by polling the offline demo's sample sites on 127.0.0.1.
 
-The demo's stories link to made-up "*.example" hosts; the browser
-contexts refuse those requests (they could never be answered anyway), and the tests check
-that nothing else outside 127.0.0.1 was asked for.
+The demo's stories link to their pages on the sample sites on 127.0.0.1; the tests check
+that nothing outside 127.0.0.1 was asked for.
 """
 
 from __future__ import annotations
@@ -22,7 +21,7 @@ from playwright.sync_api import expect
 from aggregator import web
 from aggregator.config import parse_config
 from aggregator.demo import demo_config_text
-from aggregator.demo import demo_site_directory
+from aggregator.demo import sample_sites
 from aggregator.fetch import Fetcher
 from aggregator.fixture_server import FixtureServer
 from aggregator.fixture_server import Route
@@ -47,7 +46,7 @@ class Service:
 @pytest.fixture(scope="module")
 def service(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Service]:
     directory = tmp_path_factory.mktemp("service")
-    with FixtureServer(demo_site_directory()) as sites:
+    with sample_sites() as sites:
         config_path = directory / "feeds.yaml"
         config_path.write_text(demo_config_text(sites.base_url), encoding="utf-8")
         config = parse_config(config_path.read_text(encoding="utf-8"), str(config_path))
