@@ -37,6 +37,7 @@ from aggregator.config import parse_config
 from aggregator.errors import ConfigError
 from aggregator.errors import ConfigProblem
 from aggregator.filters import fold
+from aggregator.publish.opml import NETWORK_FEED_ATTRIBUTE
 
 _ID = re.compile(r"[a-z0-9][a-z0-9_-]{0,39}")
 _NOT_SLUG = re.compile(r"[^a-z0-9]+")
@@ -98,6 +99,9 @@ def _walk(parent: etree._Element, folder_tags: list[str], members: list[OpmlMemb
             member = OpmlMember(name or _host(site), site, tags)
             for child in children:
                 address = _attribute(child, "xmlUrl")
+                if _attribute(child, NETWORK_FEED_ATTRIBUTE):
+                    # The network's own feed of a page-only member: not one of its sources.
+                    continue
                 if address:
                     member.sources.append(("feed", address))
                 elif _attribute(child, "type") == "link" and _attribute(child, "url"):

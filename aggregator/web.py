@@ -55,6 +55,7 @@ from aggregator.errors import ListenError
 from aggregator.errors import StorageError
 from aggregator.models import Config
 from aggregator.publish import api
+from aggregator.publish import html as html_pages
 from aggregator.publish import site
 from aggregator.status import render_status_html
 from aggregator.status import render_status_json
@@ -136,10 +137,11 @@ def create_app(
     """
     loaded = config if isinstance(config, Config) else load_config(str(config))
     routes = [
-        Route("/", site_document),
-        Route("/index.html", site_document),
+        Route("/", index_page),
+        Route("/index.html", index_page),
         Route("/embed", site_document),
         Route("/embed.html", site_document),
+        Route("/embed-help.html", site_document),
         Route("/embed.js", site_document),
         Route("/feed.{format}", feed_document),
         Route("/archive/{page}.atom", feed_document),
@@ -159,7 +161,7 @@ def create_app(
     ]
     app = Starlette(
         routes=routes,
-        exception_handlers={StorageError: _storage_unavailable},
+        exception_handlers={StorageError: _storage_unavailable, 404: _not_found_handler},
     )
     app.state.web = WebState(config=loaded, store=store, clock=clock)
     return app
@@ -239,6 +241,41 @@ def site_document(request: Request) -> Response:
       "404": {description: no such member}
     """
     return _published(request, language=None)
+
+
+def index_page(request: Request) -> Response:
+    """The news page; `?q=` searches it and `?before=` pages back, without JavaScript.
+
+    ---
+    summary: The news page (HTML), optionally a search or an older page of it
+    parameters:
+      - {name: q, in: query, schema: {type: string, maxLength: 200},
+         description: text to find in titles and summaries, case-insensitive}
+      - {name: before, in: query, schema: {type: string},
+         description: where the previous page ended (its "Older stories" link)}
+    responses:
+      "200": {description: the page}
+      "304": {description: not modified}
+      "400": {description: a search too long or a page address that was altered}
+    """
+    params = request.query_params
+    if not params.get("q", "").strip() and not params.get("before"):
+        return _published(request, language=None)
+    state = _state(request)
+    try:
+        # The page takes the API's q and before, checked by the API's own rules.
+        query = api.parse_items_query(
+            {key: params[key] for key in ("q", "before") if key in params}, ()
+        )
+    except api.ApiQueryError as exc:
+        return _html_error(state, 400, str(exc))
+
+    def render() -> site.Document:
+        return site.render_index(
+            state.config, state.store, now=state.clock(), query=query.q, before=query.before
+        )
+
+    return _conditional(request, state.cached(("index", query.q, query.before), render))
 
 
 def api_items(request: Request) -> Response:
@@ -369,6 +406,8 @@ def _published(request: Request, *, language: str | None) -> Response:
     path = request.url.path.lstrip("/") or site.INDEX_PATH
     if path == "embed":
         path = site.EMBED_PATH
+    if path == site.EMBED_PATH and "help" in request.query_params:
+        path = site.EMBED_HELP_PATH
 
     def render() -> site.Document:
         return site.render_document(
@@ -378,8 +417,29 @@ def _published(request: Request, *, language: str | None) -> Response:
     try:
         rendered = state.cached(("site", path, language), render)
     except site.NotPublishedError:
-        return PlainTextResponse("Not Found\n", status_code=404)
+        return _not_found(request)
     return _conditional(request, rendered)
+
+
+def _not_found(request: Request) -> Response:
+    """404: an HTML page linking back to the news for browsers, plain text for programs."""
+    if "text/html" in request.headers.get("accept", ""):
+        return _html_error(_state(request), 404)
+    return PlainTextResponse("Not Found\n", status_code=404)
+
+
+async def _not_found_handler(request: Request, exc: Exception) -> Response:
+    return _not_found(request)
+
+
+def _html_error(state: WebState, status_code: int, message: str = "") -> Response:
+    body = html_pages.render_not_found_page(state.config.network, message=message)
+    return Response(
+        body,
+        status_code=status_code,
+        media_type="text/html; charset=utf-8",
+        headers={"Cache-Control": "no-store"},
+    )
 
 
 def _conditional(request: Request, rendered: Rendered) -> Response:

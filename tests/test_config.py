@@ -246,6 +246,39 @@ def test_shipped_config_loads_with_the_eight_founding_members() -> None:
     assert config.member("migrant-justice").language is None
 
 
+def test_shipped_config_finds_unconfirmed_feeds_instead_of_guessing_them() -> None:
+    config = load_config(ROOT / "config" / "feeds.yaml")
+
+    kinds = {member.id: [source.kind for source in member.sources] for member in config.members}
+    # Only CIW's feed is confirmed; every other founding member is found from its website.
+    assert kinds == {
+        member_id: ["feed" if member_id == "ciw" else "url"] for member_id in FOUNDING_MEMBERS
+    }
+    for member in config.members:
+        if member.id != "ciw":
+            assert member.sources[0].url == member.url, member.id
+
+
+def test_shipped_config_header_documents_every_kind_of_source_and_key() -> None:
+    text = (ROOT / "config" / "feeds.yaml").read_text(encoding="utf-8")
+    header = text[: text.index("\nmembers:")]  # the opening notes and the MEMBER KEYS
+    for documented in (
+        "- feed:",
+        "- url:",
+        "- page:",
+        "follow:",
+        "selectors:",
+        "include:",
+        "exclude:",
+        "max_age:",
+        "interval:",
+        "tags:",
+        "language:",
+    ):
+        assert documented in header, documented
+    assert "read by its shape" in header  # a page: needs no selectors
+
+
 # --- reading the file -----------------------------------------------------------------
 
 
@@ -748,9 +781,7 @@ def test_source_with_both_feed_and_page() -> None:
 
 
 def test_source_with_neither_feed_nor_page_still_checks_its_other_keys() -> None:
-    problems = problems_of(
-        source_text("- address: https://ciw-online.org/feed/\n  interval: 5\n")
-    )
+    problems = problems_of(source_text("- address: https://ciw-online.org/feed/\n  interval: 5\n"))
     assert [where(problem) for problem in problems] == [
         (10, "ciw", "address"),
         (10, "ciw", None),

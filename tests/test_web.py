@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import re
 import threading
 import time
 import xml.etree.ElementTree as ET
@@ -22,6 +23,7 @@ from pathlib import Path
 from urllib.parse import quote
 
 import feedparser
+import html5lib
 import httpx
 import pytest
 from sqlalchemy import create_engine
@@ -490,6 +492,14 @@ def test_export_writes_the_bytes_the_server_serves(live: Live, demo: Demo, tmp_p
             # The one difference: the script reads the live API, or the static JSON.
             assert b'"api/items"' in served.content and b'"api/items.json"' in exported
             assert served.content.replace(b'"api/items"', b'"api/items.json"') == exported
+        elif path == "index.html":
+            # The other: the live page adds the search form and paging a static host
+            # cannot answer; the rest is the same bytes.
+            live_only = re.compile(
+                rb'<form class="search".*?</form>\n|<nav class="paging".*?</nav>\n', re.S
+            )
+            assert b'<form class="search"' in served.content
+            assert live_only.sub(b"", served.content) == exported
         else:
             assert served.content == exported, path
 
@@ -569,6 +579,93 @@ def test_page_links_its_feeds_for_autodiscovery(live: Live, demo: Demo) -> None:
     page = live.client.get("/").text
     assert f'href="{demo.config.network.feed_url}feed.atom"' in page
     assert f'href="{demo.config.network.feed_url}members.opml"' in page or "members.opml" in page
+
+
+# --- the reader's side: search, paging, 404, embed help (plain HTTP, no JavaScript) ---
+
+
+def html_tree(text: str) -> ET.Element:
+    parser = html5lib.HTMLParser(tree=html5lib.getTreeBuilder("etree"), namespaceHTMLElements=False)
+    root: ET.Element = parser.parse(text)
+    return root
+
+
+def headlines(page: ET.Element) -> list[str]:
+    return [a.get("href") or "" for a in page.findall(".//article/h3/a")]
+
+
+def test_older_stories_links_page_through_every_story_once(live: Live, demo: Demo) -> None:
+    seen: list[str] = []
+    address = "/"
+    for _ in range(50):
+        page = html_tree(live.client.get(address).text)
+        seen += headlines(page)
+        older = [a for a in page.iter("a") if a.get("rel") == "next"]
+        if not older:
+            break
+        address = "/" + (older[0].get("href") or "")
+    expected = [story.url for story in demo.store.latest_stories(1000)]
+    assert seen == expected
+    assert len(seen) > PER_PAGE
+
+
+def test_search_form_answers_without_javascript(live: Live, demo: Demo) -> None:
+    form = html_tree(live.client.get("/").text).find(".//form[@role='search']")
+    assert form is not None and (form.get("method") or "").lower() == "get"
+    (field,) = [i for i in form.iter("input") if i.get("name") == "q"]
+    word = "union"
+    matching = [story.url for story in demo.store.latest_stories(1000, query=word)]
+    assert 0 < len(matching) < len(all_story_ids(demo))
+
+    answer = live.client.get("/", params={field.get("name") or "": word})
+
+    assert answer.status_code == 200
+    page = html_tree(answer.text)
+    assert headlines(page)[:PER_PAGE] == matching[:PER_PAGE]
+    search_box = page.find(".//input[@name='q']")
+    assert search_box is not None and search_box.get("value") == word
+
+
+def test_search_matching_nothing_says_so(live: Live) -> None:
+    page = html_tree(live.client.get("/", params={"q": "zzzz-no-such-words"}).text)
+    assert headlines(page) == []
+    assert "No story matches this search." in "".join(page.itertext())
+
+
+def test_bad_paging_address_gets_an_html_400(live: Live) -> None:
+    answer = live.client.get("/", params={"before": "not-a-cursor"})
+    assert answer.status_code == 400
+    assert answer.headers["content-type"].startswith("text/html")
+
+
+@pytest.mark.parametrize("path", ["/no-such-page", "/members/nobody/feed.atom"])
+def test_unknown_paths_get_an_html_404_for_browsers(live: Live, demo: Demo, path: str) -> None:
+    answer = live.client.get(path, headers={"Accept": "text/html,application/xhtml+xml"})
+    assert answer.status_code == 404
+    assert answer.headers["content-type"] == "text/html; charset=utf-8"
+    page = html_tree(answer.text)
+    assert page.findtext(".//h1") == "Page not found"
+    assert demo.config.network.feed_url in {a.get("href") for a in page.iter("a")}
+    plain = live.client.get(path, headers={"Accept": "application/atom+xml"})
+    assert plain.status_code == 404 and plain.headers["content-type"].startswith("text/plain")
+
+
+@pytest.mark.parametrize("path", ["/embed?help", "/embed.html?help"])
+def test_embed_help_shows_the_snippet(live: Live, demo: Demo, path: str) -> None:
+    answer = live.client.get(path)
+    assert answer.status_code == 200
+    text = "".join(html_tree(answer.text).itertext())
+    assert "<div data-wsr-news" in text
+    assert f'<script src="{demo.config.network.feed_url}embed.js" async></script>' in text
+    assert "#embedding-the-latest-news-on-your-site" in answer.text
+
+
+def test_api_summary_text_has_no_continue_reading(live: Live) -> None:
+    items = live.client.get("/api/items", params={"limit": 100}).json()["items"]
+    with_link = [item for item in items if "Continue reading" in item["summary"]]
+    assert with_link, "the demo has WordPress excerpts ending in a Continue reading link"
+    assert all("Continue reading" not in item["summary_text"] for item in items)
+    assert "Continue reading" not in live.client.get("/embed").text
 
 
 # --- the same answers on SQLite and PostgreSQL ----------------------------------------

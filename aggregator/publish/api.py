@@ -21,9 +21,9 @@ from typing import Any
 
 from aggregator.errors import AggregatorError
 from aggregator.models import PublishedStory
-from aggregator.normalize import html_to_text
 from aggregator.publish.jsonfeed import credit_json
 from aggregator.publish.jsonfeed import rfc3339
+from aggregator.publish.syndication import summary_text
 from aggregator.store.database import StoryCursor
 from aggregator.store.database import decode_cursor
 from aggregator.store.database import tag_slug
@@ -122,7 +122,7 @@ def story_json(story: PublishedStory, *, full: bool = False) -> dict[str, Any]:
         "url": story.url,
         "title": story.title,
         "summary": story.summary,
-        "summary_text": html_to_text(story.summary),
+        "summary_text": summary_text(story.summary),
     }
     if full:
         item["content_html"] = story.content_html

@@ -19,15 +19,18 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from urllib.parse import quote
+from urllib.parse import urlencode
 from urllib.parse import urlsplit
 
 from aggregator import PROJECT_URL
 from aggregator.models import MemberConfig
 from aggregator.models import NetworkConfig
 from aggregator.models import PublishedStory
-from aggregator.normalize import html_to_text
+from aggregator.publish.opml import tag_feed_path
 from aggregator.publish.syndication import UNTITLED
 from aggregator.publish.syndication import as_utc
+from aggregator.publish.syndication import summary_text
+from aggregator.store.database import tag_slug
 
 ATOM_TYPE = "application/atom+xml"
 RSS_TYPE = "application/rss+xml"
@@ -40,8 +43,25 @@ FEED_FORMATS: tuple[tuple[str, str, str], ...] = (
     ("JSON Feed", "feed.json", JSON_FEED_TYPE),
 )
 MEMBERS_OPML_PATH = "members.opml"
+PUBLISHED_OPML_PATH = "opml"
+README_EMBED_TITLE = "Embedding the latest news on your site"
+README_EMBED_URL = PROJECT_URL + "#embedding-the-latest-news-on-your-site"
+EMBED_SCRIPT_PATH = "embed.js"
 
 EMBED_SUMMARY_LENGTH = 180  # characters of plain text per story in the compact fragment
+# Characters of plain text per story on the front page: a feed's summary may be one line or
+# a whole article, HTML or text; cut to one length, the list reads evenly whatever the
+# source, and the story's inline pictures (often the thumbnail again) stay on its own page.
+INDEX_SUMMARY_LENGTH = 320
+
+# A newspaper glyph in the network's link colour, inline so that the page, its static
+# export and every error page have an icon without another request or file.
+FAVICON = "data:image/svg+xml," + quote(
+    '<svg xmlns="http://www.w3.org/2000/svg" viewBox="0 0 16 16">'
+    '<rect x="1" y="2" width="14" height="12" rx="2" fill="#0645ad"/>'
+    '<path d="M4 5h8M4 8h8M4 11h5" stroke="#fff" stroke-width="1.5"/></svg>',
+    safe="",
+)
 
 MONTHS: dict[str, tuple[str, ...]] = {
     "en": (
@@ -93,6 +113,17 @@ class _Words:
     updated: str
     powered_by: str
     more_news: str
+    tags: str
+    search: str
+    search_button: str
+    results_for: str
+    no_results: str
+    older: str
+    newest: str
+    all_feeds_opml: str
+    not_found: str
+    not_found_text: str
+    back_to_news: str
 
 
 WORDS: dict[str, _Words] = {
@@ -110,6 +141,17 @@ WORDS: dict[str, _Words] = {
         updated="Updated",
         powered_by="Made with the WSR Network aggregator",
         more_news="More news",
+        tags="Topics",
+        search="Search the news",
+        search_button="Search",
+        results_for="Stories matching",
+        no_results="No story matches this search.",
+        older="Older stories",
+        newest="Newest stories",
+        all_feeds_opml="The network's own feeds, every member's included (OPML)",
+        not_found="Page not found",
+        not_found_text="There is nothing at this address.",
+        back_to_news="Go to the latest news",
     ),
     "es": _Words(
         skip="Saltar a las noticias",
@@ -125,6 +167,17 @@ WORDS: dict[str, _Words] = {
         updated="Actualizado",
         powered_by="Hecho con el agregador de la Red WSR",
         more_news="Más noticias",
+        tags="Temas",
+        search="Buscar en las noticias",
+        search_button="Buscar",
+        results_for="Noticias que contienen",
+        no_results="Ninguna noticia coincide con esta búsqueda.",
+        older="Noticias anteriores",
+        newest="Noticias más recientes",
+        all_feeds_opml="Los canales de la red, incluido el de cada miembro (OPML)",
+        not_found="Página no encontrada",
+        not_found_text="No hay nada en esta dirección.",
+        back_to_news="Ir a las últimas noticias",
     ),
 }
 DEFAULT_WORDS = WORDS["en"]
@@ -165,6 +218,15 @@ code{font-size:.85rem;overflow-wrap:anywhere;user-select:all}
 .feeds{color:var(--muted);font-size:.9rem}
 .visually-hidden{position:absolute!important;width:1px;height:1px;padding:0;margin:-1px;
 overflow:hidden;clip:rect(0,0,0,0);white-space:nowrap;border:0}
+.tags{margin:.5rem 0 0;padding:0;list-style:none;font-size:.875rem}
+.tags li{display:inline;margin-right:.5rem}
+.search{display:flex;flex-wrap:wrap;gap:.5rem;margin:1rem 0}
+.search input{flex:1 1 12rem;min-width:0;font:inherit;padding:.4rem .5rem;
+border:1px solid var(--muted);border-radius:4px;background:var(--bg);color:var(--fg)}
+.search button{font:inherit;padding:.4rem 1rem;border:1px solid var(--link);border-radius:4px;
+background:var(--link);color:var(--bg);cursor:pointer}
+.search input:focus-visible,.search button:focus-visible{outline:3px solid var(--focus)}
+.paging{display:flex;flex-wrap:wrap;gap:1rem;justify-content:space-between;margin:1rem 0}
 footer{margin-top:2rem;border-top:1px solid var(--line);color:var(--muted);font-size:.9rem}
 """
 
@@ -188,11 +250,20 @@ def render_index_page(
     *,
     now: datetime,
     feed_base: str = "",
+    search: bool = False,
+    query: str = "",
+    older: str | None = None,
+    paged: bool = False,
 ) -> str:
     """The / page: `stories` (newest first, as given), the member list and the feeds.
 
     `feed_base` is the address the feeds are served under, ending in "/"; it defaults to
     network.feed_url. `now` is when the page was made, shown in the footer.
+
+    For the live server (none of this works on a static host, so an export leaves it out):
+    `search` adds a plain GET search form (?q=), `query` is the search shown, `older` the
+    cursor of the next page ("Older stories" links to ?before=…), and `paged` says this is
+    not the first page (a link back to the newest stories).
     """
     base = feed_base or network.feed_url
     language = network.language
@@ -215,7 +286,7 @@ def render_index_page(
         f'href="{html.escape(url)}">'
         for name, url, media_type in feeds
     ]
-    head += [f"<style>{_STYLE}</style>", "</head>"]
+    head += [f'<link rel="icon" href="{FAVICON}">', f"<style>{_STYLE}</style>", "</head>"]
 
     body = [
         "<body>",
@@ -229,14 +300,18 @@ def render_index_page(
         "</div></header>",
         '<div class="wrap layout">',
         '<main id="news" tabindex="-1" aria-labelledby="news-heading">',
-        f'<h2 id="news-heading">{html.escape(words.latest)}</h2>',
     ]
+    heading = f"{words.results_for} “{query}”" if query else words.latest
+    body.append(f'<h2 id="news-heading">{html.escape(heading)}</h2>')
+    if search:
+        body += _search_form(words, query)
     if stories:
         body.append('<ol class="stories">')
-        body += [f"<li>{_story(story, language)}</li>" for story in stories]
+        body += [f"<li>{_story(story, language, base)}</li>" for story in stories]
         body.append("</ol>")
     else:
-        body.append(f"<p>{html.escape(words.no_news)}</p>")
+        body.append(f"<p>{html.escape(words.no_results if query else words.no_news)}</p>")
+    body += _paging(words, query, older, paged or bool(query))
     body.append("</main>")
 
     body.append("<aside>")
@@ -280,7 +355,7 @@ def render_embed_fragment(
         names = ", ".join(html.escape(credit.member_name) for credit in story.credits)
         meta = " · ".join(part for part in (names, _time(story.published, story_language)) if part)
         parts.append(f'<span class="m">{meta}</span>')
-        summary = _shorten(html_to_text(story.summary), EMBED_SUMMARY_LENGTH)
+        summary = _shorten(summary_text(story.summary), EMBED_SUMMARY_LENGTH)
         if summary:
             parts.append(f'<span class="s">{html.escape(summary)}</span>')
         parts.append("</li>")
@@ -298,6 +373,7 @@ def render_embed_fragment(
                 '<meta charset="utf-8">',
                 '<meta name="viewport" content="width=device-width, initial-scale=1">',
                 f"<title>{html.escape(network.title)}</title>",
+                f'<link rel="icon" href="{FAVICON}">',
                 f"<style>{_EMBED_STYLE}</style>",
                 "</head>",
                 "<body>",
@@ -351,7 +427,7 @@ def member_feed_path(member_id: str, extension: str) -> str:
 # --- pieces ---------------------------------------------------------------------------
 
 
-def _story(story: PublishedStory, network_language: str) -> str:
+def _story(story: PublishedStory, network_language: str, base: str) -> str:
     language = story.language or network_language
     words = words_for(language)
     lang = _lang_attribute(story.language, network_language)
@@ -370,10 +446,16 @@ def _story(story: PublishedStory, network_language: str) -> str:
             f'<img src="{html.escape(story.image or "")}" alt="" width="320" height="180" '
             'loading="lazy" decoding="async">'
         )
-    if story.summary:
-        # Sanitized by normalize (nh3) before it was stored: the one feed-supplied string
-        # written without escaping.
-        parts.append(f'<div class="summary">{story.summary}</div>')
+    summary = _shorten(summary_text(story.summary), INDEX_SUMMARY_LENGTH)
+    if summary:
+        parts.append(f'<p class="summary">{html.escape(summary)}</p>')
+    slugs = [slug for slug in dict.fromkeys(tag_slug(tag) for tag in story.tags) if slug]
+    if slugs:
+        # Each tag is a feed of its own on the network: the link subscribes to that topic.
+        links = "".join(
+            f"<li>{_link(base + tag_feed_path(slug), '#' + slug, ours=True)}</li>" for slug in slugs
+        )
+        parts.append(f'<ul class="tags" aria-label="{html.escape(words.tags)}">{links}</ul>')
     parts.append("</article>")
     return "\n".join(parts)
 
@@ -391,10 +473,113 @@ def _subscribe_box(words: _Words, feeds: list[tuple[str, str, str]], base: str) 
     ]
     lines += [
         f"<li>{_link(base + MEMBERS_OPML_PATH, words.members_opml, ours=True)}</li>",
+        f"<li>{_link(base + PUBLISHED_OPML_PATH, words.all_feeds_opml, ours=True)}</li>",
         "</ul>",
         "</section>",
     ]
     return lines
+
+
+def _search_form(words: _Words, query: str) -> list[str]:
+    # A plain GET form to the page itself: the server answers ?q= with the matching stories,
+    # so searching needs no JavaScript.
+    return [
+        '<form class="search" role="search" method="get" action="">',
+        f'<label class="visually-hidden" for="q">{html.escape(words.search)}</label>',
+        f'<input id="q" name="q" type="search" maxlength="200" value="{html.escape(query)}" '
+        f'placeholder="{html.escape(words.search)}">',
+        f'<button type="submit">{html.escape(words.search_button)}</button>',
+        "</form>",
+    ]
+
+
+def _paging(words: _Words, query: str, older: str | None, paged: bool) -> list[str]:
+    links = []
+    if paged:
+        links.append(f'<a href="?">{html.escape(words.newest)}</a>')
+    if older:
+        target = "?" + urlencode({"q": query, "before": older} if query else {"before": older})
+        links.append(f'<a rel="next" href="{html.escape(target)}">{html.escape(words.older)} →</a>')
+    if not links:
+        return []
+    return [f'<nav class="paging" aria-label="{html.escape(words.older)}">', *links, "</nav>"]
+
+
+def render_not_found_page(network: NetworkConfig, *, message: str = "") -> str:
+    """The HTML page for an address the site does not have (an HTTP 404), in the network's
+    language, linking back to the news page; `message` replaces the usual explanation
+    (a bad search or page address, answered 400 with this page)."""
+    words = words_for(network.language)
+    title = html.escape(words.not_found)
+    return (
+        "\n".join(
+            [
+                "<!DOCTYPE html>",
+                f'<html lang="{html.escape(network.language)}">',
+                "<head>",
+                '<meta charset="utf-8">',
+                '<meta name="viewport" content="width=device-width, initial-scale=1">',
+                f"<title>{title} · {html.escape(network.title)}</title>",
+                f'<link rel="icon" href="{FAVICON}">',
+                f"<style>{_STYLE}</style>",
+                "</head>",
+                '<body><main class="wrap">',
+                f"<h1>{title}</h1>",
+                f"<p>{html.escape(message or words.not_found_text)}</p>",
+                f"<p>{_link(network.feed_url, words.back_to_news, ours=True)}</p>",
+                "</main></body>",
+                "</html>",
+            ]
+        )
+        + "\n"
+    )
+
+
+def render_embed_help(network: NetworkConfig) -> str:
+    """/embed?help: how to put the latest news on another site, with the snippets to copy.
+
+    The full reference (every data-* attribute, colours, fallbacks) is the README section
+    this page links to; the two snippets here are the ones almost everyone needs.
+    """
+    script = network.feed_url + EMBED_SCRIPT_PATH
+    frame = network.feed_url + "embed"
+    snippet = f'<div data-wsr-news data-limit="5"></div>\n<script src="{script}" async></script>'
+    iframe = (
+        f'<iframe src="{frame}" title="{network.title}" loading="lazy"\n'
+        '        style="width:100%;max-width:40rem;height:32rem;border:0"></iframe>'
+    )
+    title = f"{network.title}: embedding the latest news"
+    return (
+        "\n".join(
+            [
+                "<!DOCTYPE html>",
+                '<html lang="en">',
+                "<head>",
+                '<meta charset="utf-8">',
+                '<meta name="viewport" content="width=device-width, initial-scale=1">',
+                f"<title>{html.escape(title)}</title>",
+                f'<link rel="icon" href="{FAVICON}">',
+                f"<style>{_STYLE}pre{{overflow:auto;background:var(--box);padding:1rem}}</style>",
+                "</head>",
+                '<body><main class="wrap">',
+                f"<h1>{html.escape(title)}</h1>",
+                "<p>Paste these two lines where the news should appear on your page:</p>",
+                f"<pre><code>{html.escape(snippet)}</code></pre>",
+                "<p>Optional attributes on the div: <code>data-member</code> (a member id), "
+                "<code>data-tag</code>, <code>data-lang</code> (e.g. es), "
+                "<code>data-limit</code> (1 to 50, default 5), <code>data-source</code> "
+                "(another JSON address). Without JavaScript, or if the news server does not "
+                "answer within 5 seconds, the box shows a link to the news instead.</p>",
+                "<p>Or, where scripts are not allowed, a frame:</p>",
+                f"<pre><code>{html.escape(iframe)}</code></pre>",
+                f"<p>Every option: {_link(README_EMBED_URL, README_EMBED_TITLE)} (README)."
+                f" {_link(frame, 'This is how the frame looks', ours=True)}.</p>",
+                "</main></body>",
+                "</html>",
+            ]
+        )
+        + "\n"
+    )
 
 
 def _member_list(words: _Words, members: Sequence[MemberConfig], base: str) -> list[str]:

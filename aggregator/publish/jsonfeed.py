@@ -19,9 +19,11 @@ from aggregator import PROJECT_URL
 from aggregator.models import Credit
 from aggregator.models import NetworkConfig
 from aggregator.models import PublishedStory
-from aggregator.normalize import html_to_text
+from aggregator.publish.syndication import UNTITLED
 from aggregator.publish.syndication import as_utc
 from aggregator.publish.syndication import feed_self_url
+from aggregator.publish.syndication import story_html
+from aggregator.publish.syndication import summary_text
 
 JSON_FEED_VERSION = "https://jsonfeed.org/version/1.1"
 EXTENSION_KEY = "_wsr"
@@ -67,10 +69,15 @@ def _item(story: PublishedStory) -> dict[str, Any]:
     if story.url:
         item["url"] = story.url
     item["title"] = story.title
-    # The spec requires content_html or content_text; a story scraped from a news page
-    # may only have its teaser, which is still HTML.
-    item["content_html"] = story.content_html or story.summary
-    summary = html_to_text(story.summary)
+    # The spec requires content_html or content_text, and an empty one says nothing: a story
+    # scraped from a news page may only have its teaser (still HTML), and one with no text
+    # at all gets its title, so that no item reaches a reader without words.
+    content = story_html(story)
+    if content:
+        item["content_html"] = content
+    else:
+        item["content_text"] = story.title or UNTITLED
+    summary = summary_text(story.summary)
     if summary:
         item["summary"] = summary
     if story.image:

@@ -19,6 +19,9 @@ from aggregator.models import NetworkConfig
 from aggregator.publish.syndication import feed_self_url
 
 OPML_DOCS = "http://opml.org/spec2.opml"
+# Marks, in members.opml, an outline that is the network's feed of a member, not a feed of
+# the member's own (OPML 2.0 lets outlines carry attributes of their own).
+NETWORK_FEED_ATTRIBUTE = "wsrNetworkFeed"
 
 
 def members_opml(network: NetworkConfig, members: Sequence[MemberConfig]) -> bytes:
@@ -26,8 +29,10 @@ def members_opml(network: NetworkConfig, members: Sequence[MemberConfig]) -> byt
 
     A feed source is a subscribable `type="rss"` outline with its xmlUrl. A news page has
     no feed of its own: it is listed as a `type="link"` outline with the page's address,
-    which feed readers skip and an importer can still read back; its stories are in the
-    network's per-member feed, listed in published_opml.
+    which feed readers skip and an importer can still read back. So that a reader who
+    imports this file gets every member, a member with only news pages also gets the
+    network's per-member feed (its pages' stories), marked NETWORK_FEED_ATTRIBUTE so that
+    `import-opml` does not take the network's own feed for one of the member's sources.
     """
     root, body = _document(f"{network.title}: member feeds")
     for member in members:
@@ -35,6 +40,20 @@ def members_opml(network: NetworkConfig, members: Sequence[MemberConfig]) -> byt
         if member.tags:
             attributes["category"] = ",".join(f"/{tag}" for tag in member.tags)
         outline = ET.SubElement(body, "outline", attributes)
+        if all(source.kind == "page" for source in member.sources):
+            ET.SubElement(
+                outline,
+                "outline",
+                {
+                    "text": member.name,
+                    "title": member.name,
+                    "type": "rss",
+                    "version": "ATOM",
+                    "xmlUrl": feed_self_url(network, member_feed_path(member.id)),
+                    "htmlUrl": member.url,
+                    NETWORK_FEED_ATTRIBUTE: "true",
+                },
+            )
         for source in member.sources:
             if source.kind == "page":
                 ET.SubElement(

@@ -5,7 +5,8 @@ This is the one place that maps a path ("feed.atom", "members/ciw/feed.rss",
 that writes it. The web app (aggregator.web) answers GET /<path> with render_document, and
 `aggregator export DIR` writes render_document for every path of site_paths, so the
 server and a static copy can never disagree (except embed.js, whose data address differs:
-the live API on the server, the static api/items.json in an export).
+the live API on the server, the static api/items.json in an export, and the front page,
+whose search form and "Older stories" link only the server can answer).
 
 Feed history follows RFC 5005 archived feeds, which work on a static host: stories are
 cut, in the order they were first stored, into archive documents of network.items_per_feed
@@ -40,6 +41,7 @@ from aggregator.publish.syndication import feed_updated
 from aggregator.publish.syndication import render_atom
 from aggregator.publish.syndication import render_rss
 from aggregator.store import Store
+from aggregator.store.database import StoryCursor
 from aggregator.store.database import tag_slug
 
 FeedFormat = Literal["atom", "rss", "json"]
@@ -57,6 +59,7 @@ MEDIA_TYPES = {
 
 INDEX_PATH = "index.html"
 EMBED_PATH = "embed.html"
+EMBED_HELP_PATH = "embed-help.html"
 EMBED_SCRIPT_PATH = "embed.js"
 MEMBERS_OPML_PATH = "members.opml"
 OPML_PATH = "opml"
@@ -107,7 +110,15 @@ class FeedScope:
 
 def site_paths(config: Config, store: Store) -> list[str]:
     """Every path of the published site that needs no query, in a stable order."""
-    paths = [INDEX_PATH, EMBED_PATH, EMBED_SCRIPT_PATH, MEMBERS_OPML_PATH, OPML_PATH, ITEMS_PATH]
+    paths = [
+        INDEX_PATH,
+        EMBED_PATH,
+        EMBED_HELP_PATH,
+        EMBED_SCRIPT_PATH,
+        MEMBERS_OPML_PATH,
+        OPML_PATH,
+        ITEMS_PATH,
+    ]
     scopes = [FeedScope()]
     scopes += [FeedScope(member_id=member.id) for member in config.members]
     scopes += [FeedScope(tag=tag) for tag in store.tag_slugs()]
@@ -150,9 +161,9 @@ def render_document(
     if path == ITEMS_PATH:
         return _items(path, store.latest_stories(network.items_per_feed))
     if path == INDEX_PATH:
-        stories = store.latest_stories(network.items_per_feed)
-        page = html.render_index_page(network, config.members, stories, now=now)
-        return Document(path, MEDIA_TYPES["html"], page.encode(), _last_modified(stories))
+        return render_index(config, store, now=now, static=static)
+    if path == EMBED_HELP_PATH:
+        return Document(path, MEDIA_TYPES["html"], html.render_embed_help(network).encode())
     if path == EMBED_PATH:
         stories = store.latest_stories(EMBED_STORIES)
         fragment = html.render_embed_fragment(network, stories, limit=EMBED_STORIES)
@@ -167,6 +178,37 @@ def render_document(
         body = published_opml(network, config.members, store.tag_slugs())
         return Document(path, MEDIA_TYPES["opml"], body)
     raise NotPublishedError(path)
+
+
+def render_index(
+    config: Config,
+    store: Store,
+    *,
+    now: datetime,
+    static: bool = False,
+    query: str | None = None,
+    before: StoryCursor | None = None,
+) -> Document:
+    """The front page: the latest stories, or those matching `query`, from `before` on.
+
+    The live page (not `static`) has a search form and an "Older stories" link, both plain
+    GET requests the server answers here, so neither needs JavaScript; a static export has
+    neither, since a static host cannot answer ?q= or ?before=.
+    """
+    network = config.network
+    page = store.story_page(network.items_per_feed, query=query, before=before)
+    older = None if static or page.next_cursor is None else page.next_cursor.encode()
+    body = html.render_index_page(
+        network,
+        config.members,
+        page.stories,
+        now=now,
+        search=not static,
+        query=query or "",
+        older=older,
+        paged=before is not None,
+    )
+    return Document(INDEX_PATH, MEDIA_TYPES["html"], body.encode(), _last_modified(page.stories))
 
 
 def _scope(

@@ -9,11 +9,13 @@ Pure functions: this module must never read the clock (feedgen defaults every da
 "now", so every date is set explicitly here), touch the network or files, or reorder, drop
 or rewrite the stories it is given. Cleaning content is normalize's job; the only change
 made here is dropping characters XML cannot carry at all, so that one bad story cannot
-make the whole document unrenderable.
+make the whole document unrenderable, and no entry is written without text or with an
+empty <content/> (story_html, summary_text: shared with the JSON Feed, API and pages).
 """
 
 from __future__ import annotations
 
+import html
 import re
 from collections.abc import Sequence
 from datetime import UTC
@@ -26,6 +28,7 @@ from aggregator import PROJECT_URL
 from aggregator import __version__
 from aggregator.models import NetworkConfig
 from aggregator.models import PublishedStory
+from aggregator.normalize import html_to_text
 
 GENERATOR_NAME = "WSR Network aggregator"
 
@@ -49,6 +52,16 @@ _ATOM_LINK = "link"
 # Characters XML 1.0 forbids; lxml raises on them, and one stray control character in a
 # member's title must not make the whole document unrenderable.
 _NOT_XML_CHAR = re.compile("[^\t\n\r\x20-\ud7ff\ue000-\ufffd\U00010000-\U0010ffff]")
+
+# The "… Continue reading" a WordPress excerpt ends with (a link in the HTML) is only noise
+# once the summary is plain text, beside a headline that already links to the story: it
+# is dropped, with the ellipsis before it, when nothing but a few words follow it.
+_READ_MORE_TAIL = re.compile(
+    r"\s*(?:…|\.\.\.|\[…\]|\[\.\.\.\])?\s*(?:continue reading|read more|keep reading"
+    r"|read the full (?:story|post|article)|leer m[aá]s|seguir leyendo|sigue leyendo)"
+    r"(?:\W+\w+){0,12}\W*$",
+    re.IGNORECASE,
+)
 
 
 def render_atom(
@@ -124,6 +137,23 @@ def render_rss(
     generator.wsr_rss.hub = hub
     xml: bytes = generator.rss_str(pretty=True, encoding="UTF-8")
     return xml
+
+
+def summary_text(summary_html: str) -> str:
+    """A story's summary as plain text on one line, without a trailing "Continue reading"."""
+    return _READ_MORE_TAIL.sub("", html_to_text(summary_html)).rstrip()
+
+
+def story_html(story: PublishedStory) -> str:
+    """The story's HTML for a feed's content: its full text, else its summary, else "".
+
+    HTML that shows no text (an empty <p></p>, stray whitespace) counts as none, so that no
+    feed carries an empty content element.
+    """
+    for candidate in (story.content_html, story.summary):
+        if candidate.strip() and (html_to_text(candidate) or "<img" in candidate):
+            return candidate
+    return ""
 
 
 def feed_self_url(network: NetworkConfig, feed_path: str) -> str:
@@ -289,14 +319,19 @@ def _add_entry(generator: Any, story: PublishedStory, scheme: str) -> None:
         )
     )
 
-    summary = _xml_text(story.summary)
+    # Neither an empty <content/> nor an entry with no text at all: HTML that shows nothing
+    # counts as none (story_html), and a story with no text gets its title as its summary.
+    content = _xml_text(story_html(story))
+    summary = _xml_text(story.summary) if summary_text(story.summary) else ""
+    if not content:
+        summary = html.escape(_xml_text(story.title) or UNTITLED)
     if summary:
         entry.summary(summary, type="html")
-    if story.content_html:
-        entry.content(_xml_text(story.content_html), type="html")
+    if story.content_html and content and content != summary:
+        entry.content(content, type="html")
     elif not story.url:
         # RFC 4287 4.1.1.1: an entry with no alternate link must carry content.
-        entry.content(summary, type="html")
+        entry.content(content or summary, type="html")
 
     if story.credits:
         entry.author(

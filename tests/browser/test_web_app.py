@@ -102,6 +102,43 @@ def test_served_front_page_without_javascript(browsing: Browsing, service: Servi
     forget_example_hosts(browsing)
 
 
+@pytest.mark.parametrize(
+    "viewport",
+    [{"width": 1280, "height": 900}, {"width": 390, "height": 844}],
+    ids=["desktop", "phone"],
+)
+def test_search_tags_and_404_without_javascript(
+    browsing: Browsing, service: Service, viewport: dict[str, int]
+) -> None:
+    page = browsing.context(javascript=False, viewport=viewport).new_page()
+    page.goto(service.base + "/")
+    word = "union"
+    matching = service.store.latest_stories(1000, query=word)
+    assert 0 < len(matching) < len(service.store.latest_stories(1000))
+
+    box = page.get_by_role("searchbox", name="Search the news")
+    expect(box).to_be_visible()
+    bounds = box.bounding_box()
+    assert bounds is not None and bounds["x"] + bounds["width"] <= viewport["width"]
+    box.fill(word)
+    page.get_by_role("button", name="Search").click()
+
+    page.wait_for_url("**/?q=union")
+    expect(page.locator("main h2").first).to_have_text("Stories matching “union”")
+    expect(page.locator("main article")).to_have_count(len(matching))
+    expect(page.get_by_role("link", name="Newest stories")).to_be_visible()
+    tag = page.locator("main article ul.tags a").first
+    expect(tag).to_be_visible()
+    assert (tag.get_attribute("href") or "").endswith("/feed.atom")
+    # One picture per story at most: the thumbnail, never the same one again in the text.
+    assert page.locator("main article .summary img").count() == 0
+
+    page.goto(service.base + "/no-such-page")
+    expect(page.locator("h1")).to_have_text("Page not found")
+    expect(page.get_by_role("link", name="Go to the latest news")).to_be_visible()
+    forget_example_hosts(browsing)
+
+
 def test_served_widget_on_another_origin(browsing: Browsing, service: Service) -> None:
     member = service.config.members[0].id
     with Site() as host:

@@ -7,6 +7,7 @@ import xml.etree.ElementTree as ET
 from dataclasses import replace
 from datetime import UTC
 from datetime import datetime
+from typing import Any
 
 import html5lib
 import pytest
@@ -82,7 +83,7 @@ def text_of(element: ET.Element) -> str:
     return " ".join("".join(element.itertext()).split())
 
 
-def page(*stories: PublishedStory, network: NetworkConfig = NETWORK, **kwargs: str) -> ET.Element:
+def page(*stories: PublishedStory, network: NetworkConfig = NETWORK, **kwargs: Any) -> ET.Element:
     return parse_strictly(render_index_page(network, [CIW, FFP], stories, now=NOW, **kwargs))
 
 
@@ -111,18 +112,54 @@ def test_only_http_urls_become_links_or_images() -> None:
 
     article = root.find(".//article")
     assert article is not None
-    assert article.findall(".//a") == []
+    # The only links left are the network's own tag feeds.
+    hrefs = [a.get("href") or "" for a in article.findall(".//a")]
+    assert hrefs == [NETWORK.feed_url + "tags/farmworkers/feed.atom"]
     assert article.findall(".//img") == []
     assert "Farmworkers march" in text_of(article)
     assert all("javascript" not in (a.get("href") or "") for a in root.iter("a"))
 
 
-def test_sanitized_summary_is_kept_as_html() -> None:
+def test_summary_is_text_of_one_length_and_no_picture_twice() -> None:
+    long_html = (
+        '<p><img src="https://ciw-online.org/wp-content/uploads/march.jpg" alt="">'
+        + "Hundreds marched <b>on Saturday</b>. " * 40
+        + '… <a href="https://ciw-online.org/blog/">Continue reading</a></p>'
+    )
+
+    root = page(replace(STORY, summary=long_html), replace(SPANISH_STORY, summary="Short."))
+
+    summaries = root.findall(".//p[@class='summary']")
+    assert [len(text_of(s)) <= 320 for s in summaries] == [True, True]
+    assert text_of(summaries[0]).startswith("Hundreds marched on Saturday.")
+    assert text_of(summaries[0]).endswith("…")
+    assert "Continue reading" not in text_of(root)
+    article = root.find(".//article")
+    assert article is not None
+    images = [img.get("src") for img in article.iter("img")]
+    assert images == [STORY.image]
+
+
+def test_tags_link_to_their_tag_feeds() -> None:
+    root = page(replace(STORY, tags=("Fair Food", "farmworkers")))
+
+    tags = root.find(".//article/ul[@class='tags']")
+    assert tags is not None
+    links = {text_of(a): a.get("href") for a in tags.iter("a")}
+    assert links == {
+        "#fair-food": NETWORK.feed_url + "tags/fair-food/feed.atom",
+        "#farmworkers": NETWORK.feed_url + "tags/farmworkers/feed.atom",
+    }
+
+
+def test_page_has_a_favicon_and_links_both_opml_documents() -> None:
     root = page(STORY)
 
-    summary = root.find(".//div[@class='summary']/p/b")
-    assert summary is not None
-    assert summary.text == "on Saturday"
+    icons = [link for link in root.findall("./head/link") if link.get("rel") == "icon"]
+    assert len(icons) == 1
+    assert (icons[0].get("href") or "").startswith("data:image/svg+xml,")
+    hrefs = {a.get("href") for a in root.iter("a")}
+    assert {NETWORK.feed_url + "members.opml", NETWORK.feed_url + "opml"} <= hrefs
 
 
 def test_feed_autodiscovery_links_in_head() -> None:
@@ -164,6 +201,7 @@ def test_subscribe_box_lists_feeds_and_opml() -> None:
         "https://news.wsr-network.org/feed.rss",
         "https://news.wsr-network.org/feed.json",
         "https://news.wsr-network.org/members.opml",
+        "https://news.wsr-network.org/opml",
     ]
 
 

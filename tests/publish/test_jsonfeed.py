@@ -301,9 +301,10 @@ def test_sparse_story_leaves_optional_members_out() -> None:
     (item,) = render([story])["items"]
 
     assert sorted(item) == sorted(
-        ["id", "title", "content_html", "date_published", "date_modified", EXTENSION_KEY]
+        ["id", "title", "content_text", "date_published", "date_modified", EXTENSION_KEY]
     )
-    assert item["content_html"] == ""
+    # No empty content: a story with no text at all is given its title.
+    assert item["content_text"] == story.title
 
 
 @pytest.mark.parametrize(

@@ -7,6 +7,7 @@ import xml.etree.ElementTree as ET
 from aggregator.models import MemberConfig
 from aggregator.models import NetworkConfig
 from aggregator.models import SourceConfig
+from aggregator.opml_import import read_opml
 from aggregator.publish.opml import members_opml
 from aggregator.publish.opml import published_opml
 
@@ -80,3 +81,42 @@ def test_no_members_or_tags_leaves_out_their_groups_and_output_is_stable() -> No
     assert len(ET.fromstring(first).findall("body/outline")) == 1
     assert first == published_opml(NETWORK, (), [])
     assert first.startswith(b"<?xml version='1.0' encoding='utf-8'?>\n<opml")
+
+
+def test_a_page_only_member_is_listed_with_its_network_feed() -> None:
+    page_only = MemberConfig(
+        id="ffp",
+        name="Fair Food Program",
+        url="https://ffp.example/",
+        sources=(SourceConfig(member_id="ffp", kind="page", url="https://ffp.example/news/"),),
+    )
+
+    root = ET.fromstring(members_opml(NETWORK, (*MEMBERS, page_only)))
+
+    subscribable = {
+        outline.get("xmlUrl")
+        for outline in root.iter("outline")
+        if outline.get("type") == "rss" and outline.get("xmlUrl")
+    }
+    # Every member can be subscribed to: ciw and mdi by their own feeds, ffp by the network's.
+    assert "https://news.wsr.example/members/ffp/feed.atom" in subscribable
+    ciw, _mdi, ffp = root.findall("body/outline")
+    assert [o.get("type") for o in ffp.findall("outline")] == ["rss", "link"]
+    assert all(
+        o.get("xmlUrl", "").startswith("https://ciw.example/")
+        for o in ciw.iter("outline")
+        if o.get("xmlUrl")
+    )
+
+
+def test_import_does_not_take_the_network_feed_for_a_members_source() -> None:
+    page_only = MemberConfig(
+        id="ffp",
+        name="Fair Food Program",
+        url="https://ffp.example/",
+        sources=(SourceConfig(member_id="ffp", kind="page", url="https://ffp.example/news/"),),
+    )
+
+    (member,) = read_opml(members_opml(NETWORK, (page_only,)))
+
+    assert member.sources == [("page", "https://ffp.example/news/")]

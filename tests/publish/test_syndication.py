@@ -17,6 +17,7 @@ import pytest
 from aggregator.models import Credit
 from aggregator.models import NetworkConfig
 from aggregator.models import PublishedStory
+from aggregator.normalize import html_to_text
 from aggregator.publish.syndication import EMPTY_FEED_UPDATED
 from aggregator.publish.syndication import GENERATOR_NAME
 from aggregator.publish.syndication import UNTITLED
@@ -446,3 +447,26 @@ def test_rss_item_without_content_uses_summary_as_description() -> None:
     assert item is not None
     assert item.findtext("description") == story.summary
     assert item.find("{http://purl.org/rss/1.0/modules/content/}encoded") is None
+
+
+@pytest.mark.parametrize("render", RENDERERS)
+@pytest.mark.parametrize(
+    ("content_html", "summary", "url"),
+    [
+        ("<p> </p>", "", "https://ciw.example/1"),
+        ("", "<p></p>", None),
+        ("", "", None),
+        ("  ", "<br>", "https://ciw.example/1"),
+    ],
+)
+def test_no_empty_content_and_no_entry_without_text(
+    render: Renderer, content_html: str, summary: str, url: str | None
+) -> None:
+    story = make_story(1, content_html=content_html, summary=summary, url=url)
+
+    (entry,) = parse(render(NETWORK, [story])).entries
+
+    contents = [part.value for part in entry.get("content", [])]
+    assert all(html_to_text(value) for value in contents), contents
+    text = html_to_text(entry.get("summary", "")) or " ".join(map(html_to_text, contents))
+    assert text == story.title
