@@ -50,6 +50,7 @@ from aggregator.models import NetworkConfig
 from aggregator.models import PageSelectors
 from aggregator.models import SourceConfig
 from aggregator.models import SourceKind
+from aggregator.text import slugify
 from aggregator.urls import canonical_url
 
 DEFAULT_PATH = "config/feeds.yaml"
@@ -380,7 +381,7 @@ def _address_key(url: str) -> str:
 
 
 def _suggest_slug(text: str) -> str | None:
-    slug = re.sub(r"[^a-z0-9_-]+", "-", text.lower()).strip("-_")[:40]
+    slug = slugify(text)
     return slug if _ID_PATTERN.fullmatch(slug) else None
 
 
