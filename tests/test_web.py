@@ -287,9 +287,10 @@ def test_tag_feed_matches_item_tags_case_insensitively_and_member_tags(
     assert [entry["id"] for entry in parsed["items"]] == expected[:PER_PAGE]
 
 
-def test_non_ascii_tag_feed_is_served_at_its_escaped_address(live: Live) -> None:
-    parsed = parse_feed(live, "/tags/" + quote("capacitacion") + "/feed.atom")
-    assert parsed.feed.links[0].href.endswith("/tags/capacitaci%C3%B3n/feed.atom")
+def test_an_accented_tag_feed_is_served_at_its_folded_address(live: Live) -> None:
+    """The demo's "Capacitación" tag is published under text.slugify's folded slug."""
+    parsed = parse_feed(live, "/tags/capacitacion/feed.atom")
+    assert parsed.feed.links[0].href.endswith("/tags/capacitacion/feed.atom")
     assert parsed.entries[0].title.startswith("¿Conoces tus derechos?")
 
 
