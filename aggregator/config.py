@@ -134,7 +134,12 @@ def load_config(path: str | os.PathLike[str]) -> Config:
     try:
         raw = Path(name).read_bytes()
     except FileNotFoundError as error:
-        raise ConfigError(name, [ConfigProblem("the file does not exist")]) from error
+        # Relative paths are read from the current directory: name the folder it looked in.
+        problem = ConfigProblem(
+            f"the file does not exist (looked for {Path(name).absolute()}); point at your "
+            "feeds.yaml with --config PATH or the AGGREGATOR_CONFIG environment variable"
+        )
+        raise ConfigError(name, [problem]) from error
     except IsADirectoryError as error:
         raise ConfigError(name, [ConfigProblem("this is a folder, not a file")]) from error
     except OSError as error:
