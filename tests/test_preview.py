@@ -130,7 +130,7 @@ def test_an_address_that_fails_says_why_and_exits_1() -> None:
 
 
 def test_bad_arguments_exit_2() -> None:
-    assert preview("example.org")[0] == 2
+    assert preview("ftp://example.org/")[0] == 2  # "example.org" alone is read as https://
     code, _, err = preview("https://example.org/", "--selectors", "title=h2")
     assert code == 2
     assert "needs item=" in err
