@@ -15,6 +15,7 @@ import logging
 import os
 import shutil
 import sys
+import textwrap
 from collections import Counter
 from collections.abc import Sequence
 from datetime import UTC
@@ -67,6 +68,9 @@ from aggregator.store import Store
 from aggregator.store.database import schema_state
 from aggregator.store.database import sqlite_file
 from aggregator.urls import is_http_url
+from aggregator.urls import slash_variants
+from aggregator.web import CACHE_CONTROL
+from aggregator.web import VERSION_CHECK_SECONDS
 from aggregator.web import create_app
 from aggregator.web import listen
 from aggregator.web import make_server
@@ -81,6 +85,7 @@ EXIT_NOTHING = 1  # preview: the address gives nothing that could be added
 EXIT_CONFIG = 2
 EXIT_STORAGE = 3
 EXIT_LISTEN = 4  # run/serve: the port is in use, or the address cannot be listened on
+HELP_WIDTH = 88
 
 
 def default_database_url() -> str:
@@ -88,40 +93,135 @@ def default_database_url() -> str:
     return f"sqlite:///{data_dir / 'aggregator.db'}"
 
 
+def global_options(*, defaults: bool) -> argparse.ArgumentParser:
+    """--config and --database, accepted before the subcommand and after it.
+
+    The top-level parser carries the defaults; each subcommand repeats the options with
+    SUPPRESS as default, so a value given after the subcommand wins and one left out does
+    not overwrite what was given (or defaulted) before it.
+    """
+    options = argparse.ArgumentParser(add_help=False)
+    config_default = os.environ.get("AGGREGATOR_CONFIG", DEFAULT_CONFIG)
+    database_default = os.environ.get("AGGREGATOR_DATABASE_URL") or default_database_url()
+    options.add_argument(
+        "--config",
+        metavar="PATH",
+        default=config_default if defaults else argparse.SUPPRESS,
+        help=f"feeds.yaml to use (default: $AGGREGATOR_CONFIG or {DEFAULT_CONFIG})",
+    )
+    options.add_argument(
+        "--database",
+        metavar="URL",
+        default=database_default if defaults else argparse.SUPPRESS,
+        help="SQLAlchemy database URL, e.g. sqlite:///data/aggregator.db or "
+        "postgresql+psycopg://user@host/db (default: $AGGREGATOR_DATABASE_URL, else "
+        "aggregator.db in $AGGREGATOR_DATA_DIR or ./data)",
+    )
+    return options
+
+
+def add_command(
+    commands: argparse._SubParsersAction[argparse.ArgumentParser],
+    name: str,
+    summary: str,
+    description: str,
+    examples: str,
+) -> argparse.ArgumentParser:
+    """A subcommand whose --help says what it does, lists its options and shows examples."""
+    return commands.add_parser(
+        name,
+        help=summary,
+        # Raw, for the examples' line breaks: so the description is wrapped here.
+        description=textwrap.fill(description, HELP_WIDTH),
+        epilog="examples:\n" + textwrap.indent(textwrap.dedent(examples).strip(), "  "),
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+        parents=[global_options(defaults=False)],
+    )
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="aggregator",
         description="WSR Network news aggregator: poll member feeds, deduplicate, republish.",
+        epilog="Global options may also follow the command: aggregator check --config "
+        "feeds.yaml.\nEach command's --help describes it, e.g. aggregator preview --help.",
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+        parents=[global_options(defaults=True)],
     )
     parser.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
-    parser.add_argument(
-        "--config",
-        default=os.environ.get("AGGREGATOR_CONFIG", DEFAULT_CONFIG),
-        help="feeds.yaml to use (default: $AGGREGATOR_CONFIG or %(default)s)",
-    )
-    parser.add_argument(
-        "--database",
-        default=os.environ.get("AGGREGATOR_DATABASE_URL") or default_database_url(),
-        help="SQLAlchemy database URL (default: $AGGREGATOR_DATABASE_URL or %(default)s)",
-    )
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
-    commands.add_parser("check", help="validate feeds.yaml; exit 0, or 2 with the errors")
-    database_commands = commands.add_parser(
-        "db", help="database maintenance: `db upgrade` brings the schema to this version's"
-    ).add_subparsers(dest="db_command", required=True, metavar="DB_COMMAND")
-    database_commands.add_parser(
-        "upgrade", help="create the schema, or upgrade it to this version (other commands "
-        "do it automatically, except `run --role web`)"
+    add_command(
+        commands,
+        "check",
+        "validate feeds.yaml; exit 0, or 2 with the errors",
+        "Read feeds.yaml and report every problem in it, with its line, member and field. "
+        "Nothing is fetched or stored. Exit code 0 when the file can be used, 2 otherwise.",
+        """
+        aggregator check
+        aggregator check --config /etc/aggregator/feeds.yaml
+        """,
     )
-    fetch = commands.add_parser("fetch", help="poll every source now and store what is new")
+    database = add_command(
+        commands,
+        "db",
+        "database maintenance: `db upgrade` brings the schema to this version's",
+        "Database maintenance. Other commands upgrade the schema themselves, except "
+        "`run --role web`, which never migrates (start it after `db upgrade`).",
+        """
+        aggregator db upgrade
+        aggregator db upgrade --database postgresql+psycopg://aggregator@db/aggregator
+        """,
+    )
+    database_commands = database.add_subparsers(
+        dest="db_command", required=True, metavar="DB_COMMAND"
+    )
+    database_commands.add_parser(
+        "upgrade",
+        help="create the schema, or upgrade it to this version",
+        description="Create the database schema, or upgrade it to this version's; "
+        "says which revision it was at and is at now.",
+        parents=[global_options(defaults=False)],
+    )
+    fetch = add_command(
+        commands,
+        "fetch",
+        "poll every source now and store what is new",
+        "Poll every source of feeds.yaml once, now, and store the new and updated items "
+        "(one line per source). A failing source is reported, not fatal (exit code 0).",
+        """
+        aggregator fetch
+        aggregator fetch --member ctul
+        """,
+    )
     fetch.add_argument("--member", metavar="ID", help="poll only this member's sources")
-    export = commands.add_parser("export", help="write the published feeds to DIR")
-    export.add_argument("directory", metavar="DIR", type=Path)
+    export = add_command(
+        commands,
+        "export",
+        "write the published feeds to DIR",
+        "Write every published document (Atom, RSS and JSON feeds, per-member and per-tag "
+        "feeds, archives, OPML, the page and the widget) from the database into DIR, for a "
+        "static web server.",
+        """
+        aggregator export public/
+        aggregator export public/ --limit 50
+        """,
+    )
+    export.add_argument("directory", metavar="DIR", type=Path, help="folder to write into")
     export.add_argument(
         "--limit", type=int, help="items per feed (default: network.items_per_feed)"
     )
-    run = commands.add_parser(
-        "run", help="the service: poll every source on its schedule and serve the web site"
+    run = add_command(
+        commands,
+        "run",
+        "the service: poll every source on its schedule and serve the web site",
+        "The service: poll every source on its own schedule and serve the web site, its "
+        "feeds and the API until Ctrl-C or SIGTERM. Edits to feeds.yaml apply without a "
+        "restart.",
+        """
+        aggregator run
+        aggregator run --host 0.0.0.0 --port 8000
+        aggregator run --role worker --database postgresql+psycopg://aggregator@db/aggregator
+        """,
     )
     run.add_argument("--host", default="127.0.0.1", help="address to listen on (%(default)s)")
     run.add_argument("--port", type=int, default=8080, help="port to listen on (%(default)s)")
@@ -144,22 +244,58 @@ def build_parser() -> argparse.ArgumentParser:
         default=SchedulerSettings.tick_seconds,
         help="how often due sources are looked for (%(default)g)",
     )
-    commands.add_parser(
-        "prune", help="delete items older than network.retention (the service does it daily)"
+    add_command(
+        commands,
+        "prune",
+        "delete items older than network.retention (the service does it daily)",
+        "Delete the items and stories published longer ago than network.retention in "
+        "feeds.yaml; nothing is deleted when it is not set. `run` does this once a day.",
+        """
+        aggregator prune
+        """,
     )
-    serve = commands.add_parser(
-        "serve", help="serve the web site and feeds from the database (no polling)"
+    serve = add_command(
+        commands,
+        "serve",
+        "serve the web site and feeds from the database (no polling)",
+        "Serve the web site, its feeds and the API from what the database holds, without "
+        "polling (`fetch` or `run` fill it), until Ctrl-C.",
+        """
+        aggregator serve
+        aggregator serve --port 8000
+        """,
     )
     serve.add_argument("--host", default="127.0.0.1", help="address to listen on (%(default)s)")
     serve.add_argument("--port", type=int, default=8080, help="port to listen on (%(default)s)")
-    status = commands.add_parser(
-        "status", help="every source's health: last poll, last error, items, next poll"
+    status = add_command(
+        commands,
+        "status",
+        "every source's health: last poll, last error, items, next poll",
+        "Every source's health as the database records it: last poll, last error, items "
+        "and next poll.",
+        """
+        aggregator status
+        aggregator status --json
+        """,
     )
     status.add_argument("--json", action="store_true", help="print JSON instead of a table")
-    preview = commands.add_parser(
-        "preview", help="show what an address would contribute, before adding it (stores nothing)"
+    preview = add_command(
+        commands,
+        "preview",
+        "show what an address would contribute, before adding it (stores nothing)",
+        "Fetch an address once and show what it would contribute as a source: the feed "
+        "found on the site (or the news page read), its items with dates and links, and "
+        "warnings to check. Nothing is stored. An address without http:// or https:// is "
+        "read as https://. Exit code 1 when nothing could be added.",
+        """
+        aggregator preview ctul.net
+        aggregator preview https://ciw-online.org/blog/ --yaml
+        aggregator preview https://example.org/news/ --selectors 'item=article,title=h2 a'
+        """,
     )
-    preview.add_argument("url", metavar="URL", help="a member's website, feed or news page")
+    preview.add_argument(
+        "url", metavar="URL", help="a member's website, feed or news page (https:// assumed)"
+    )
     preview.add_argument(
         "--page", action="store_true", help="read URL as a news page even if it has a feed"
     )
@@ -171,17 +307,55 @@ def build_parser() -> argparse.ArgumentParser:
     preview.add_argument(
         "--yaml", action="store_true", help="print only the block to paste into feeds.yaml"
     )
-    hide = commands.add_parser("hide", help="take a story out of the published feeds")
+    hide = add_command(
+        commands,
+        "hide",
+        "take a story out of the published feeds",
+        "Take a story out of every published feed, page and API answer, keeping the "
+        "reason. The story is named by its id or by its address (with or without a "
+        "trailing slash or tracking parameters such as utm_source).",
+        """
+        aggregator hide https://ctul.net/2025/03/story/ --reason "posted by mistake"
+        aggregator hide urn:uuid:0f8c2d1e-3b4a-5c6d-8e9f-a0b1c2d3e4f5 --reason "duplicate"
+        """,
+    )
     hide.add_argument("story", metavar="ITEM_ID", help="the story id (urn:uuid:…) or its address")
     hide.add_argument("--reason", required=True, help="why, kept with it for the record")
-    unhide = commands.add_parser("unhide", help="publish a hidden story again")
-    unhide.add_argument("story", metavar="ITEM_ID", help="the story id (urn:uuid:…) or its address")
-    import_opml_command = commands.add_parser(
-        "import-opml", help="add the feeds of an OPML file to feeds.yaml (comments are kept)"
+    unhide = add_command(
+        commands,
+        "unhide",
+        "publish a hidden story again",
+        "Publish again a story taken out with `hide` (or listed under 'hidden:' in "
+        "feeds.yaml, which must then be edited too).",
+        """
+        aggregator unhide https://ctul.net/2025/03/story/
+        """,
     )
-    import_opml_command.add_argument("opml", metavar="FILE", type=Path)
-    demo = commands.add_parser(
-        "demo", help="offline demo: serve bundled sample sites on 127.0.0.1, fetch, export"
+    unhide.add_argument("story", metavar="ITEM_ID", help="the story id (urn:uuid:…) or its address")
+    import_opml_command = add_command(
+        commands,
+        "import-opml",
+        "add the feeds of an OPML file to feeds.yaml (comments are kept)",
+        "Add the feeds of an OPML file (a feed reader's export) to feeds.yaml as members "
+        "and sources, skipping those already there; the file's comments are kept.",
+        """
+        aggregator import-opml subscriptions.opml
+        aggregator import-opml subscriptions.opml --config config/feeds.yaml
+        """,
+    )
+    import_opml_command.add_argument(
+        "opml", metavar="FILE", type=Path, help="the OPML file to read"
+    )
+    demo = add_command(
+        commands,
+        "demo",
+        "offline demo: serve bundled sample sites on 127.0.0.1, fetch, export",
+        "An offline demo: serve the bundled sample member sites on 127.0.0.1, poll them, "
+        "and write the combined feed; with --serve, then run the full service on them.",
+        """
+        aggregator demo
+        aggregator demo --serve --port 8000
+        """,
     )
     demo.add_argument(
         "--output",
@@ -558,6 +732,9 @@ def command_preview(
     url: str, page: bool, selectors_spec: str | None, as_yaml: bool, out: TextIO
 ) -> int:
     """Print what `url` would contribute (or, with --yaml, the feeds.yaml block for it)."""
+    if "://" not in url:
+        # People type a site as they say it ("ctul.net"); every member site has https.
+        url = "https://" + url
     if not is_http_url(url):
         print(f"error: {url!r} is not an address like https://example.org/", file=sys.stderr)
         return EXIT_CONFIG
@@ -628,7 +805,10 @@ def preview_text(preview: Preview) -> str:
     if preview.warnings:
         lines.append("Warnings:")
         lines.extend(f"  - {warning}" for warning in preview.warnings)
-    lines.append("Add it: run the same command with --yaml and paste the block under 'members:'.")
+    if preview.items:  # nothing found: there is nothing to add
+        lines.append(
+            "Add it: run the same command with --yaml and paste the block under 'members:'."
+        )
     return "\n".join(lines) + "\n"
 
 
@@ -642,14 +822,33 @@ def command_hide(database: str, story: str, reason: str, out: TextIO) -> int:
         return EXIT_CONFIG
     store = Store.open(database)
     try:
-        if not store.story_exists(target):
+        found = next((name for name in story_names(target) if store.story_exists(name)), None)
+        if found is None:
             print(f"error: no stored story has the id or address {target}", file=sys.stderr)
             return EXIT_CONFIG
-        store.hide(target, reason.strip(), datetime.now(UTC))
+        store.hide(found, reason.strip(), datetime.now(UTC))
     finally:
         store.close()
-    print(f"hidden: {target} ({reason.strip()}); it leaves the feeds at the next export", file=out)
+    print(f"hidden: {found} ({reason.strip()})", file=out)
+    print(hide_timing(), file=out)
     return EXIT_OK
+
+
+def story_names(target: str) -> tuple[str, ...]:
+    """How a story typed by staff may be stored: its id, or its address with or without
+    the trailing slash (hidden_target has already dropped tracking parameters)."""
+    return (target,) if target.startswith("urn:uuid:") else slash_variants(target)
+
+
+def hide_timing() -> str:
+    """When a hidden or unhidden story changes in what readers get, as web.py does it."""
+    max_age = CACHE_CONTROL.rpartition("max-age=")[2]
+    return (
+        f"A running server (`run` or `serve` on this database) changes its feeds within "
+        f"{VERSION_CHECK_SECONDS:g} second(s); feed readers and caches may keep their copy "
+        f"for up to {int(max_age) // 60} minutes (Cache-Control max-age={max_age}). Files "
+        "written by `aggregator export` change at the next export."
+    )
 
 
 def command_unhide(config_path: str, database: str, story: str, out: TextIO) -> int:
@@ -659,13 +858,18 @@ def command_unhide(config_path: str, database: str, story: str, out: TextIO) -> 
         return EXIT_CONFIG
     store = Store.open(database)
     try:
-        removed = store.unhide(target)
+        removed = None
+        for name in story_names(target):
+            removed = store.unhide(name)
+            if removed is not None:
+                break
     finally:
         store.close()
     if removed is None:
         print(f"error: {target} is not hidden", file=sys.stderr)
         return EXIT_CONFIG
-    print(f"published again: {target} (it was hidden: {removed.reason})", file=out)
+    print(f"published again: {removed.target} (it was hidden: {removed.reason})", file=out)
+    print(hide_timing(), file=out)
     if removed.origin == "config":
         print(
             f"note: it is listed under 'hidden:' in {config_path}; remove it there too, "

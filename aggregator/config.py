@@ -50,6 +50,7 @@ from aggregator.models import NetworkConfig
 from aggregator.models import PageSelectors
 from aggregator.models import SourceConfig
 from aggregator.models import SourceKind
+from aggregator.text import slugify
 from aggregator.urls import canonical_url
 
 DEFAULT_PATH = "config/feeds.yaml"
@@ -133,7 +134,12 @@ def load_config(path: str | os.PathLike[str]) -> Config:
     try:
         raw = Path(name).read_bytes()
     except FileNotFoundError as error:
-        raise ConfigError(name, [ConfigProblem("the file does not exist")]) from error
+        # Relative paths are read from the current directory: name the folder it looked in.
+        problem = ConfigProblem(
+            f"the file does not exist (looked for {Path(name).absolute()}); point at your "
+            "feeds.yaml with --config PATH or the AGGREGATOR_CONFIG environment variable"
+        )
+        raise ConfigError(name, [problem]) from error
     except IsADirectoryError as error:
         raise ConfigError(name, [ConfigProblem("this is a folder, not a file")]) from error
     except OSError as error:
@@ -380,7 +386,7 @@ def _address_key(url: str) -> str:
 
 
 def _suggest_slug(text: str) -> str | None:
-    slug = re.sub(r"[^a-z0-9_-]+", "-", text.lower()).strip("-_")[:40]
+    slug = slugify(text)
     return slug if _ID_PATTERN.fullmatch(slug) else None
 
 

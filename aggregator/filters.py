@@ -12,7 +12,6 @@ Pure: no I/O, no clock (`now` is passed in). It must never change an item, only 
 from __future__ import annotations
 
 import re
-import unicodedata
 from collections.abc import Iterable
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -22,6 +21,7 @@ from functools import lru_cache
 from aggregator.models import Item
 from aggregator.models import ItemFilter
 from aggregator.normalize import html_to_text
+from aggregator.text import fold
 
 
 @dataclass(frozen=True)
@@ -30,12 +30,6 @@ class FilterResult:
 
     kept: list[Item]
     dropped: list[tuple[Item, str]]
-
-
-def fold(text: str) -> str:
-    """Text as matching sees it: casefolded, accents gone ("Migración" -> "migracion")."""
-    decomposed = unicodedata.normalize("NFKD", text.casefold())
-    return "".join(char for char in decomposed if not unicodedata.combining(char))
 
 
 @lru_cache(maxsize=1024)

@@ -36,11 +36,10 @@ from aggregator.config import _address_key
 from aggregator.config import parse_config
 from aggregator.errors import ConfigError
 from aggregator.errors import ConfigProblem
-from aggregator.filters import fold
 from aggregator.publish.opml import NETWORK_FEED_ATTRIBUTE
+from aggregator.text import slugify
 
 _ID = re.compile(r"[a-z0-9][a-z0-9_-]{0,39}")
-_NOT_SLUG = re.compile(r"[^a-z0-9]+")
 _MEMBERS_INDENT = re.compile(
     r"^(?P<key> *)members:[^\n]*\n(?:\s*#[^\n]*\n|\s*\n)*(?P<item> *)- ", re.M
 )
@@ -109,7 +108,7 @@ def _walk(parent: etree._Element, folder_tags: list[str], members: list[OpmlMemb
             if member.sources:
                 members.append(member)
         elif children:
-            folder = _slug(name or "")
+            folder = slugify(name or "")
             _walk(outline, folder_tags + ([folder] if _ID.fullmatch(folder) else []), members)
         elif _attribute(outline, "type") == "link" and _attribute(outline, "url"):
             page = _attribute(outline, "url") or ""
@@ -121,7 +120,7 @@ def _walk(parent: etree._Element, folder_tags: list[str], members: list[OpmlMemb
 def _categories(outline: etree._Element) -> list[str]:
     """OPML 2.0 category="/labor,/farmworkers" as tag slugs (the valid ones)."""
     text = _attribute(outline, "category") or ""
-    slugs = [_slug(part.strip().strip("/").split("/")[-1]) for part in text.split(",")]
+    slugs = [slugify(part.strip().strip("/").split("/")[-1]) for part in text.split(",")]
     return [slug for slug in slugs if _ID.fullmatch(slug)]
 
 
@@ -260,10 +259,6 @@ def _attribute(element: etree._Element, name: str) -> str | None:
     return " ".join(value.split()) if isinstance(value, str) and value.strip() else None
 
 
-def _slug(text: str) -> str:
-    return _NOT_SLUG.sub("-", fold(text)).strip("-")[:40].strip("-")
-
-
 def _host(url: str) -> str:
     try:
         host = urlsplit(url).hostname or ""
@@ -278,7 +273,7 @@ def _home(url: str) -> str:
 
 
 def _unique_id(name: str, url: str, taken: set[str]) -> str:
-    base = _slug(name) or _slug(_host(url)) or "member"
+    base = slugify(name) or slugify(_host(url)) or "member"
     base = base[:36].strip("-") or "member"
     candidate, number = base, 2
     while candidate in taken:

@@ -24,7 +24,7 @@ from bs4 import BeautifulSoup
 from bs4 import Tag
 
 from aggregator.errors import ParseError
-from aggregator.filters import fold
+from aggregator.language import detect_language
 from aggregator.models import CacheValidators
 from aggregator.models import FetchResult
 from aggregator.models import Item
@@ -32,6 +32,7 @@ from aggregator.models import PageSelectors
 from aggregator.models import ParsedFeed
 from aggregator.models import SourceConfig
 from aggregator.models import SourceKind
+from aggregator.normalize import html_to_text
 from aggregator.normalize import normalize_feed
 from aggregator.parse import parse_source
 from aggregator.parse.discover import Discovery
@@ -42,13 +43,14 @@ from aggregator.parse.pages import PAGE_FORMAT
 from aggregator.parse.pages import decode_page
 from aggregator.safety import Resolver
 from aggregator.safety import system_resolver
+from aggregator.text import fold
+from aggregator.text import short_id
 from aggregator.urls import absolute_url
 from aggregator.urls import canonical_url
 from aggregator.urls import is_http_url
 
 PREVIEW_MEMBER = "preview"
 SELECTOR_KEYS = ("item", "title", "link", "date", "summary", "image")
-_SLUG = re.compile(r"[^a-z0-9]+")
 _ENTRY_START = re.compile(r"<(?:item|entry)[\s>]", re.IGNORECASE)
 _LINK = re.compile(
     r"<link>\s*([^<\s]+)\s*</link>|<link\b[^>]*?\bhref=[\"']([^\"']+)[\"']", re.IGNORECASE
@@ -73,7 +75,7 @@ class Preview:
     source_url: str  # the address feeds.yaml should hold
     site_title: str | None = None
     format: str | None = None
-    language: str | None = None
+    language: str | None = None  # the one language all items are written in (single_language)
     selectors: PageSelectors | None = None
     discovery: Discovery | None = None
     items: tuple[PreviewItem, ...] = ()
@@ -205,12 +207,29 @@ def _read(
         source_url=source_url,
         site_title=parsed.title,
         format=parsed.format,
-        language=parsed.language,
+        language=single_language(items),
         selectors=selectors,
         discovery=discovery,
         items=tuple(_preview_items(parsed, items, relative)),
         warnings=tuple(preview_warnings(parsed, items, relative)),
     )
+
+
+def single_language(items: list[Item]) -> str | None:
+    """ "en" or "es" when every item whose text tells is written in it, else None.
+
+    The text decides, not the feed's declaration: many sites declare their software's
+    default ("en-US") whatever they write in. Items too short to tell do not count, but at
+    least half of them must tell, so a list of bare headlines gives no answer.
+    """
+    found = [
+        detect_language(" ".join((item.title, html_to_text(item.summary or item.content_html))))
+        for item in items
+    ]
+    told = [language for language in found if language is not None]
+    if not told or len(told) * 2 < len(items) or len(set(told)) != 1:
+        return None
+    return told[0]
 
 
 def relative_feed_links(parsed: ParsedFeed, content: bytes) -> list[str]:
@@ -308,10 +327,8 @@ def _add_warning(preview: Preview, warning: str) -> Preview:
 
 
 def member_id_for(preview: Preview) -> str:
-    """A member id suggestion: the site's name, else its host, as a slug."""
-    name = site_name(preview)
-    slug = _SLUG.sub("-", fold(name)).strip("-")[:40].strip("-")
-    return slug or "new-member"
+    """A member id suggestion: the site's name as a slug, shortened when long (text.short_id)."""
+    return short_id(site_name(preview), preview.url) or "new-member"
 
 
 def site_name(preview: Preview) -> str:
@@ -328,16 +345,16 @@ def site_name(preview: Preview) -> str:
 
 def source_yaml(preview: Preview) -> str:
     """The member block to paste under `members:` in feeds.yaml (comments included)."""
-    parts = urlsplit(preview.url)
-    home = f"{parts.scheme}://{parts.netloc}/"
+    # The address as given, not its host's root: a site's /en/ or /es/ is a different site.
     lines = [
         f"  - id: {member_id_for(preview)}              # check: short, unique, lowercase",
         f"    name: {_quote(site_name(preview))}",
-        f"    url: {home}",
+        f"    url: {preview.url}",
     ]
-    language = (preview.language or "").split("-")[0].lower()
-    if language in ("en", "es"):
-        lines.append(f"    language: {language}")
+    # Only a site that clearly writes in one language gets one: a wrong `language:` would
+    # label every story of a bilingual member wrongly, while none lets each be detected.
+    if preview.language in ("en", "es"):
+        lines.append(f"    language: {preview.language}")
     lines.append("    sources:")
     if preview.discovery is not None and preview.kind == "feed":
         lines.append(f"      # found on {preview.url} by autodiscovery")

@@ -149,6 +149,21 @@ def canonical_url(url: str) -> str:
     return result
 
 
+def slash_variants(url: str) -> tuple[str, str]:
+    """The canonical `url`, then the same with its path's trailing slash added or removed.
+
+    For looking up an address a person typed ("…/story" or "…/story/"), never for storing
+    one: the two may be different pages, so a caller tries them in this order.
+    """
+    canonical = canonical_url(url)
+    parts = urlsplit(canonical)
+    if parts.scheme not in HTTP_SCHEMES or parts.path == "/":
+        return canonical, canonical
+    path = parts.path[:-1] if parts.path.endswith("/") else parts.path + "/"
+    other = parts._replace(path=path).geturl()
+    return canonical, other
+
+
 def _canonical_netloc(netloc: str, scheme: str) -> str:
     userinfo, at, hostport = netloc.rpartition("@")
     if hostport.startswith("["):

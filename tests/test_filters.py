@@ -14,12 +14,12 @@ from aggregator.config import parse_config
 from aggregator.errors import ConfigError
 from aggregator.fetch import Fetcher
 from aggregator.filters import filter_items
-from aggregator.filters import fold
 from aggregator.filters import rejection
 from aggregator.models import Item
 from aggregator.models import ItemFilter
 from aggregator.poll import poll_all
 from aggregator.store import Store
+from aggregator.text import fold
 from tests.site_fixtures import serve_sites
 
 NOW = datetime(2025, 3, 20, 12, 0, tzinfo=UTC)

@@ -287,9 +287,10 @@ def test_tag_feed_matches_item_tags_case_insensitively_and_member_tags(
     assert [entry["id"] for entry in parsed["items"]] == expected[:PER_PAGE]
 
 
-def test_non_ascii_tag_feed_is_served_at_its_escaped_address(live: Live) -> None:
-    parsed = parse_feed(live, "/tags/" + quote("capacitación") + "/feed.atom")
-    assert parsed.feed.links[0].href.endswith("/tags/capacitaci%C3%B3n/feed.atom")
+def test_an_accented_tag_feed_is_served_at_its_folded_address(live: Live) -> None:
+    """The demo's "Capacitación" tag is published under text.slugify's folded slug."""
+    parsed = parse_feed(live, "/tags/capacitacion/feed.atom")
+    assert parsed.feed.links[0].href.endswith("/tags/capacitacion/feed.atom")
     assert parsed.entries[0].title.startswith("¿Conoces tus derechos?")
 
 
@@ -722,10 +723,10 @@ def test_story_queries_agree_on_every_database(database_url: str) -> None:
             )
             spanish = store.latest_stories(100, language="ES")
             assert spanish and all(story.language == "es" for story in spanish)
-            assert "capacitación" in store.tag_slugs()
+            assert "capacitacion" in store.tag_slugs()
             # Every published document renders from this database.
             files = site_files(config, store, now=NOW)
-            assert feedparser.parse(files["tags/capacitación/feed.atom"]).entries
+            assert feedparser.parse(files["tags/capacitacion/feed.atom"]).entries
             before = store.data_version()
             store.sync_config(config)
             assert store.data_version() > before

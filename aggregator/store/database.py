@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import base64
 import hashlib
-import re
 import secrets
 import uuid
 from collections.abc import Callable
@@ -63,6 +62,7 @@ from aggregator.models import PublishedStory
 from aggregator.normalize import html_to_text
 from aggregator.store import migrate
 from aggregator.store import schema
+from aggregator.text import slugify
 
 MAX_CANDIDATES = 50
 # Bound on the values of one IN (...) list (SQLite allows 32,766 parameters, but a batch
@@ -236,17 +236,17 @@ def decode_cursor(token: str) -> StoryCursor:
     return StoryCursor(published=published, story_id=story_id)
 
 
-_NOT_SLUG = re.compile(r"[\W_]+")
 TAG_SLUG_MAX = 100
 
 
 def tag_slug(tag: str) -> str:
     """A tag as it is matched and published in paths: "Fair Food" and "fair-food" agree.
 
-    Letters and digits of any script are kept (casefolded), everything else becomes one
-    "-", so the slug is safe as a path segment and as a file name.
+    The project's one slug rule (aggregator.text.slugify: accents folded, "Capacitación"
+    is "capacitacion"), with room for longer tags than ids have; safe as a path segment
+    and as a file name.
     """
-    return _NOT_SLUG.sub("-", tag.casefold()).strip("-")[:TAG_SLUG_MAX].strip("-")
+    return slugify(tag, TAG_SLUG_MAX)
 
 
 def body_digest(content: bytes) -> str:

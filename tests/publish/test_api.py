@@ -127,7 +127,7 @@ def test_items_document_has_the_agreed_shape() -> None:
         ("Fair Food", "fair-food"),
         ("fair-food", "fair-food"),
         ("Health & Safety", "health-safety"),
-        ("Capacitación", "capacitación"),
+        ("Capacitación", "capacitacion"),
         ("../etc/passwd", "etc-passwd"),
         ("__", ""),
     ],
