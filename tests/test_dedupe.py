@@ -65,7 +65,7 @@ def test_same_title_outside_the_window_is_a_new_story() -> None:
     match = match_story(
         url="https://garment.example/news/heat",
         title="Heat protections must cover every farmworker",
-        published=NOW + timedelta(days=8),
+        published=NOW + timedelta(days=11),
         text=HEAT_TEXT,
         candidates=[candidate()],
     )
