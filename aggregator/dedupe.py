@@ -113,7 +113,6 @@ _MULTIPLIERS = {
 }
 
 
-
 def _word_set(*lines: str) -> frozenset[str]:
     return frozenset(" ".join(lines).split())
 
@@ -121,13 +120,13 @@ def _word_set(*lines: str) -> frozenset[str]:
 # Words that say nothing about which story a title is: with stop words, they are left out
 # of the distinctive tokens (and a title made only of them is generic).
 GENERIC_WORDS = _word_set(
-        "update updates weekly monthly daily newsletter news statement press release take action "
-        "in the news alert today this week month year new our your we us join read more latest "
-        "worker workers win wins won victory members member union unions says say said call "
-        "committee senate house assembly council congress legislature lawmakers legislators "
-        "state city county federal government bill law "
-        "january february march april may june july august september october november "
-        "december monday tuesday wednesday thursday friday saturday sunday "
+    "update updates weekly monthly daily newsletter news statement press release take action "
+    "in the news alert today this week month year new our your we us join read more latest "
+    "worker workers win wins won victory members member union unions says say said call "
+    "committee senate house assembly council congress legislature lawmakers legislators "
+    "state city county federal government bill law "
+    "january february march april may june july august september october november "
+    "december monday tuesday wednesday thursday friday saturday sunday "
     "boletin noticias actualizacion semanal mensual comunicado trabajadores trabajadoras",
 )
 # Words that make a title a different kind of item about the same event: a statement about
@@ -137,20 +136,24 @@ STORY_KINDS = _word_set(
     "lawsuit verdict hearing comunicado declaracion informe",
 )
 PLACES = _word_set(
-        "alabama alaska arizona arkansas california colorado connecticut delaware florida "
-        "georgia hawaii idaho illinois indiana iowa kansas kentucky louisiana maine maryland "
-        "massachusetts michigan minnesota mississippi missouri montana nebraska nevada "
-        "new_hampshire new_jersey new_mexico new_york north_carolina north_dakota ohio "
-        "oklahoma oregon pennsylvania rhode_island south_carolina south_dakota tennessee "
-        "texas utah vermont virginia washington west_virginia wisconsin wyoming "
-        "mexico guatemala honduras bangladesh cambodia vietnam india china "
+    "alabama alaska arizona arkansas california colorado connecticut delaware florida "
+    "georgia hawaii idaho illinois indiana iowa kansas kentucky louisiana maine maryland "
+    "massachusetts michigan minnesota mississippi missouri montana nebraska nevada "
+    "new_hampshire new_jersey new_mexico new_york north_carolina north_dakota ohio "
+    "oklahoma oregon pennsylvania rhode_island south_carolina south_dakota tennessee "
+    "texas utah vermont virginia washington west_virginia wisconsin wyoming "
+    "mexico guatemala honduras bangladesh cambodia vietnam india china "
     "sacramento olympia albany montpelier austin atlanta denver",
 )
 _TWO_WORD_PLACES = {place.replace("_", " ") for place in PLACES if "_" in place}
-_STOP = STOP_WORDS["en"] | STOP_WORDS["es"] | _word_set(
-    "a an at to on in of for by with from after over under into out up as is are be was "
-    "were its it their his her at vs via about than then de del la el en y a los las por con "
-    "una un al",
+_STOP = (
+    STOP_WORDS["en"]
+    | STOP_WORDS["es"]
+    | _word_set(
+        "a an at to on in of for by with from after over under into out up as is are be was "
+        "were its it their his her at vs via about than then de del la el en y a los las por con "
+        "una un al",
+    )
 )
 # Path segments of a site's listing pages rather than of one article.
 SECTION_SEGMENTS = _word_set(

@@ -274,7 +274,7 @@ def _window_candidates(_store: object, connection: Connection, item: Item) -> in
 
 @contextlib.contextmanager
 def candidates_from(source: str) -> Iterator[None]:
-    """"store": the store's own candidate reads; "window": every item in the time window,
+    """ "store": the store's own candidate reads; "window": every item in the time window,
     which previews the rule with the candidate index it needs (see dedupe.candidate_keys)."""
     if source == "store":
         yield
