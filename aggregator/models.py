@@ -136,7 +136,7 @@ class NetworkConfig:
     limits: FetchLimits = FetchLimits()
     # Items published longer ago than this are deleted (store.prune); None keeps everything.
     retention: timedelta | None = None
-    # WebSub (aggregator.websub): the hub our feeds advertise and ping when they change, and
+    # WebSub (aggregator.service.websub): the hub our feeds advertise and ping when they change, and
     # the public address (ending before "/websub/…") where hubs reach this service.
     websub_hub: str | None = None
     websub_callback_base: str | None = None

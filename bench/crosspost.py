@@ -50,9 +50,9 @@ from aggregator.dedupe import CROSS_POST_WINDOW
 from aggregator.dedupe import LINK_WINDOW
 from aggregator.dedupe import StoryCandidate
 from aggregator.dedupe import match_story
-from aggregator.fixture_server import FixtureServer
+from aggregator.demo.server import FixtureServer
+from aggregator.ingest.normalize import html_to_text
 from aggregator.models import Item
-from aggregator.normalize import html_to_text
 from aggregator.store import database
 from aggregator.store import schema
 from aggregator.urls import canonical_url

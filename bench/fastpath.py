@@ -29,12 +29,12 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
+from aggregator.ingest.normalize import normalize_feed
+from aggregator.ingest.parse.feeds import parse_feed
 from aggregator.models import Item
 from aggregator.models import ParsedEntry
 from aggregator.models import ParsedFeed
 from aggregator.models import SourceConfig
-from aggregator.normalize import normalize_feed
-from aggregator.parse.feeds import parse_feed
 from bench.harness import exit_on_sigterm
 from bench.harness import say
 

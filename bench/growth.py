@@ -52,10 +52,10 @@ from sqlalchemy.exc import OperationalError
 
 from aggregator.config import load_config
 from aggregator.dedupe import title_key
-from aggregator.fetch import Fetcher
+from aggregator.ingest.fetch import Fetcher
+from aggregator.ingest.poll import poll_all
 from aggregator.models import Config
 from aggregator.models import Item
-from aggregator.poll import poll_all
 from aggregator.store import Store
 from aggregator.store import schema
 from bench import corpus

@@ -28,7 +28,7 @@ from datetime import datetime
 from pathlib import Path
 from types import TracebackType
 
-from aggregator.fixture_server import FixtureServer
+from aggregator.demo.server import FixtureServer
 
 LOOPBACK = "127.0.0.1"
 SAMPLE_INTERVAL = 0.1  # seconds between memory samples of a measured process tree
@@ -117,7 +117,7 @@ class StaticServer:
     It listens on `hosts` ports, each standing for one member's web host: the fetcher limits
     requests per host, and real members are on different hosts, so a corpus served from
     a single port would measure that limit instead of the pipeline. `use_nginx=False` (or
-    no nginx installed) serves with aggregator.fixture_server instead; `description` says
+    no nginx installed) serves with aggregator.demo.server instead; `description` says
     which one is running, and why.
     """
 
@@ -172,7 +172,7 @@ class StaticServer:
                 self._fixtures.append(fixture)
                 self.ports.append(int(fixture.base_url.rsplit(":", 1)[1]))
             why = "nginx not requested" if not self._use_nginx else "nginx is not installed"
-            self.description = f"aggregator.fixture_server.FixtureServer ({why})"
+            self.description = f"aggregator.demo.server.FixtureServer ({why})"
         if self._hosts > 1:
             self.description += f", {self._hosts} ports"
         return self

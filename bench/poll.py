@@ -50,12 +50,12 @@ import lxml.html
 
 import aggregator
 from aggregator.errors import ParseError
+from aggregator.ingest.normalize import normalize_feed
+from aggregator.ingest.parse import parse_source
 from aggregator.models import FetchLimits
 from aggregator.models import FetchResult
 from aggregator.models import PageSelectors
 from aggregator.models import SourceConfig
-from aggregator.normalize import normalize_feed
-from aggregator.parse import parse_source
 from bench import corpus
 from bench.harness import Measurement
 from bench.harness import StaticServer

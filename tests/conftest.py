@@ -24,7 +24,7 @@ from sqlalchemy import create_engine
 from sqlalchemy import text
 from sqlalchemy.exc import OperationalError
 
-from aggregator.fixture_server import FixtureServer
+from aggregator.demo.server import FixtureServer
 from aggregator.store import Store
 
 FIXTURES = Path(__file__).parent / "fixtures"

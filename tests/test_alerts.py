@@ -20,19 +20,19 @@ from typing import Any
 import pytest
 from aiosmtpd.controller import Controller
 
-from aggregator.alerts import AlertSender
-from aggregator.alerts import alerts_due
-from aggregator.alerts import check_alerts
-from aggregator.alerts import plan_alerts
 from aggregator.config import parse_config
-from aggregator.fetch import Fetcher
-from aggregator.fixture_server import FixtureServer
-from aggregator.fixture_server import Route
+from aggregator.demo.server import FixtureServer
+from aggregator.demo.server import Route
+from aggregator.ingest.fetch import Fetcher
+from aggregator.ingest.poll import poll_all
 from aggregator.models import AlertSettings
 from aggregator.models import Config
 from aggregator.models import EmailSettings
-from aggregator.poll import poll_all
-from aggregator.status import SourceStatus
+from aggregator.service.alerts import AlertSender
+from aggregator.service.alerts import alerts_due
+from aggregator.service.alerts import check_alerts
+from aggregator.service.alerts import plan_alerts
+from aggregator.service.status import SourceStatus
 from aggregator.store import Store
 from aggregator.store.database import AlertRecord
 

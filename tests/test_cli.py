@@ -13,8 +13,8 @@ import feedparser
 import pytest
 
 from aggregator.cli import main
-from aggregator.fixture_server import FixtureServer
-from aggregator.fixture_server import Route
+from aggregator.demo.server import FixtureServer
+from aggregator.demo.server import Route
 from tests.conftest import FIXTURES
 
 CONFIG = textwrap.dedent(

@@ -17,8 +17,8 @@ from pathlib import Path
 import pytest
 
 from aggregator.cli import build_parser
-from aggregator.fixture_server import FixtureServer
-from aggregator.fixture_server import Route
+from aggregator.demo.server import FixtureServer
+from aggregator.demo.server import Route
 from tests.site_fixtures import serve_sites
 
 ROOT = Path(__file__).resolve().parent.parent

@@ -10,9 +10,9 @@ from datetime import UTC
 from datetime import datetime
 
 from aggregator import USER_AGENT
-from aggregator.fetch import Fetcher
-from aggregator.fixture_server import FixtureServer
-from aggregator.fixture_server import Route
+from aggregator.demo.server import FixtureServer
+from aggregator.demo.server import Route
+from aggregator.ingest.fetch import Fetcher
 from aggregator.models import CacheValidators
 from aggregator.models import FetchLimits
 from aggregator.models import FetchResult

@@ -12,12 +12,12 @@ import pytest
 
 from aggregator.config import parse_config
 from aggregator.errors import ConfigError
-from aggregator.fetch import Fetcher
-from aggregator.filters import filter_items
-from aggregator.filters import rejection
+from aggregator.ingest.fetch import Fetcher
+from aggregator.ingest.filters import filter_items
+from aggregator.ingest.filters import rejection
+from aggregator.ingest.poll import poll_all
 from aggregator.models import Item
 from aggregator.models import ItemFilter
-from aggregator.poll import poll_all
 from aggregator.store import Store
 from aggregator.text import fold
 from tests.site_fixtures import serve_sites

@@ -5,8 +5,8 @@ from __future__ import annotations
 from datetime import UTC
 from datetime import datetime
 
-from aggregator.language import detect_language
-from aggregator.language import with_detected_language
+from aggregator.ingest.language import detect_language
+from aggregator.ingest.language import with_detected_language
 from aggregator.models import CacheValidators
 from aggregator.models import Config
 from aggregator.models import FetchResult

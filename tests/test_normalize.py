@@ -1,4 +1,4 @@
-"""Tests for aggregator.normalize: ParsedFeed in, clean Items out."""
+"""Tests for aggregator.ingest.normalize: ParsedFeed in, clean Items out."""
 
 from __future__ import annotations
 
@@ -16,16 +16,16 @@ from hypothesis import given
 from hypothesis import settings
 from hypothesis import strategies as st
 
+from aggregator.ingest.normalize import ALLOWED_ATTRIBUTES
+from aggregator.ingest.normalize import MAX_CONTENT_LENGTH
+from aggregator.ingest.normalize import SUMMARY_LENGTH
+from aggregator.ingest.normalize import html_to_text
+from aggregator.ingest.normalize import normalize_feed
+from aggregator.ingest.normalize import sanitize_html
 from aggregator.models import Item
 from aggregator.models import ParsedEntry
 from aggregator.models import ParsedFeed
 from aggregator.models import SourceConfig
-from aggregator.normalize import ALLOWED_ATTRIBUTES
-from aggregator.normalize import MAX_CONTENT_LENGTH
-from aggregator.normalize import SUMMARY_LENGTH
-from aggregator.normalize import html_to_text
-from aggregator.normalize import normalize_feed
-from aggregator.normalize import sanitize_html
 
 FIXTURES = Path(__file__).parent / "fixtures"
 FEED_URL = "https://news.example.org/feed/"

@@ -21,20 +21,20 @@ from pathlib import Path
 import pytest
 
 from aggregator.config import parse_config
-from aggregator.fetch import CONNECTION_REFUSED
-from aggregator.fetch import DNS_FAILED
-from aggregator.fetch import Fetcher
-from aggregator.fixture_server import FixtureServer
-from aggregator.fixture_server import Route
+from aggregator.demo.server import FixtureServer
+from aggregator.demo.server import Route
+from aggregator.ingest.fetch import CONNECTION_REFUSED
+from aggregator.ingest.fetch import DNS_FAILED
+from aggregator.ingest.fetch import Fetcher
 from aggregator.models import PollOutcome
 from aggregator.models import PollReport
 from aggregator.models import ScheduleHints
 from aggregator.models import SourceConfig
-from aggregator.schedule import PollScheduler
-from aggregator.schedule import SchedulePolicy
-from aggregator.schedule import ScheduleState
-from aggregator.schedule import decide
-from aggregator.schedule import offline_cause
+from aggregator.service.scheduler import PollScheduler
+from aggregator.service.scheduler import SchedulePolicy
+from aggregator.service.scheduler import ScheduleState
+from aggregator.service.scheduler import decide
+from aggregator.service.scheduler import offline_cause
 from aggregator.store import Store
 
 NOW = datetime(2026, 12, 1, 12, 0, tzinfo=UTC)
@@ -159,7 +159,7 @@ def test_every_source_refused_says_offline_once_and_retries_in_minutes(
 ) -> None:
     first = f"http://127.0.0.1:{closed_port()}/feed.xml"
     second = f"http://127.0.0.1:{closed_port()}/rss"
-    caplog.set_level(logging.INFO, logger="aggregator.schedule")
+    caplog.set_level(logging.INFO, logger="aggregator.service.scheduler")
     scheduler = poll_round(two_member_config(first, second), sqlite_store, NOW)
     assert scheduler.offline == CONNECTION_REFUSED
     messages = [record.getMessage() for record in caplog.records if record.levelno >= logging.INFO]
@@ -179,7 +179,7 @@ def test_one_site_refusing_while_others_answer_is_backed_off_and_named(
 ) -> None:
     server.routes["/plain.xml"] = Route(body=PLAIN_RSS)
     refused = f"http://127.0.0.1:{closed_port()}/feed/"
-    caplog.set_level(logging.INFO, logger="aggregator.schedule")
+    caplog.set_level(logging.INFO, logger="aggregator.service.scheduler")
     config = two_member_config(refused, server.url("/plain.xml"))
     scheduler = poll_round(config, sqlite_store, NOW)
     assert scheduler.offline is None

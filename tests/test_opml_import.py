@@ -13,10 +13,10 @@ import pytest
 from aggregator.cli import main
 from aggregator.config import load_config
 from aggregator.config import parse_config
+from aggregator.config.opml_import import import_opml
+from aggregator.config.opml_import import merge_opml
+from aggregator.config.opml_import import read_opml
 from aggregator.errors import ConfigError
-from aggregator.opml_import import import_opml
-from aggregator.opml_import import merge_opml
-from aggregator.opml_import import read_opml
 from aggregator.publish.opml import members_opml
 
 FIXTURES = Path(__file__).parent / "fixtures" / "opml"

@@ -14,12 +14,12 @@ from typing import Any
 
 import pytest
 
-from aggregator import poll
+from aggregator.ingest import poll
+from aggregator.ingest.normalize import normalize_feed
+from aggregator.ingest.parse import parse_source
+from aggregator.ingest.parse_worker import parse_in_worker
 from aggregator.models import FetchResult
 from aggregator.models import SourceConfig
-from aggregator.normalize import normalize_feed
-from aggregator.parse import parse_source
-from aggregator.parse_worker import parse_in_worker
 
 FIXTURES = Path(__file__).parent / "fixtures"
 NOW = datetime(2026, 11, 25, 12, 0, tzinfo=UTC)

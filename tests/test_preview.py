@@ -9,10 +9,10 @@ import pytest
 
 from aggregator.cli import main
 from aggregator.config import parse_config
-from aggregator.fixture_server import FixtureServer
-from aggregator.fixture_server import Route
+from aggregator.demo.server import FixtureServer
+from aggregator.demo.server import Route
+from aggregator.ingest.preview import parse_selectors_option
 from aggregator.models import PageSelectors
-from aggregator.preview import parse_selectors_option
 from tests.site_fixtures import serve_sites
 
 HEADER = """\

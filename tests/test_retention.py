@@ -16,10 +16,11 @@ from sqlalchemy import select
 
 from aggregator.cli import main
 from aggregator.config import parse_config
+from aggregator.demo.server import FixtureServer
+from aggregator.demo.server import Route
 from aggregator.errors import ConfigError
-from aggregator.fetch import Fetcher
-from aggregator.fixture_server import FixtureServer
-from aggregator.fixture_server import Route
+from aggregator.ingest.fetch import Fetcher
+from aggregator.ingest.poll import poll_source
 from aggregator.models import CacheValidators
 from aggregator.models import Config
 from aggregator.models import FetchResult
@@ -27,8 +28,7 @@ from aggregator.models import Item
 from aggregator.models import MemberConfig
 from aggregator.models import NetworkConfig
 from aggregator.models import SourceConfig
-from aggregator.poll import poll_source
-from aggregator.schedule import prune_expired
+from aggregator.service.scheduler import prune_expired
 from aggregator.store import Store
 from aggregator.store import schema
 from aggregator.store.database import HostPause

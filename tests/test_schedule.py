@@ -26,25 +26,25 @@ import httpx
 import pytest
 
 from aggregator.config import parse_config
-from aggregator.fetch import Fetcher
-from aggregator.fetch import cache_max_age
-from aggregator.fetch import retry_after
-from aggregator.fixture_server import FixtureServer
-from aggregator.fixture_server import Route
+from aggregator.demo.server import FixtureServer
+from aggregator.demo.server import Route
+from aggregator.ingest.fetch import Fetcher
+from aggregator.ingest.fetch import cache_max_age
+from aggregator.ingest.fetch import retry_after
 from aggregator.models import Config
 from aggregator.models import PollOutcome
 from aggregator.models import ScheduleHints
 from aggregator.models import SourceConfig
-from aggregator.schedule import DEFAULT_POLICY
-from aggregator.schedule import PollScheduler
-from aggregator.schedule import SchedulePolicy
-from aggregator.schedule import SchedulerSettings
-from aggregator.schedule import ScheduleState
-from aggregator.schedule import adaptive_ceiling
-from aggregator.schedule import configured_interval
-from aggregator.schedule import decide
-from aggregator.schedule import next_poll
-from aggregator.schedule import run_service
+from aggregator.service.scheduler import DEFAULT_POLICY
+from aggregator.service.scheduler import PollScheduler
+from aggregator.service.scheduler import SchedulePolicy
+from aggregator.service.scheduler import SchedulerSettings
+from aggregator.service.scheduler import ScheduleState
+from aggregator.service.scheduler import adaptive_ceiling
+from aggregator.service.scheduler import configured_interval
+from aggregator.service.scheduler import decide
+from aggregator.service.scheduler import next_poll
+from aggregator.service.scheduler import run_service
 from aggregator.store import Store
 
 FIXTURES = Path(__file__).parent / "fixtures"
@@ -519,7 +519,7 @@ def test_hot_reload_applies_a_good_edit_and_keeps_the_old_config_on_a_bad_one(
             polled = [r.source.url for r in await scheduler.run_due_polls()]
             assert polled == [server.url("/b.xml")]
 
-            with caplog.at_level(logging.ERROR, logger="aggregator.schedule"):
+            with caplog.at_level(logging.ERROR, logger="aggregator.service.scheduler"):
                 bad = config_text(server.base_url, ["/a.xml"]).replace("interval:", "intervl:")
                 write_config(path, bad)
                 assert scheduler.check_config() is False

@@ -16,18 +16,18 @@ from rich.console import Console
 
 from aggregator.cli import main
 from aggregator.config import parse_config
-from aggregator.fetch import Fetcher
-from aggregator.fixture_server import FixtureServer
-from aggregator.fixture_server import Route
+from aggregator.demo.server import FixtureServer
+from aggregator.demo.server import Route
+from aggregator.ingest.fetch import Fetcher
+from aggregator.ingest.poll import poll_all
 from aggregator.models import Config
-from aggregator.poll import poll_all
-from aggregator.status import SourceStatus
-from aggregator.status import relative_time
-from aggregator.status import render_status_html
-from aggregator.status import render_status_json
-from aggregator.status import render_status_text
-from aggregator.status import status_rows
-from aggregator.status import status_table
+from aggregator.service.status import SourceStatus
+from aggregator.service.status import relative_time
+from aggregator.service.status import render_status_html
+from aggregator.service.status import render_status_json
+from aggregator.service.status import render_status_text
+from aggregator.service.status import status_rows
+from aggregator.service.status import status_table
 from aggregator.store import Store
 
 FIXTURES = Path(__file__).parent / "fixtures"

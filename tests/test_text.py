@@ -9,7 +9,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from aggregator.config import _suggest_slug
-from aggregator.opml_import import _unique_id
+from aggregator.config.opml_import import _unique_id
 from aggregator.store.database import tag_slug
 from aggregator.text import short_id
 from aggregator.text import slugify

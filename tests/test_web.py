@@ -29,17 +29,17 @@ import pytest
 from sqlalchemy import create_engine
 from starlette.applications import Starlette
 
-from aggregator import web
 from aggregator.cli import main
 from aggregator.config import parse_config
 from aggregator.demo import demo_config_text
 from aggregator.demo import sample_sites
-from aggregator.fetch import Fetcher
+from aggregator.ingest.fetch import Fetcher
+from aggregator.ingest.poll import poll_all
 from aggregator.models import Config
-from aggregator.poll import poll_all
 from aggregator.publish.export import export_files
 from aggregator.publish.site import site_files
 from aggregator.publish.site import site_paths
+from aggregator.service import web
 from aggregator.store import Store
 from aggregator.store.database import tag_slug
 

@@ -36,30 +36,30 @@ import feedparser
 import httpx
 import pytest
 
-from aggregator import web
 from aggregator.config import load_config
 from aggregator.config import parse_config
+from aggregator.demo.server import FixtureServer
+from aggregator.demo.server import Route
 from aggregator.errors import ConfigError
-from aggregator.fetch import Fetcher
-from aggregator.fixture_server import FixtureServer
-from aggregator.fixture_server import Route
+from aggregator.ingest.fetch import Fetcher
+from aggregator.ingest.parse.feeds import parse_feed
+from aggregator.ingest.poll import advertised_hub
+from aggregator.ingest.poll import poll_all
 from aggregator.models import Config
 from aggregator.models import FetchLimits
-from aggregator.parse.feeds import parse_feed
-from aggregator.poll import advertised_hub
-from aggregator.poll import poll_all
 from aggregator.publish.site import render_document
-from aggregator.schedule import PollScheduler
-from aggregator.schedule import SchedulerSettings
-from aggregator.schedule import run_service
+from aggregator.service import web
+from aggregator.service.scheduler import PollScheduler
+from aggregator.service.scheduler import SchedulerSettings
+from aggregator.service.scheduler import run_service
+from aggregator.service.websub import SubscriptionState
+from aggregator.service.websub import WebSubService
+from aggregator.service.websub import WebSubSettings
+from aggregator.service.websub import callback_url
+from aggregator.service.websub import next_action
+from aggregator.service.websub import signature_valid
 from aggregator.store import Store
 from aggregator.store.database import WebSubRecord
-from aggregator.websub import SubscriptionState
-from aggregator.websub import WebSubService
-from aggregator.websub import WebSubSettings
-from aggregator.websub import callback_url
-from aggregator.websub import next_action
-from aggregator.websub import signature_valid
 
 FIXTURES = Path(__file__).parent / "fixtures"
 WORDPRESS = FIXTURES / "websub_wordpress_rss_with_hub.xml"
@@ -642,7 +642,7 @@ def test_without_a_callback_base_nothing_is_subscribed_and_the_log_says_so_once(
         assert hub.requests == []  # … but never contacted
         assert store.websub_subscriptions()[0].state == SubscriptionState.NEW
 
-    caplog.set_level(logging.WARNING, logger="aggregator.websub")
+    caplog.set_level(logging.WARNING, logger="aggregator.service.websub")
     asyncio.run(scenario())
     said = [r for r in caplog.records if "websub_callback_base is not set" in r.getMessage()]
     assert len(said) == 1

@@ -31,14 +31,14 @@ from sqlalchemy import func
 from sqlalchemy import select
 
 from aggregator.config import parse_config
-from aggregator.fetch import Fetcher
-from aggregator.fixture_server import FixtureServer
-from aggregator.fixture_server import Route
-from aggregator.fixture_server import send
+from aggregator.demo.server import FixtureServer
+from aggregator.demo.server import Route
+from aggregator.demo.server import send
+from aggregator.ingest.fetch import Fetcher
 from aggregator.models import CacheValidators
 from aggregator.models import FetchResult
 from aggregator.models import Item
-from aggregator.schedule import PollScheduler
+from aggregator.service.scheduler import PollScheduler
 from aggregator.store import Store
 from aggregator.store import schema
 

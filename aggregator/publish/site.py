@@ -2,7 +2,7 @@
 
 This is the one place that maps a path ("feed.atom", "members/ciw/feed.rss",
 "tags/dairy/archive/2.atom", "api/items.json", …) to the stories it shows and the renderer
-that writes it. The web app (aggregator.web) answers GET /<path> with render_document, and
+that writes it. The web app (aggregator.service.web) answers GET /<path> with render_document, and
 `aggregator export DIR` writes render_document for every path of site_paths, so the
 server and a static copy can never disagree (except embed.js, whose data address differs:
 the live API on the server, the static api/items.json in an export, and the front page,
@@ -250,7 +250,7 @@ def _feed(
     )
     feed_path = quote(path if language is None else f"{path}?lang={language}", safe="/?=&")
     title = _title(config, scope)
-    # The WebSub hub is pinged for the subscription feeds only (aggregator.websub), so a
+    # The WebSub hub is pinged for the subscription feeds only (aggregator.service.websub), so a
     # `?lang=` variant, which it never hears about, does not advertise it.
     hub = network.websub_hub if language is None else None
     if extension == "rss":

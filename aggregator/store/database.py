@@ -50,6 +50,7 @@ from aggregator.dedupe import StoryCandidate
 from aggregator.dedupe import match_story
 from aggregator.dedupe import title_key
 from aggregator.errors import StorageError
+from aggregator.ingest.normalize import html_to_text
 from aggregator.models import CacheValidators
 from aggregator.models import Config
 from aggregator.models import Credit
@@ -59,7 +60,6 @@ from aggregator.models import Item
 from aggregator.models import PollOutcome
 from aggregator.models import PollReport
 from aggregator.models import PublishedStory
-from aggregator.normalize import html_to_text
 from aggregator.store import migrate
 from aggregator.store import schema
 from aggregator.text import slugify
@@ -178,7 +178,7 @@ class SourceHealth:
 
 @dataclass(frozen=True)
 class WebSubRecord:
-    """One source's WebSub subscription as stored (aggregator.websub reads and drives it)."""
+    """One source's WebSub subscription as stored (service.websub reads and drives it)."""
 
     source_url: str
     callback_id: str
@@ -786,7 +786,7 @@ class Store:
             candidates=candidates,
         )
 
-    # --- scheduling (aggregator.schedule) ------------------------------------------
+    # --- scheduling (aggregator.service.scheduler) ------------------------------------------
 
     def schedule_records(self) -> dict[str, ScheduleRecord]:
         """Every source's scheduling state, by URL."""
@@ -1219,7 +1219,7 @@ class Store:
         with self.engine.connect() as connection:
             return connection.scalar(select(func.count()).select_from(schema.items)) or 0
 
-    # --- WebSub (aggregator.websub) ------------------------------------------------
+    # --- WebSub (aggregator.service.websub) ------------------------------------------------
 
     def remember_websub_hub(self, source_url: str, hub: str | None, topic: str | None) -> None:
         """Note the hub and topic a source's feed advertises now (hub None: none any more).

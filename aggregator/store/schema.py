@@ -91,7 +91,7 @@ sources = Table(
     # For a `url:` source (or a `feed:` that turned out to be a web page): the feed
     # autodiscovery chose, polled instead of the configured address until it fails.
     Column("discovered_url", Text),
-    # Scheduling state (aggregator.schedule): a restart continues from here.
+    # Scheduling state (aggregator.service.scheduler): a restart continues from here.
     Column("next_poll_at", UTCDateTime),  # NULL: never scheduled, due at once
     Column("poll_interval_seconds", Integer),  # the adaptive interval; NULL: as configured
     Column("unchanged_polls", Integer, nullable=False, default=0, server_default="0"),
@@ -101,7 +101,7 @@ sources = Table(
     # When the site answered 410 Gone: `fetch` stops polling the address (a new address in
     # feeds.yaml is a new source row, polled again).
     Column("gone_at", UTCDateTime),
-    # The worker polling this source now (aggregator.schedule), until lease_expires_at: each
+    # The worker polling this source now (service.scheduler), until lease_expires_at: each
     # due source is claimed by one worker, and a crashed worker's claims lapse on their own.
     Column("lease_owner", Text),
     Column("lease_expires_at", UTCDateTime),
@@ -187,7 +187,7 @@ hidden_stories = Table(
     Column("hidden_at", UTCDateTime, nullable=False),
 )
 
-# WebSub subscriptions (aggregator.websub): one per source whose feed advertises a hub.
+# WebSub subscriptions (aggregator.service.websub): one per source whose feed advertises a hub.
 # `callback_id` is the unguessable last segment of our callback URL; a new hub or topic gets
 # a new one (and a new secret), so deliveries for an old subscription find nothing (410).
 websub_subscriptions = Table(
@@ -198,7 +198,7 @@ websub_subscriptions = Table(
     Column("hub", Text, nullable=False),
     Column("topic", Text, nullable=False),
     Column("secret", String(128), nullable=False),
-    # new, pending, active, unsubscribing, denied, failed or refused (see aggregator.websub)
+    # new, pending, active, unsubscribing, denied, failed or refused (see aggregator.service.websub)
     Column("state", String(16), nullable=False, default="new", server_default="new"),
     Column("callback_url", Text),  # the hub.callback last sent
     Column("requested_at", UTCDateTime),  # when the last (un)subscribe request was sent

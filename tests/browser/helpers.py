@@ -1,6 +1,6 @@
 """What the browser tests share: finding Chromium, a small site server, pictures, sample data.
 
-The server here differs from aggregator.fixture_server in what these tests need: routes
+The server here differs from aggregator.demo.server in what these tests need: routes
 match the path whatever the query string (the widget adds ?limit=&member=…), every request
 is recorded with its query and headers (to see the Origin a cross-origin fetch sends), and
 a slow route gives up its wait when the server stops, so a timeout test ends promptly.

@@ -17,13 +17,13 @@ from pathlib import Path
 import pytest
 from playwright.sync_api import expect
 
-from aggregator import web
 from aggregator.config import parse_config
-from aggregator.fetch import CONNECTION_REFUSED
-from aggregator.fetch import Fetcher
-from aggregator.fixture_server import FixtureServer
-from aggregator.fixture_server import Route
-from aggregator.poll import poll_all
+from aggregator.demo.server import FixtureServer
+from aggregator.demo.server import Route
+from aggregator.ingest.fetch import CONNECTION_REFUSED
+from aggregator.ingest.fetch import Fetcher
+from aggregator.ingest.poll import poll_all
+from aggregator.service import web
 from aggregator.store import Store
 from tests.browser.conftest import Browsing
 from tests.browser.helpers import NOW

@@ -1,4 +1,4 @@
-"""The real service in Chromium: the web app (aggregator.web under uvicorn) and a static
+"""The real service in Chromium: the web app (aggregator.service.web under uvicorn) and a static
 export, over a store filled by polling the offline demo's sample sites on 127.0.0.1.
 
 The demo's stories link to their pages on the sample sites on 127.0.0.1; the tests check
@@ -18,17 +18,17 @@ from urllib.parse import urlsplit
 import pytest
 from playwright.sync_api import expect
 
-from aggregator import web
 from aggregator.config import parse_config
 from aggregator.demo import demo_config_text
 from aggregator.demo import sample_sites
-from aggregator.fetch import Fetcher
-from aggregator.fixture_server import FixtureServer
-from aggregator.fixture_server import Route
+from aggregator.demo.server import FixtureServer
+from aggregator.demo.server import Route
+from aggregator.ingest.fetch import Fetcher
+from aggregator.ingest.poll import poll_all
 from aggregator.models import Config
-from aggregator.poll import poll_all
 from aggregator.publish.export import export_files
 from aggregator.publish.site import site_files
+from aggregator.service import web
 from aggregator.store import Store
 from tests.browser.conftest import Browsing
 from tests.browser.helpers import NOW

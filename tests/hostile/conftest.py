@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from aggregator.fixture_server import FixtureServer
+from aggregator.demo.server import FixtureServer
 from aggregator.store import Store
 
 

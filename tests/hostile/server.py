@@ -1,4 +1,4 @@
-"""Test-only helpers for the hostile-input suite: what aggregator.fixture_server cannot do.
+"""Test-only helpers for the hostile-input suite: what aggregator.demo.server cannot do.
 
 A transport that sends a made-up public host name to the fixture server on 127.0.0.1 (with
 a resolver that claims the name is public), a TLS server with a throwaway self-signed
@@ -26,17 +26,17 @@ import httpx
 import pytest
 
 from aggregator.config import parse_config
-from aggregator.fetch import Fetcher
+from aggregator.ingest.fetch import Fetcher
+from aggregator.ingest.poll import poll_all
+from aggregator.ingest.safety import Resolver
 from aggregator.models import CacheValidators
 from aggregator.models import Config
 from aggregator.models import FetchLimits
 from aggregator.models import FetchResult
 from aggregator.models import PollReport
 from aggregator.models import SourceConfig
-from aggregator.poll import poll_all
 from aggregator.publish.export import combined_feed_files
 from aggregator.publish.export import export_files
-from aggregator.safety import Resolver
 from aggregator.store import Store
 
 # A global unicast address that is never connected to: HostMapTransport reroutes it.

@@ -14,7 +14,7 @@ from pathlib import Path
 import pytest
 
 from aggregator.cli import main
-from aggregator.fixture_server import FixtureServer
+from aggregator.demo.server import FixtureServer
 
 REPOSITORY = Path(__file__).resolve().parents[2]
 

@@ -20,11 +20,11 @@ from pathlib import Path
 import feedparser
 import pytest
 
-from aggregator.fixture_server import FixtureServer
-from aggregator.fixture_server import Route
+from aggregator.demo.server import FixtureServer
+from aggregator.demo.server import Route
+from aggregator.ingest.normalize import MAX_CONTENT_LENGTH
 from aggregator.models import FetchLimits
 from aggregator.models import PollOutcome
-from aggregator.normalize import MAX_CONTENT_LENGTH
 from aggregator.store import Store
 from tests.hostile.server import config_for
 from tests.hostile.server import export

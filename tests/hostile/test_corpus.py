@@ -17,10 +17,10 @@ from pathlib import Path
 import pytest
 
 from aggregator.errors import ParseError
+from aggregator.ingest.normalize import normalize_feed
+from aggregator.ingest.parse import parse_source
 from aggregator.models import FetchResult
 from aggregator.models import SourceConfig
-from aggregator.normalize import normalize_feed
-from aggregator.parse import parse_source
 
 CORPUS = Path(__file__).resolve().parents[3] / "shared" / "corpora" / "feedparser-tests"
 PER_FILE_SECONDS = 1.0

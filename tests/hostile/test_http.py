@@ -1,6 +1,6 @@
 """Hostile HTTP: redirects, errors, dead and slow servers, huge and lying bodies.
 
-Every case runs over real sockets against aggregator.fixture_server on 127.0.0.1 (or a TLS
+Every case runs over real sockets against aggregator.demo.server on 127.0.0.1 (or a TLS
 server from tests/hostile/server.py). None may hang, crash or lose what was stored.
 """
 
@@ -17,12 +17,12 @@ import pytest
 
 from aggregator.cli import main
 from aggregator.cli import report_line
-from aggregator.fixture_server import FixtureServer
-from aggregator.fixture_server import Route
-from aggregator.fixture_server import Transfer
-from aggregator.fixture_server import gzip_bomb
-from aggregator.fixture_server import never_answer
-from aggregator.fixture_server import streaming
+from aggregator.demo.server import FixtureServer
+from aggregator.demo.server import Route
+from aggregator.demo.server import Transfer
+from aggregator.demo.server import gzip_bomb
+from aggregator.demo.server import never_answer
+from aggregator.demo.server import streaming
 from aggregator.models import FetchLimits
 from aggregator.models import PollOutcome
 from aggregator.store import Store

@@ -11,12 +11,12 @@ import asyncio
 
 import pytest
 
-from aggregator.fixture_server import FixtureServer
-from aggregator.fixture_server import Route
+from aggregator.demo.server import FixtureServer
+from aggregator.demo.server import Route
+from aggregator.ingest.safety import UnsafeAddressError
+from aggregator.ingest.safety import check_discovered_link
+from aggregator.ingest.safety import is_public_address
 from aggregator.models import FetchResult
-from aggregator.safety import UnsafeAddressError
-from aggregator.safety import check_discovered_link
-from aggregator.safety import is_public_address
 from tests.hostile.server import PUBLIC_ADDRESS
 from tests.hostile.server import PUBLIC_HOST
 from tests.hostile.server import HostMapTransport

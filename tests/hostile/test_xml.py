@@ -15,14 +15,14 @@ from pathlib import Path
 import feedparser
 import pytest
 
-from aggregator.fixture_server import FixtureServer
-from aggregator.fixture_server import Route
+from aggregator.demo.server import FixtureServer
+from aggregator.demo.server import Route
+from aggregator.ingest.normalize import normalize_feed
+from aggregator.ingest.parse import parse_source
+from aggregator.ingest.parse.feeds import parse_feed
 from aggregator.models import FetchResult
 from aggregator.models import PollOutcome
 from aggregator.models import SourceConfig
-from aggregator.normalize import normalize_feed
-from aggregator.parse import parse_source
-from aggregator.parse.feeds import parse_feed
 from aggregator.store import Store
 from tests.hostile.server import config_for
 from tests.hostile.server import export

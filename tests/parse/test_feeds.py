@@ -1,4 +1,4 @@
-"""Tests for aggregator.parse.feeds and parse_source on feed sources.
+"""Tests for aggregator.ingest.parse.feeds and parse_source on feed sources.
 
 Exact extraction from realistic fixtures, charset handling, JSON Feed 1.0/1.1, and
 "only ParseError, whatever the bytes".
@@ -17,14 +17,14 @@ from hypothesis import settings
 from hypothesis import strategies as st
 
 from aggregator.errors import ParseError
+from aggregator.ingest.parse import parse_source
+from aggregator.ingest.parse.feeds import FormatError
+from aggregator.ingest.parse.feeds import parse_feed
+from aggregator.ingest.parse.feeds import split_content_type
+from aggregator.ingest.parse.feeds import text_to_html
 from aggregator.models import FetchResult
 from aggregator.models import ParsedFeed
 from aggregator.models import SourceConfig
-from aggregator.parse import parse_source
-from aggregator.parse.feeds import FormatError
-from aggregator.parse.feeds import parse_feed
-from aggregator.parse.feeds import split_content_type
-from aggregator.parse.feeds import text_to_html
 
 FIXTURES = Path(__file__).parent.parent / "fixtures"
 CORPUS = Path(__file__).parents[3] / "shared" / "corpora" / "feedparser-tests"

@@ -9,20 +9,20 @@ from datetime import datetime
 import pytest
 
 from aggregator.config import parse_config
-from aggregator.fetch import Fetcher
-from aggregator.fixture_server import Route
-from aggregator.follow import follow_new_items
+from aggregator.demo.server import Route
+from aggregator.ingest.fetch import Fetcher
+from aggregator.ingest.follow import follow_new_items
+from aggregator.ingest.parse.heuristics import PageMetadata
+from aggregator.ingest.parse.heuristics import page_metadata
+from aggregator.ingest.parse.heuristics import parse_page_heuristically
+from aggregator.ingest.parse.heuristics import with_metadata
+from aggregator.ingest.poll import poll_all
 from aggregator.models import CacheValidators
 from aggregator.models import FetchResult
 from aggregator.models import ParsedEntry
 from aggregator.models import ParsedFeed
 from aggregator.models import PollReport
 from aggregator.models import SourceConfig
-from aggregator.parse.heuristics import PageMetadata
-from aggregator.parse.heuristics import page_metadata
-from aggregator.parse.heuristics import parse_page_heuristically
-from aggregator.parse.heuristics import with_metadata
-from aggregator.poll import poll_all
 from aggregator.store import Store
 from tests.site_fixtures import SITES
 from tests.site_fixtures import serve_sites

@@ -1,4 +1,4 @@
-"""Tests for aggregator.parse.pages and parse_source on page sources: default and explicit
+"""Tests for aggregator.ingest.parse.pages and parse_source on page sources: default and explicit
 selectors on a realistic news page, <base href>, charsets, lenient dates, and failure modes."""
 
 from __future__ import annotations
@@ -13,14 +13,14 @@ from hypothesis import settings
 from hypothesis import strategies as st
 
 from aggregator.errors import ParseError
+from aggregator.ingest.parse import parse_source
+from aggregator.ingest.parse.pages import decode_page
+from aggregator.ingest.parse.pages import parse_date
+from aggregator.ingest.parse.pages import parse_page
 from aggregator.models import FetchResult
 from aggregator.models import PageSelectors
 from aggregator.models import ParsedFeed
 from aggregator.models import SourceConfig
-from aggregator.parse import parse_source
-from aggregator.parse.pages import decode_page
-from aggregator.parse.pages import parse_date
-from aggregator.parse.pages import parse_page
 
 FIXTURES = Path(__file__).parent.parent / "fixtures"
 PAGE_URL = "https://greenway-coalition.example.org/news/index.php?lang=en"

@@ -4,10 +4,10 @@ from __future__ import annotations
 
 import xml.etree.ElementTree as ET
 
+from aggregator.config.opml_import import read_opml
 from aggregator.models import MemberConfig
 from aggregator.models import NetworkConfig
 from aggregator.models import SourceConfig
-from aggregator.opml_import import read_opml
 from aggregator.publish.opml import members_opml
 from aggregator.publish.opml import published_opml
 

@@ -14,10 +14,10 @@ from typing import Any
 import feedparser
 import pytest
 
+from aggregator.ingest.normalize import html_to_text
 from aggregator.models import Credit
 from aggregator.models import NetworkConfig
 from aggregator.models import PublishedStory
-from aggregator.normalize import html_to_text
 from aggregator.publish.syndication import EMPTY_FEED_UPDATED
 from aggregator.publish.syndication import GENERATOR_NAME
 from aggregator.publish.syndication import UNTITLED

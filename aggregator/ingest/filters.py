@@ -18,9 +18,9 @@ from dataclasses import dataclass
 from datetime import datetime
 from functools import lru_cache
 
+from aggregator.ingest.normalize import html_to_text
 from aggregator.models import Item
 from aggregator.models import ItemFilter
-from aggregator.normalize import html_to_text
 from aggregator.text import fold
 
 

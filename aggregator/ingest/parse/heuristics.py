@@ -32,14 +32,14 @@ from urllib.parse import urljoin
 from bs4 import BeautifulSoup
 from bs4 import Tag
 
+from aggregator.ingest.parse.pages import PAGE_FORMAT
+from aggregator.ingest.parse.pages import _attr
+from aggregator.ingest.parse.pages import _base_url
+from aggregator.ingest.parse.pages import _image_url
+from aggregator.ingest.parse.pages import decode_page
+from aggregator.ingest.parse.pages import parse_date
 from aggregator.models import ParsedEntry
 from aggregator.models import ParsedFeed
-from aggregator.parse.pages import PAGE_FORMAT
-from aggregator.parse.pages import _attr
-from aggregator.parse.pages import _base_url
-from aggregator.parse.pages import _image_url
-from aggregator.parse.pages import decode_page
-from aggregator.parse.pages import parse_date
 
 HEURISTIC_FORMAT = PAGE_FORMAT  # the same kind of source, read another way
 MAX_ENTRIES = 100

@@ -28,11 +28,11 @@ from bs4.dammit import EncodingDetector
 from feedparser.datetimes import _parse_date as feedparser_parse_date
 from soupsieve import SelectorSyntaxError
 
+from aggregator.ingest.parse.feeds import FormatError
+from aggregator.ingest.parse.feeds import split_content_type
 from aggregator.models import PageSelectors
 from aggregator.models import ParsedEntry
 from aggregator.models import ParsedFeed
-from aggregator.parse.feeds import FormatError
-from aggregator.parse.feeds import split_content_type
 
 # A page source is HTML by configuration, whatever its body looks like (XHTML, a bare URL);
 # bs4's guesses otherwise are noise in every poll's log.

@@ -20,18 +20,18 @@ from collections.abc import Iterator
 from dataclasses import replace
 from datetime import datetime
 
+from aggregator.ingest.normalize import normalize_feed
+from aggregator.ingest.parse.discover import FetchFunction
+from aggregator.ingest.parse.discover import link_refusal
+from aggregator.ingest.parse.heuristics import page_metadata
+from aggregator.ingest.parse.heuristics import with_metadata
+from aggregator.ingest.safety import Resolver
+from aggregator.ingest.safety import system_resolver
 from aggregator.models import CacheValidators
 from aggregator.models import Item
 from aggregator.models import ParsedEntry
 from aggregator.models import ParsedFeed
 from aggregator.models import SourceConfig
-from aggregator.normalize import normalize_feed
-from aggregator.parse.discover import FetchFunction
-from aggregator.parse.discover import link_refusal
-from aggregator.parse.heuristics import page_metadata
-from aggregator.parse.heuristics import with_metadata
-from aggregator.safety import Resolver
-from aggregator.safety import system_resolver
 
 FOLLOW_LIMIT = 10  # story pages fetched per poll of one source
 

@@ -6,7 +6,7 @@ byte-identical) -> parse -> normalize -> (follow: true: enrich new items from th
 plain data. This is the only module that strings the stages together for
 polling, so the CLI, the scheduler and the benchmarks all poll the same way.
 
-Parse and normalize (aggregator.parse_worker) run off the event loop so that downloads go
+Parse and normalize (aggregator.ingest.parse_worker) run off the event loop so that downloads go
 on meanwhile: in a thread, or in worker processes over the machine's cores once bodies
 queue up for them (they are most of a first poll's CPU); see Parser.
 
@@ -29,10 +29,14 @@ from datetime import datetime
 from datetime import timedelta
 from urllib.parse import urljoin
 
-from aggregator.fetch import Fetcher
-from aggregator.filters import filter_items
-from aggregator.follow import follow_new_items
-from aggregator.language import with_detected_language
+from aggregator.ingest.fetch import Fetcher
+from aggregator.ingest.filters import filter_items
+from aggregator.ingest.follow import follow_new_items
+from aggregator.ingest.language import with_detected_language
+from aggregator.ingest.parse import parse_source
+from aggregator.ingest.parse.discover import discover_feed
+from aggregator.ingest.parse.discover import is_html_page
+from aggregator.ingest.parse_worker import parse_in_worker
 from aggregator.models import Config
 from aggregator.models import FetchResult
 from aggregator.models import Item
@@ -41,10 +45,6 @@ from aggregator.models import PollOutcome
 from aggregator.models import PollReport
 from aggregator.models import ScheduleHints
 from aggregator.models import SourceConfig
-from aggregator.parse import parse_source
-from aggregator.parse.discover import discover_feed
-from aggregator.parse.discover import is_html_page
-from aggregator.parse_worker import parse_in_worker
 from aggregator.store import Store
 from aggregator.store.database import SourceState
 from aggregator.store.database import body_digest

@@ -37,8 +37,8 @@ from aggregator import USER_AGENT
 from aggregator.models import AlertSettings
 from aggregator.models import Config
 from aggregator.models import EmailSettings
-from aggregator.status import SourceStatus
-from aggregator.status import status_rows
+from aggregator.service.status import SourceStatus
+from aggregator.service.status import status_rows
 from aggregator.store import Store
 from aggregator.store.database import AlertRecord
 

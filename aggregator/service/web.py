@@ -57,9 +57,9 @@ from aggregator.models import Config
 from aggregator.publish import api
 from aggregator.publish import html as html_pages
 from aggregator.publish import site
-from aggregator.status import render_status_html
-from aggregator.status import render_status_json
-from aggregator.status import status_rows
+from aggregator.service.status import render_status_html
+from aggregator.service.status import render_status_json
+from aggregator.service.status import status_rows
 from aggregator.store import Store
 
 CACHE_CONTROL = "public, max-age=300"

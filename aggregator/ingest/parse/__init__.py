@@ -11,12 +11,12 @@ anything but ParseError, whatever bytes arrive: one member's broken body must no
 from __future__ import annotations
 
 from aggregator.errors import ParseError
+from aggregator.ingest.parse.feeds import FormatError
+from aggregator.ingest.parse.feeds import parse_feed
+from aggregator.ingest.parse.heuristics import parse_page_heuristically
+from aggregator.ingest.parse.pages import parse_page
 from aggregator.models import FetchResult
 from aggregator.models import ParsedFeed
-from aggregator.parse.feeds import FormatError
-from aggregator.parse.feeds import parse_feed
-from aggregator.parse.heuristics import parse_page_heuristically
-from aggregator.parse.pages import parse_page
 
 __all__ = ["parse_feed", "parse_page", "parse_page_heuristically", "parse_source"]
 

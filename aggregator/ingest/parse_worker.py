@@ -6,7 +6,7 @@ parse and normalize stages: not the HTTP client, the database or the web stack, 
 would add tens of megabytes to every worker for nothing.
 
 Pure: no network, no database, no clock (the fetch time travels in the FetchResult). It
-must never import aggregator.poll, aggregator.fetch or aggregator.store.
+must never import aggregator.ingest.poll, aggregator.ingest.fetch or aggregator.store.
 """
 
 from __future__ import annotations
@@ -14,11 +14,11 @@ from __future__ import annotations
 from dataclasses import replace
 
 from aggregator.errors import ParseError
+from aggregator.ingest.normalize import normalize_feed
+from aggregator.ingest.parse import parse_source
 from aggregator.models import FetchResult
 from aggregator.models import Item
 from aggregator.models import ParsedFeed
-from aggregator.normalize import normalize_feed
-from aggregator.parse import parse_source
 
 
 def parse_and_normalize(result: FetchResult, language: str | None) -> tuple[ParsedFeed, list[Item]]:

@@ -31,51 +31,51 @@ from rich.progress import TextColumn
 from rich.progress import TimeElapsedColumn
 
 from aggregator import __version__
-from aggregator.alerts import scheduled_alert_check
 from aggregator.config import hidden_target
 from aggregator.config import load_config
 from aggregator.config import parse_config
+from aggregator.config.opml_import import import_opml
 from aggregator.demo import demo_config_text
 from aggregator.demo import sample_sites
 from aggregator.errors import ConfigError
 from aggregator.errors import ListenError
 from aggregator.errors import PublishError
 from aggregator.errors import StorageError
-from aggregator.fetch import Fetcher
+from aggregator.ingest.fetch import Fetcher
+from aggregator.ingest.poll import ReportCallback
+from aggregator.ingest.poll import poll_all
+from aggregator.ingest.poll import selected_sources
+from aggregator.ingest.preview import Preview
+from aggregator.ingest.preview import parse_selectors_option
+from aggregator.ingest.preview import preview_source
+from aggregator.ingest.preview import source_yaml
 from aggregator.models import Config
 from aggregator.models import PollOutcome
 from aggregator.models import PollReport
-from aggregator.opml_import import import_opml
-from aggregator.poll import ReportCallback
-from aggregator.poll import poll_all
-from aggregator.poll import selected_sources
-from aggregator.preview import Preview
-from aggregator.preview import parse_selectors_option
-from aggregator.preview import preview_source
-from aggregator.preview import source_yaml
 from aggregator.publish.export import export_files
 from aggregator.publish.site import site_files
-from aggregator.schedule import ROLES
-from aggregator.schedule import SchedulerSettings
-from aggregator.schedule import configured_interval
-from aggregator.schedule import prune_expired
-from aggregator.schedule import run_service
-from aggregator.status import render_status_json
-from aggregator.status import render_status_text
-from aggregator.status import status_rows
-from aggregator.status import status_table
+from aggregator.service.alerts import scheduled_alert_check
+from aggregator.service.scheduler import ROLES
+from aggregator.service.scheduler import SchedulerSettings
+from aggregator.service.scheduler import configured_interval
+from aggregator.service.scheduler import prune_expired
+from aggregator.service.scheduler import run_service
+from aggregator.service.status import render_status_json
+from aggregator.service.status import render_status_text
+from aggregator.service.status import status_rows
+from aggregator.service.status import status_table
+from aggregator.service.web import CACHE_CONTROL
+from aggregator.service.web import VERSION_CHECK_SECONDS
+from aggregator.service.web import create_app
+from aggregator.service.web import listen
+from aggregator.service.web import make_server
+from aggregator.service.web import set_config
+from aggregator.service.websub import WebSubService
 from aggregator.store import Store
 from aggregator.store.database import schema_state
 from aggregator.store.database import sqlite_file
 from aggregator.urls import is_http_url
 from aggregator.urls import slash_variants
-from aggregator.web import CACHE_CONTROL
-from aggregator.web import VERSION_CHECK_SECONDS
-from aggregator.web import create_app
-from aggregator.web import listen
-from aggregator.web import make_server
-from aggregator.web import set_config
-from aggregator.websub import WebSubService
 
 DEFAULT_CONFIG = "config/feeds.yaml"
 DEFAULT_DATA_DIR = "data"
@@ -601,7 +601,7 @@ def command_run(
         level=logging.WARNING if quiet else logging.INFO,
         format="%(asctime)s %(levelname)s %(name)s: %(message)s",
     )
-    # One line per poll comes from aggregator.schedule; these would repeat it every tick.
+    # One line per poll comes from aggregator.service.scheduler; these would repeat it every tick.
     for chatty in ("apscheduler", "httpx"):
         logging.getLogger(chatty).setLevel(logging.WARNING)
     config = load_config(config_path)

@@ -21,7 +21,7 @@ from typing import Any
 from rich.markup import escape as rich_escape
 from rich.table import Table
 
-from aggregator.fetch import host_key
+from aggregator.ingest.fetch import host_key
 from aggregator.models import Config
 from aggregator.models import NetworkConfig
 from aggregator.store import Store

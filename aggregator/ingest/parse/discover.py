@@ -11,7 +11,7 @@ and a comments feed is never chosen (it would publish readers' comments as news)
 The functions that find and rank candidates are pure. `discover_feed` is the one small
 async orchestrator: it fetches the candidates with the fetch function it is given. It must
 never follow a link from a public address to a private or loopback one (SSRF: every link
-is checked by aggregator.safety first), never store anything and never raise for a remote
+is checked by aggregator.ingest.safety first), never store anything and never raise for a remote
 fault: a site with no feed is a Discovery with no choice, saying so.
 """
 
@@ -31,18 +31,18 @@ from bs4 import BeautifulSoup
 from bs4 import Tag
 
 from aggregator.errors import ParseError
+from aggregator.ingest.parse.feeds import looks_like_html
+from aggregator.ingest.parse.feeds import split_content_type
+from aggregator.ingest.parse.pages import _base_url
+from aggregator.ingest.parse.pages import decode_page
+from aggregator.ingest.safety import Resolver
+from aggregator.ingest.safety import UnsafeAddressError
+from aggregator.ingest.safety import check_discovered_link
+from aggregator.ingest.safety import system_resolver
 from aggregator.models import CacheValidators
 from aggregator.models import FetchResult
 from aggregator.models import ParsedFeed
 from aggregator.models import SourceConfig
-from aggregator.parse.feeds import looks_like_html
-from aggregator.parse.feeds import split_content_type
-from aggregator.parse.pages import _base_url
-from aggregator.parse.pages import decode_page
-from aggregator.safety import Resolver
-from aggregator.safety import UnsafeAddressError
-from aggregator.safety import check_discovered_link
-from aggregator.safety import system_resolver
 
 FEED_TYPES = {
     "application/rss+xml": "rss",
@@ -200,7 +200,7 @@ async def link_refusal(
 ) -> str | None:
     """Why a link found on `page_url` must not be fetched, or None when it may.
 
-    The rule is aggregator.safety's: a public page must never lead the aggregator to a
+    The rule is aggregator.ingest.safety's: a public page must never lead the aggregator to a
     private or loopback address (the page could be hostile and the address an internal
     service); a page that is itself private (the offline demo, tests, an intranet member)
     may name addresses on its own network. Only http(s) is ever fetched.

@@ -68,20 +68,20 @@ from apscheduler.schedulers.asyncio import AsyncIOScheduler
 from aggregator.config import load_config
 from aggregator.errors import AggregatorError
 from aggregator.errors import ConfigError
-from aggregator.fetch import UNREACHABLE_CAUSES
-from aggregator.fetch import Fetcher
-from aggregator.fetch import host_key
+from aggregator.ingest.fetch import UNREACHABLE_CAUSES
+from aggregator.ingest.fetch import Fetcher
+from aggregator.ingest.fetch import host_key
+from aggregator.ingest.poll import poll_source
 from aggregator.models import Config
 from aggregator.models import PollOutcome
 from aggregator.models import PollReport
 from aggregator.models import ScheduleHints
 from aggregator.models import SourceConfig
-from aggregator.poll import poll_source
+from aggregator.service.web import listen
 from aggregator.store import Store
 from aggregator.store.database import HostPause
 from aggregator.store.database import PruneReport
 from aggregator.store.database import ScheduleRecord
-from aggregator.web import listen
 
 logger = logging.getLogger(__name__)
 

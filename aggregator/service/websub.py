@@ -18,7 +18,7 @@ combined feeds, the member's and its topics', each once per burst of polls.
 
 This module must never subscribe without `network.websub_callback_base` (without a public
 address no hub can reach us), never contact a hub that a feed on a public address names on
-a private one (aggregator.safety), never store a delivery whose signature does not verify,
+a private one (aggregator.ingest.safety), never store a delivery whose signature does not verify,
 and never change when sources are polled.
 """
 
@@ -50,27 +50,27 @@ from starlette.responses import Response
 
 from aggregator import USER_AGENT
 from aggregator.errors import AggregatorError
-from aggregator.fetch import Fetcher
-from aggregator.fetch import describe_exception
-from aggregator.fetch import describe_status
+from aggregator.ingest.fetch import Fetcher
+from aggregator.ingest.fetch import describe_exception
+from aggregator.ingest.fetch import describe_status
+from aggregator.ingest.poll import ingest_body
+from aggregator.ingest.safety import Resolver
+from aggregator.ingest.safety import UnsafeAddressError
+from aggregator.ingest.safety import check_discovered_link
+from aggregator.ingest.safety import system_resolver
 from aggregator.models import Config
 from aggregator.models import NetworkConfig
 from aggregator.models import PollOutcome
 from aggregator.models import PollReport
 from aggregator.models import SourceConfig
-from aggregator.poll import ingest_body
 from aggregator.publish.site import FEED_FORMATS
 from aggregator.publish.syndication import feed_self_url
-from aggregator.safety import Resolver
-from aggregator.safety import UnsafeAddressError
-from aggregator.safety import check_discovered_link
-from aggregator.safety import system_resolver
 from aggregator.store import Store
 from aggregator.store.database import WebSubRecord
 from aggregator.store.database import tag_slug
 
 if TYPE_CHECKING:
-    from aggregator.schedule import PollScheduler
+    from aggregator.service.scheduler import PollScheduler
 
 logger = logging.getLogger(__name__)
 

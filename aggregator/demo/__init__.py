@@ -1,6 +1,6 @@
 """The offline demo's bundled sample sites, the server that serves them, and its configuration.
 
-The sample sites (aggregator/demo_site/) are fictional organizations. Their files carry a
+The sample sites (aggregator/demo/sites/) are fictional organizations. Their files carry a
 "{base}" placeholder wherever a site links to itself; the demo server fills it with its own
 address (http://127.0.0.1:PORT, chosen at run time), so every link in the sample feeds is
 one a visitor can open. feeds.yaml also carries {published}, where the demo's own web site
@@ -24,21 +24,21 @@ from urllib.parse import urljoin
 from urllib.parse import urlsplit
 
 from aggregator.config import parse_config
-from aggregator.fixture_server import FixtureServer
-from aggregator.fixture_server import Route
+from aggregator.demo.server import FixtureServer
+from aggregator.demo.server import Route
+from aggregator.ingest.normalize import html_to_text
+from aggregator.ingest.parse import parse_feed
+from aggregator.ingest.parse import parse_page
 from aggregator.models import Config
 from aggregator.models import MemberConfig
 from aggregator.models import ParsedEntry
 from aggregator.models import SourceConfig
-from aggregator.normalize import html_to_text
-from aggregator.parse import parse_feed
-from aggregator.parse import parse_page
 
 DEFAULT_PUBLISHED_URL = "http://127.0.0.1:8080/"
 
 
 def demo_site_directory() -> Path:
-    return Path(str(resources.files("aggregator") / "demo_site"))
+    return Path(str(resources.files("aggregator.demo") / "sites"))
 
 
 def demo_config_text(base_url: str, published_url: str = DEFAULT_PUBLISHED_URL) -> str:

@@ -3,7 +3,7 @@
 Owns the httpx client and its limits: a shared connection pool, a concurrency limit,
 per-phase timeouts plus a total deadline (a server trickling a byte a second cannot hold
 a poll forever), a cap on the decompressed body size enforced while streaming, redirects
-followed by hand up to a limit with each target checked first (aggregator.safety: no hop
+followed by hand up to a limit with each target checked first (aggregator.ingest.safety: no hop
 from a public site to a private address), conditional GET from stored validators.
 
 It never raises for a fault of the remote side: an HTTP error, a refused connection or a
@@ -28,14 +28,14 @@ from urllib.parse import urlsplit
 import httpx
 
 from aggregator import USER_AGENT
+from aggregator.ingest.safety import Resolver
+from aggregator.ingest.safety import UnsafeAddressError
+from aggregator.ingest.safety import check_redirect
+from aggregator.ingest.safety import system_resolver
 from aggregator.models import CacheValidators
 from aggregator.models import FetchLimits
 from aggregator.models import FetchResult
 from aggregator.models import SourceConfig
-from aggregator.safety import Resolver
-from aggregator.safety import UnsafeAddressError
-from aggregator.safety import check_redirect
-from aggregator.safety import system_resolver
 
 ACCEPT = (
     "application/atom+xml, application/rss+xml, application/rdf+xml, application/feed+json, "
@@ -178,7 +178,7 @@ class Fetcher:
         resolver: Resolver | None = None,
     ) -> None:
         self.limits = limits or FetchLimits()
-        # Looks up each redirect target before it is requested (aggregator.safety).
+        # Looks up each redirect target before it is requested (aggregator.ingest.safety).
         self._resolver = resolver or system_resolver
         self._clock = clock or (lambda: datetime.now(UTC))
         self._semaphore = asyncio.Semaphore(self.limits.concurrency)
@@ -214,7 +214,7 @@ class Fetcher:
 
     @property
     def resolver(self) -> Resolver:
-        """How this fetcher looks up host names for its safety checks (aggregator.safety);
+        """How this fetcher looks up host names for its safety checks (aggregator.ingest.safety);
         autodiscovery and `follow:` check the links they find with the same one."""
         return self._resolver
 
@@ -304,7 +304,7 @@ class Fetcher:
         where the source moved for good (the address after the leading 301/308 hops: a
         temporary hop before it means the configured address must stay).
 
-        Each target is checked (aggregator.safety) before it is requested, so a hacked
+        Each target is checked (aggregator.ingest.safety) before it is requested, so a hacked
         public site cannot send us to 127.0.0.1, the office network or a metadata service.
         """
         moved_to: str | None = None

@@ -24,7 +24,18 @@ from bs4 import BeautifulSoup
 from bs4 import Tag
 
 from aggregator.errors import ParseError
-from aggregator.language import detect_language
+from aggregator.ingest.language import detect_language
+from aggregator.ingest.normalize import html_to_text
+from aggregator.ingest.normalize import normalize_feed
+from aggregator.ingest.parse import parse_source
+from aggregator.ingest.parse.discover import Discovery
+from aggregator.ingest.parse.discover import FetchFunction
+from aggregator.ingest.parse.discover import discover_feed
+from aggregator.ingest.parse.discover import is_html_page
+from aggregator.ingest.parse.pages import PAGE_FORMAT
+from aggregator.ingest.parse.pages import decode_page
+from aggregator.ingest.safety import Resolver
+from aggregator.ingest.safety import system_resolver
 from aggregator.models import CacheValidators
 from aggregator.models import FetchResult
 from aggregator.models import Item
@@ -32,17 +43,6 @@ from aggregator.models import PageSelectors
 from aggregator.models import ParsedFeed
 from aggregator.models import SourceConfig
 from aggregator.models import SourceKind
-from aggregator.normalize import html_to_text
-from aggregator.normalize import normalize_feed
-from aggregator.parse import parse_source
-from aggregator.parse.discover import Discovery
-from aggregator.parse.discover import FetchFunction
-from aggregator.parse.discover import discover_feed
-from aggregator.parse.discover import is_html_page
-from aggregator.parse.pages import PAGE_FORMAT
-from aggregator.parse.pages import decode_page
-from aggregator.safety import Resolver
-from aggregator.safety import system_resolver
 from aggregator.text import fold
 from aggregator.text import short_id
 from aggregator.urls import absolute_url

@@ -1,0 +1,1 @@
+"""The running service: scheduler, web server, status, alerts and WebSub."""
