@@ -63,7 +63,7 @@ from aggregator.status import render_status_text
 from aggregator.status import status_rows
 from aggregator.status import status_table
 from aggregator.store import Store
-from aggregator.store.database import schema_state
+from aggregator.store.base import schema_state
 from aggregator.urls import is_http_url
 from aggregator.web import create_app
 from aggregator.web import make_server

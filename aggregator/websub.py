@@ -58,6 +58,7 @@ from aggregator.models import NetworkConfig
 from aggregator.models import PollOutcome
 from aggregator.models import PollReport
 from aggregator.models import SourceConfig
+from aggregator.models import WebSubRecord
 from aggregator.poll import ingest_body
 from aggregator.publish.site import FEED_FORMATS
 from aggregator.publish.syndication import feed_self_url
@@ -66,7 +67,6 @@ from aggregator.safety import UnsafeAddressError
 from aggregator.safety import check_discovered_link
 from aggregator.safety import system_resolver
 from aggregator.store import Store
-from aggregator.store.database import WebSubRecord
 from aggregator.store.database import tag_slug
 
 if TYPE_CHECKING:

@@ -28,13 +28,13 @@ from aggregator.config import parse_config
 from aggregator.fetch import Fetcher
 from aggregator.fixture_server import FixtureServer
 from aggregator.fixture_server import Route
+from aggregator.models import AlertRecord
 from aggregator.models import AlertSettings
 from aggregator.models import Config
 from aggregator.models import EmailSettings
 from aggregator.poll import poll_all
 from aggregator.status import SourceStatus
 from aggregator.store import Store
-from aggregator.store.database import AlertRecord
 
 NOW = datetime(2026, 12, 1, 12, 0, tzinfo=UTC)
 URL = "https://dairy.example.org/feed/"

@@ -45,6 +45,7 @@ from aggregator.fixture_server import FixtureServer
 from aggregator.fixture_server import Route
 from aggregator.models import Config
 from aggregator.models import FetchLimits
+from aggregator.models import WebSubRecord
 from aggregator.parse.feeds import parse_feed
 from aggregator.poll import advertised_hub
 from aggregator.poll import poll_all
@@ -53,7 +54,6 @@ from aggregator.schedule import PollScheduler
 from aggregator.schedule import SchedulerSettings
 from aggregator.schedule import run_service
 from aggregator.store import Store
-from aggregator.store.database import WebSubRecord
 from aggregator.websub import SubscriptionState
 from aggregator.websub import WebSubService
 from aggregator.websub import WebSubSettings
