@@ -33,28 +33,24 @@ from aggregator.store import migrate
 from aggregator.store import schema
 
 WRITE_LOCK_KEY = 0x57535201  # the advisory lock PostgreSQL writers share ("WSR" 1)
-
 SQLITE_BUSY_TIMEOUT_MS = 30_000
-
+# PostgreSQL advisory locks of item writes, as (space, key) pairs, always taken in this
 # order of space (and of key within one) so that two writers can never deadlock on them:
 # every item write holds ITEM_LOCKS shared (a prune holds it alone), then its source's
 # key, then one key per title and link its items could be matched to another member's on.
 ITEM_LOCKS = 0x57535210
-
 SOURCE_LOCKS = 0x57535211
-
 MATCH_LOCKS = 0x57535212
-
+# Session-level advisory locks for jobs only one process of a deployment should run at a
 # time (Store.singleton), by job name.
 SINGLETON_LOCKS = 0x57535220
-
+# A poll with more distinct titles and links than this (a first poll of a long feed) holds
 # ITEM_LOCKS alone instead: a lock per key would fill PostgreSQL's shared lock table
 # (max_locks_per_transaction × max_connections, 6,400 by default).
 MAX_MATCH_LOCKS = 256
-
+# Deadlock or serialization failure (two writers updating the same stories in opposite
 # orders): the loser's transaction is rolled back whole, so it is simply run again.
 RETRIED_SQLSTATES = frozenset({"40P01", "40001"})
-
 WRITE_ATTEMPTS = 3
 
 

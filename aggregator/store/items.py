@@ -51,9 +51,11 @@ from aggregator.store.database import tag_slug
 
 MAX_CANDIDATES = 50
 
+# Bound on the values of one IN (...) list (SQLite allows 32,766 parameters, but a batch
 # this size is already far beyond one feed).
 _IN_CHUNK = 500
 
+# An item as _upsert_item needs it to decide between unchanged, updated and new.
 _STORED_ITEM = select(
     schema.items.c.id,
     schema.items.c.story_id,

@@ -9,6 +9,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from datetime import datetime
 from datetime import timedelta
+from typing import Any
 
 from sqlalchemy import Connection
 from sqlalchemy import or_
@@ -21,35 +22,25 @@ from aggregator.store import schema
 from aggregator.store.base import StoreBase
 from aggregator.store.base import lock_for_writing
 
+# A source's scheduling state as schedule_records and claim_due_sources read it.
+_SCHEDULE_ROWS = select(
+    schema.sources.c.url,
+    schema.sources.c.next_poll_at,
+    schema.sources.c.poll_interval_seconds,
+    schema.sources.c.unchanged_polls,
+    schema.sources.c.declared_interval_seconds,
+    schema.sources.c.consecutive_failures,
+)
+
 
 class SchedulingMixin(StoreBase):
     """What the scheduler decided per source, leases on due sources, host pauses."""
 
     def schedule_records(self) -> dict[str, ScheduleRecord]:
         """Every source's scheduling state, by URL."""
-        columns = schema.sources.c
         with self.engine.connect() as connection:
-            rows = connection.execute(
-                select(
-                    columns.url,
-                    columns.next_poll_at,
-                    columns.poll_interval_seconds,
-                    columns.unchanged_polls,
-                    columns.declared_interval_seconds,
-                    columns.consecutive_failures,
-                )
-            ).all()
-        return {
-            row.url: ScheduleRecord(
-                url=row.url,
-                next_poll_at=row.next_poll_at,
-                interval_seconds=row.poll_interval_seconds,
-                unchanged_polls=row.unchanged_polls or 0,
-                declared_interval_seconds=row.declared_interval_seconds,
-                consecutive_failures=row.consecutive_failures,
-            )
-            for row in rows
-        }
+            rows = connection.execute(_SCHEDULE_ROWS).all()
+        return {row.url: _schedule_record(row) for row in rows}
 
     def save_schedule(
         self,
@@ -113,15 +104,7 @@ class SchedulingMixin(StoreBase):
             if connection.dialect.name != "postgresql":
                 lock_for_writing(connection)
             rows = connection.execute(
-                select(
-                    columns.id,
-                    columns.url,
-                    columns.next_poll_at,
-                    columns.poll_interval_seconds,
-                    columns.unchanged_polls,
-                    columns.declared_interval_seconds,
-                    columns.consecutive_failures,
-                )
+                _SCHEDULE_ROWS.add_columns(columns.id)
                 .where(
                     or_(columns.next_poll_at.is_(None), columns.next_poll_at <= now),
                     or_(columns.lease_expires_at.is_(None), columns.lease_expires_at <= now),
@@ -136,17 +119,7 @@ class SchedulingMixin(StoreBase):
                     .where(columns.id.in_([row.id for row in chosen]))
                     .values(lease_owner=owner, lease_expires_at=now + lease)
                 )
-        return [
-            ScheduleRecord(
-                url=row.url,
-                next_poll_at=row.next_poll_at,
-                interval_seconds=row.poll_interval_seconds,
-                unchanged_polls=row.unchanged_polls or 0,
-                declared_interval_seconds=row.declared_interval_seconds,
-                consecutive_failures=row.consecutive_failures,
-            )
-            for row in chosen
-        ]
+        return [_schedule_record(row) for row in chosen]
 
     def release_lease(self, url: str, owner: str) -> None:
         """End `owner`'s lease on source `url` (a poll abandoned at shutdown): due again
@@ -189,3 +162,14 @@ def _save_host_pause(connection: Connection, pause: HostPause) -> None:
             .where(table.c.host == pause.host)
             .values(paused_until=pause.until, reason=pause.reason)
         )
+
+
+def _schedule_record(row: Any) -> ScheduleRecord:
+    return ScheduleRecord(
+        url=row.url,
+        next_poll_at=row.next_poll_at,
+        interval_seconds=row.poll_interval_seconds,
+        unchanged_polls=row.unchanged_polls or 0,
+        declared_interval_seconds=row.declared_interval_seconds,
+        consecutive_failures=row.consecutive_failures,
+    )
