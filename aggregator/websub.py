@@ -53,6 +53,7 @@ from aggregator.errors import AggregatorError
 from aggregator.fetch import Fetcher
 from aggregator.fetch import describe_exception
 from aggregator.fetch import describe_status
+from aggregator.models import GONE_STATUS
 from aggregator.models import Config
 from aggregator.models import NetworkConfig
 from aggregator.models import PollOutcome
@@ -412,7 +413,7 @@ class WebSubSubscriber:
             None,
         )
         if record is None or source is None or record.state != SubscriptionState.ACTIVE:
-            return 410
+            return GONE_STATUS
         if not signature_valid(record.secret, body, signature):
             logger.warning(
                 "%s: a WebSub delivery from %s was discarded: %s",
@@ -472,7 +473,7 @@ def install_routes(app: Starlette, subscriber: WebSubSubscriber) -> None:
             request.headers.get("content-type"),
             request.headers.get(SIGNATURE_HEADER),
         )
-        text = "Gone\n" if status == 410 else "ok\n"
+        text = "Gone\n" if status == GONE_STATUS else "ok\n"
         return PlainTextResponse(text, status_code=status, headers=headers)
 
     app.router.add_route(
