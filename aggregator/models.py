@@ -4,7 +4,8 @@ config -> NetworkConfig/MemberConfig/SourceConfig
 fetch -> FetchResult
 parse -> ParsedFeed (of ParsedEntry)
 normalize -> Item
-store -> PublishedStory (what the publishers render)
+store -> PublishedStory (what the publishers render), and the records it reads back
+(SourceState, ScheduleRecord, SourceHealth, …)
 
 Everything here is a frozen dataclass with no behaviour beyond small derived properties:
 a stage receives these, never the objects of the stage before it (no httpx responses,
@@ -157,6 +158,13 @@ class Config:
 
 
 # --- fetching -------------------------------------------------------------------------
+
+# The one HTTP status that means "this address was removed for good": the store marks the
+# source gone, the scheduler waits longest, the status page and alerts say so.
+GONE_STATUS = 410
+# A feed address that answers one of these no longer has a feed there (autodiscovery looks
+# again from the site's address).
+MISSING_STATUSES = frozenset({404, GONE_STATUS})
 
 
 @dataclass(frozen=True)
@@ -319,3 +327,126 @@ class PublishedStory:
     tags: tuple[str, ...] = ()
     image: str | None = None
     language: str | None = None
+
+
+# --- storage records (what aggregator.store reads back) -------------------------------
+
+
+@dataclass(frozen=True)
+class SourceState:
+    """What the database remembers about a source between polls."""
+
+    validators: CacheValidators
+    body_hash: str | None
+    consecutive_failures: int
+    last_polled_at: datetime | None
+    last_success_at: datetime | None
+    last_error: str | None
+    moved_to: str | None
+    discovered_url: str | None = None  # the feed autodiscovery chose for this address
+    gone_at: datetime | None = None  # when the site answered 410 Gone; not polled since
+
+
+@dataclass(frozen=True)
+class HiddenRecord:
+    """A story taken out of the published feeds, and why (feeds.yaml or `aggregator hide`)."""
+
+    target: str  # "urn:uuid:…" or an item's canonical URL
+    reason: str
+    origin: str  # "config" or "cli"
+    hidden_at: datetime
+
+
+@dataclass(frozen=True)
+class ScheduleRecord:
+    """What the scheduler remembers about a source between polls."""
+
+    url: str
+    next_poll_at: datetime | None  # None: never scheduled
+    interval_seconds: int | None  # the adaptive interval; None: as configured
+    unchanged_polls: int
+    declared_interval_seconds: int | None  # the source's own <ttl>/sy:updatePeriod
+    consecutive_failures: int
+
+
+@dataclass(frozen=True)
+class PruneReport:
+    """What one retention pass deleted."""
+
+    items: int
+    stories: int
+    host_pauses: int
+
+
+@dataclass(frozen=True)
+class HostPause:
+    """A host that asked us to slow down (429/503), left alone until `until`."""
+
+    host: str
+    until: datetime
+    reason: str
+
+
+@dataclass(frozen=True)
+class SourceHealth:
+    """One source's health as stored, for the status page and alerts."""
+
+    url: str
+    member_id: str
+    kind: str
+    last_polled_at: datetime | None
+    last_success_at: datetime | None
+    last_error: str | None
+    last_warning: str | None
+    consecutive_failures: int
+    failing_since: datetime | None
+    items: int
+    last_new_item_at: datetime | None
+    newest_item_published: datetime | None
+    next_poll_at: datetime | None
+    moved_to: str | None
+    last_status: int | None
+
+
+@dataclass(frozen=True)
+class WebSubRecord:
+    """One source's WebSub subscription as stored (service.websub reads and drives it)."""
+
+    source_url: str
+    callback_id: str
+    hub: str
+    topic: str
+    secret: str
+    state: str
+    callback_url: str | None
+    requested_at: datetime | None
+    lease_expires_at: datetime | None
+    last_error: str | None
+
+
+@dataclass(frozen=True)
+class AlertRecord:
+    """An alert that was sent and still stands (so it is not sent again)."""
+
+    kind: str
+    subject: str
+    detail: str
+    sent_at: datetime
+
+
+@dataclass(frozen=True)
+class StoryCursor:
+    """Where a page of stories (newest first) ended: the last story's date and row id.
+
+    publish/api.py turns it into the API's opaque token and back."""
+
+    published: datetime
+    story_id: int
+
+
+@dataclass(frozen=True)
+class StoryPage:
+    """One page of stories as Store.story_page reads it."""
+
+    stories: list[PublishedStory]
+    next_cursor: StoryCursor | None  # None: this was the last page

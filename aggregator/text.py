@@ -80,3 +80,15 @@ def _domain_label(url: str | None) -> str:
     if not host or _IP_ADDRESS.fullmatch(host) or "." not in host:
         return ""
     return slugify(host.removeprefix("www.").split(".")[0])
+
+
+TAG_SLUG_MAX = 100  # tags are matched and published by slug, with room for long tags
+
+
+def tag_slug(tag: str) -> str:
+    """A tag as it is matched and published in paths: "Fair Food" and "fair-food" agree.
+
+    The project's one slug rule (slugify: accents folded, "Capacitación" is "capacitacion"),
+    with room for longer tags than ids have; safe as a path segment and as a file name.
+    """
+    return slugify(tag, TAG_SLUG_MAX)

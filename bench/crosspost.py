@@ -53,7 +53,7 @@ from aggregator.dedupe import match_story
 from aggregator.demo.server import FixtureServer
 from aggregator.ingest.normalize import html_to_text
 from aggregator.models import Item
-from aggregator.store import database
+from aggregator.store import items as store_items
 from aggregator.store import schema
 from aggregator.urls import canonical_url
 from bench.corpus import FILE_NAMES
@@ -279,12 +279,12 @@ def candidates_from(source: str) -> Iterator[None]:
     if source == "store":
         yield
         return
-    original = database.Store._find_story
-    database.Store._find_story = _window_candidates  # type: ignore[method-assign,assignment]
+    original = store_items.ItemsMixin._find_story
+    store_items.ItemsMixin._find_story = _window_candidates  # type: ignore[method-assign,assignment]
     try:
         yield
     finally:
-        database.Store._find_story = original  # type: ignore[method-assign]
+        store_items.ItemsMixin._find_story = original  # type: ignore[method-assign]
 
 
 def _run_cli(arguments: Sequence[str]) -> str:

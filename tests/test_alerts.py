@@ -25,6 +25,7 @@ from aggregator.demo.server import FixtureServer
 from aggregator.demo.server import Route
 from aggregator.ingest.fetch import Fetcher
 from aggregator.ingest.poll import poll_all
+from aggregator.models import AlertRecord
 from aggregator.models import AlertSettings
 from aggregator.models import Config
 from aggregator.models import EmailSettings
@@ -34,7 +35,6 @@ from aggregator.service.alerts import check_alerts
 from aggregator.service.alerts import plan_alerts
 from aggregator.service.status import SourceStatus
 from aggregator.store import Store
-from aggregator.store.database import AlertRecord
 
 NOW = datetime(2026, 12, 1, 12, 0, tzinfo=UTC)
 URL = "https://dairy.example.org/feed/"

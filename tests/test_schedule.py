@@ -46,6 +46,7 @@ from aggregator.service.scheduler import decide
 from aggregator.service.scheduler import next_poll
 from aggregator.service.scheduler import run_service
 from aggregator.store import Store
+from tests.store.queries import count_items
 
 FIXTURES = Path(__file__).parent / "fixtures"
 NOW = datetime(2026, 12, 1, 12, 0, tzinfo=UTC)
@@ -478,7 +479,7 @@ def test_shutdown_abandons_polls_after_the_grace_period_without_damage(
     stuck = store.source_state(server.url("/stuck.xml"))
     assert stuck.last_polled_at is None  # abandoned whole: nothing half-written
     assert records[server.url("/stuck.xml")].next_poll_at is None  # due again on restart
-    assert store.count_items() == 1
+    assert count_items(store) == 1
 
 
 # --- hot reload -----------------------------------------------------------------------
@@ -579,13 +580,13 @@ def test_apscheduler_ticks_poll_due_sources(server: FixtureServer, sqlite_store:
             scheduler.start()
             for _ in range(50):
                 await asyncio.sleep(0.1)
-                if sqlite_store.count_items():
+                if count_items(sqlite_store):
                     break
             await asyncio.sleep(0.3)  # more ticks: the source is not due again
             await scheduler.stop()
 
     asyncio.run(scenario())
-    assert sqlite_store.count_items() == 1
+    assert count_items(sqlite_store) == 1
     assert len(server.requests_for("/a.xml")) == 1
 
 
@@ -626,14 +627,14 @@ def test_run_service_serves_the_app_and_stops_cleanly(
                     text = (await client.get(f"http://127.0.0.1:{port}/")).text
                 except httpx.ConnectError:
                     continue
-                if sqlite_store.count_items():
+                if count_items(sqlite_store):
                     break
         stop.set()
         await asyncio.wait_for(task, timeout=15)
         return text
 
     assert asyncio.run(scenario()) == "hello from the service"
-    assert sqlite_store.count_items() == 1
+    assert count_items(sqlite_store) == 1
 
 
 def _free_port() -> int:

@@ -10,9 +10,9 @@ from hypothesis import strategies as st
 
 from aggregator.config import _suggest_slug
 from aggregator.config.opml_import import _unique_id
-from aggregator.store.database import tag_slug
 from aggregator.text import short_id
 from aggregator.text import slugify
+from aggregator.text import tag_slug
 
 SLUG = re.compile(r"^[a-z0-9]+(-[a-z0-9]+)*$")
 

@@ -41,7 +41,7 @@ from aggregator.publish.site import site_files
 from aggregator.publish.site import site_paths
 from aggregator.service import web
 from aggregator.store import Store
-from aggregator.store.database import tag_slug
+from aggregator.text import tag_slug
 
 NOW = datetime(2026, 11, 25, 12, 0, tzinfo=UTC)
 PER_PAGE = 4

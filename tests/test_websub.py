@@ -47,6 +47,7 @@ from aggregator.ingest.poll import advertised_hub
 from aggregator.ingest.poll import poll_all
 from aggregator.models import Config
 from aggregator.models import FetchLimits
+from aggregator.models import WebSubRecord
 from aggregator.publish.site import render_document
 from aggregator.service import web
 from aggregator.service.scheduler import PollScheduler
@@ -59,7 +60,6 @@ from aggregator.service.websub import callback_url
 from aggregator.service.websub import next_action
 from aggregator.service.websub import signature_valid
 from aggregator.store import Store
-from aggregator.store.database import WebSubRecord
 
 FIXTURES = Path(__file__).parent / "fixtures"
 WORDPRESS = FIXTURES / "websub_wordpress_rss_with_hub.xml"

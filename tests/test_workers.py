@@ -41,6 +41,8 @@ from aggregator.models import Item
 from aggregator.service.scheduler import PollScheduler
 from aggregator.store import Store
 from aggregator.store import schema
+from tests.store.queries import count_items
+from tests.store.queries import leases
 
 ROOT = Path(__file__).parent.parent
 MEMBERS = 300  # one feed each; members 2k and 2k+1 cross-post one statement
@@ -227,13 +229,13 @@ def test_three_workers_poll_every_source_once_and_store_nothing_twice(
 
     store = Store.open(database_url)
     try:
-        assert store.count_items() == 3 * MEMBERS
+        assert count_items(store) == 3 * MEMBERS
         # Each member's two own stories, and each pair's statement once, crediting both.
         assert store.count_stories() == 2 * MEMBERS + MEMBERS // 2
         joint = [s for s in store.latest_stories(1000) if s.title.startswith("Joint statement")]
         assert len(joint) == MEMBERS // 2
         assert all(len(story.credits) == 2 for story in joint)
-        assert store.leases() == {}
+        assert leases(store) == {}
     finally:
         store.close()
 
@@ -283,7 +285,7 @@ def test_a_killed_workers_claim_is_polled_by_another_after_the_lease(
         release.set()
         store = Store.open(database_url)
         try:
-            assert list(store.leases()) == [server.url("/slow.xml")]  # the dead one's claim
+            assert list(leases(store)) == [server.url("/slow.xml")]  # the dead one's claim
 
             second = aggregator(config_path, database_url, *options)
             workers.append(second)
@@ -291,8 +293,8 @@ def test_a_killed_workers_claim_is_polled_by_another_after_the_lease(
                 lambda: len(slow_requests) == 2 and scheduled_sources(database_url) == 5
             )
             _, log = stop(second)
-            assert store.count_items() == 5 * 3
-            assert store.leases() == {}
+            assert count_items(store) == 5 * 3
+            assert leases(store) == {}
         finally:
             store.close()
         fast_requests = Counter(request.path for request in server.requests)
@@ -428,6 +430,6 @@ def test_a_web_replicas_scheduler_claims_nothing_and_follows_feeds_yaml(tmp_path
         assert seen == [2]
         # It wrote nothing: not even the members (the workers keep them in step).
         assert store.schedule_records() == {}
-        assert store.leases() == {}
+        assert leases(store) == {}
     finally:
         store.close()

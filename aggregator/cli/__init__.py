@@ -72,8 +72,8 @@ from aggregator.service.web import make_server
 from aggregator.service.web import set_config
 from aggregator.service.websub import WebSubService
 from aggregator.store import Store
-from aggregator.store.database import schema_state
-from aggregator.store.database import sqlite_file
+from aggregator.store.base import schema_state
+from aggregator.store.base import sqlite_file
 from aggregator.urls import is_http_url
 from aggregator.urls import slash_variants
 

@@ -29,6 +29,7 @@ from datetime import datetime
 from datetime import timedelta
 from urllib.parse import urljoin
 
+from aggregator.identity import body_digest
 from aggregator.ingest.fetch import Fetcher
 from aggregator.ingest.filters import filter_items
 from aggregator.ingest.follow import follow_new_items
@@ -37,6 +38,7 @@ from aggregator.ingest.parse import parse_source
 from aggregator.ingest.parse.discover import discover_feed
 from aggregator.ingest.parse.discover import is_html_page
 from aggregator.ingest.parse_worker import parse_in_worker
+from aggregator.models import MISSING_STATUSES
 from aggregator.models import Config
 from aggregator.models import FetchResult
 from aggregator.models import Item
@@ -45,9 +47,8 @@ from aggregator.models import PollOutcome
 from aggregator.models import PollReport
 from aggregator.models import ScheduleHints
 from aggregator.models import SourceConfig
+from aggregator.models import SourceState
 from aggregator.store import Store
-from aggregator.store.database import SourceState
-from aggregator.store.database import body_digest
 
 ReportCallback = Callable[[PollReport], None]
 
@@ -167,7 +168,7 @@ async def poll_source(
         # results stay recorded under the configured address.
         result = await fetcher.fetch(replace(source, url=discovered), state.validators)
         result = replace(result, source=source)
-        if result.status in (404, 410) or is_html_page(result):
+        if result.status in MISSING_STATUSES or is_html_page(result):
             # The site moved its feed: forget it and look again from the configured address.
             store.remember_discovered_feed(source.url, None)
             return await poll_source(

@@ -11,22 +11,23 @@ files; a request's parameters come in as a mapping and bad ones raise ApiQueryEr
 
 from __future__ import annotations
 
+import base64
 import json
 import re
 from collections.abc import Collection
 from collections.abc import Mapping
 from collections.abc import Sequence
 from dataclasses import dataclass
+from datetime import datetime
 from typing import Any
 
 from aggregator.errors import AggregatorError
 from aggregator.models import PublishedStory
+from aggregator.models import StoryCursor
 from aggregator.publish.jsonfeed import credit_json
 from aggregator.publish.jsonfeed import rfc3339
 from aggregator.publish.syndication import summary_text
-from aggregator.store.database import StoryCursor
-from aggregator.store.database import decode_cursor
-from aggregator.store.database import tag_slug
+from aggregator.text import tag_slug
 
 API_MEDIA_TYPE = "application/json"
 DEFAULT_LIMIT = 20
@@ -101,13 +102,34 @@ def parse_language(value: str) -> str:
     return value
 
 
+def encode_cursor(cursor: StoryCursor) -> str:
+    """The API's `next` token for a cursor: opaque and URL-safe; decode_cursor reads it."""
+    text = f"{cursor.published.isoformat()}|{cursor.story_id}"
+    return base64.urlsafe_b64encode(text.encode("utf-8")).decode("ascii").rstrip("=")
+
+
+def decode_cursor(token: str) -> StoryCursor:
+    """The cursor encode_cursor made; ValueError for anything else."""
+    try:
+        padded = token + "=" * (-len(token) % 4)
+        text = base64.urlsafe_b64decode(padded.encode("ascii")).decode("utf-8")
+        published_text, story_id_text = text.split("|")
+        published = datetime.fromisoformat(published_text)
+        story_id = int(story_id_text)
+    except (ValueError, UnicodeError) as exc:
+        raise ValueError(f"not a cursor this server made: {token!r}") from exc
+    if published.tzinfo is None or story_id < 0:
+        raise ValueError(f"not a cursor this server made: {token!r}")
+    return StoryCursor(published=published, story_id=story_id)
+
+
 def items_document(
     stories: Sequence[PublishedStory], next_cursor: StoryCursor | None, *, full: bool = False
 ) -> bytes:
     """The API's answer: the stories, in the given order, and the cursor of the next page."""
     document = {
         "items": [story_json(story, full=full) for story in stories],
-        "next": next_cursor.encode() if next_cursor is not None else None,
+        "next": encode_cursor(next_cursor) if next_cursor is not None else None,
     }
     return _dump(document)
 

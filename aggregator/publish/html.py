@@ -30,7 +30,7 @@ from aggregator.publish.opml import tag_feed_path
 from aggregator.publish.syndication import UNTITLED
 from aggregator.publish.syndication import as_utc
 from aggregator.publish.syndication import summary_text
-from aggregator.store.database import tag_slug
+from aggregator.text import tag_slug
 
 ATOM_TYPE = "application/atom+xml"
 RSS_TYPE = "application/rss+xml"

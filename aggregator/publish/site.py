@@ -30,6 +30,7 @@ from aggregator.errors import AggregatorError
 from aggregator.models import Config
 from aggregator.models import NetworkConfig
 from aggregator.models import PublishedStory
+from aggregator.models import StoryCursor
 from aggregator.publish import api
 from aggregator.publish import html
 from aggregator.publish.embed import embed_script
@@ -41,8 +42,7 @@ from aggregator.publish.syndication import feed_updated
 from aggregator.publish.syndication import render_atom
 from aggregator.publish.syndication import render_rss
 from aggregator.store import Store
-from aggregator.store.database import StoryCursor
-from aggregator.store.database import tag_slug
+from aggregator.text import tag_slug
 
 FeedFormat = Literal["atom", "rss", "json"]
 FEED_FORMATS: tuple[FeedFormat, ...] = ("atom", "rss", "json")
@@ -197,7 +197,7 @@ def render_index(
     """
     network = config.network
     page = store.story_page(network.items_per_feed, query=query, before=before)
-    older = None if static or page.next_cursor is None else page.next_cursor.encode()
+    older = None if static or page.next_cursor is None else api.encode_cursor(page.next_cursor)
     body = html.render_index_page(
         network,
         config.members,

@@ -34,13 +34,13 @@ from typing import Literal
 import httpx
 
 from aggregator import USER_AGENT
+from aggregator.models import AlertRecord
 from aggregator.models import AlertSettings
 from aggregator.models import Config
 from aggregator.models import EmailSettings
 from aggregator.service.status import SourceStatus
 from aggregator.service.status import status_rows
 from aggregator.store import Store
-from aggregator.store.database import AlertRecord
 
 logger = logging.getLogger(__name__)
 

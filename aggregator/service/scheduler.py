@@ -72,16 +72,17 @@ from aggregator.ingest.fetch import UNREACHABLE_CAUSES
 from aggregator.ingest.fetch import Fetcher
 from aggregator.ingest.fetch import host_key
 from aggregator.ingest.poll import poll_source
+from aggregator.models import GONE_STATUS
 from aggregator.models import Config
+from aggregator.models import HostPause
 from aggregator.models import PollOutcome
 from aggregator.models import PollReport
+from aggregator.models import PruneReport
 from aggregator.models import ScheduleHints
+from aggregator.models import ScheduleRecord
 from aggregator.models import SourceConfig
 from aggregator.service.web import listen
 from aggregator.store import Store
-from aggregator.store.database import HostPause
-from aggregator.store.database import PruneReport
-from aggregator.store.database import ScheduleRecord
 
 logger = logging.getLogger(__name__)
 
@@ -94,7 +95,6 @@ HOST_PAUSE_STATUSES = frozenset({429, 503})
 # database, each due source claimed by one), or the web server only ("web": stateless
 # replicas serving from the database, same bytes and ETags from each).
 ROLES = ("all", "worker", "web")
-GONE_STATUS = 410
 
 
 def utc_now() -> datetime:

@@ -22,12 +22,11 @@ from rich.markup import escape as rich_escape
 from rich.table import Table
 
 from aggregator.ingest.fetch import host_key
+from aggregator.models import GONE_STATUS
 from aggregator.models import Config
 from aggregator.models import NetworkConfig
+from aggregator.models import SourceHealth
 from aggregator.store import Store
-from aggregator.store.database import SourceHealth
-
-GONE_STATUS = 410
 
 
 @dataclass(frozen=True)

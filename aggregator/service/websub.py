@@ -58,16 +58,17 @@ from aggregator.ingest.safety import Resolver
 from aggregator.ingest.safety import UnsafeAddressError
 from aggregator.ingest.safety import check_discovered_link
 from aggregator.ingest.safety import system_resolver
+from aggregator.models import GONE_STATUS
 from aggregator.models import Config
 from aggregator.models import NetworkConfig
 from aggregator.models import PollOutcome
 from aggregator.models import PollReport
 from aggregator.models import SourceConfig
+from aggregator.models import WebSubRecord
 from aggregator.publish.site import FEED_FORMATS
 from aggregator.publish.syndication import feed_self_url
 from aggregator.store import Store
-from aggregator.store.database import WebSubRecord
-from aggregator.store.database import tag_slug
+from aggregator.text import tag_slug
 
 if TYPE_CHECKING:
     from aggregator.service.scheduler import PollScheduler
@@ -412,7 +413,7 @@ class WebSubSubscriber:
             None,
         )
         if record is None or source is None or record.state != SubscriptionState.ACTIVE:
-            return 410
+            return GONE_STATUS
         if not signature_valid(record.secret, body, signature):
             logger.warning(
                 "%s: a WebSub delivery from %s was discarded: %s",
@@ -472,7 +473,7 @@ def install_routes(app: Starlette, subscriber: WebSubSubscriber) -> None:
             request.headers.get("content-type"),
             request.headers.get(SIGNATURE_HEADER),
         )
-        text = "Gone\n" if status == 410 else "ok\n"
+        text = "Gone\n" if status == GONE_STATUS else "ok\n"
         return PlainTextResponse(text, status_code=status, headers=headers)
 
     app.router.add_route(

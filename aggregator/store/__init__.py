@@ -1,8 +1,53 @@
-"""Storage: the database behind the pipeline (SQLAlchemy 2.x; SQLite by default, PostgreSQL too)."""
+"""Storage: the database behind the pipeline (SQLAlchemy 2.x; SQLite by default, PostgreSQL too).
+
+`Store` is one facade composed of per-domain mixins, each in its own module:
+
+  base.py        engine, SQLite pragmas, schema check and upgrade on open, singleton and
+                 write locks (StoreBase, which every mixin builds on)
+  sources.py     feeds.yaml sync, what a source remembers between polls, discovered feeds
+  moderation.py  hiding and unhiding stories, the feeds.yaml `hidden:` list
+  items.py       a poll's writes: items, cross-post matching, stories, source health
+  scheduling.py  next polls, leases for workers, host pauses
+  retention.py   pruning old items
+  health.py      source health and alert records for /status and alerts, data_version
+  published.py   reading stories for the publishers and the API
+  websub.py      WebSub subscription rows
+
+A new method goes in the mixin module of its domain (or a new one added here), never in
+this file. Nothing outside this package writes SQL; this package never fetches, parses
+or renders, and returns the record types of aggregator.models, never ORM rows.
+"""
 
 from __future__ import annotations
 
-from aggregator.store.database import SourceState
-from aggregator.store.database import Store
+from aggregator.store.base import StoreBase
+from aggregator.store.health import HealthMixin
+from aggregator.store.items import ItemsMixin
+from aggregator.store.moderation import ModerationMixin
+from aggregator.store.published import PublishedMixin
+from aggregator.store.retention import RetentionMixin
+from aggregator.store.scheduling import SchedulingMixin
+from aggregator.store.sources import SourcesMixin
+from aggregator.store.websub import WebSubMixin
 
-__all__ = ["SourceState", "Store"]
+
+class Store(
+    SourcesMixin,
+    ModerationMixin,
+    ItemsMixin,
+    SchedulingMixin,
+    RetentionMixin,
+    HealthMixin,
+    PublishedMixin,
+    WebSubMixin,
+    StoreBase,
+):
+    """Everything the pipeline reads from and writes to the database.
+
+    Open one with Store.open(url); close it with close(). Each poll of a source is
+    recorded in one transaction, so a crash or a failed poll never leaves half an update
+    behind and never removes what was stored before.
+    """
+
+
+__all__ = ["Store"]

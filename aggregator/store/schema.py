@@ -166,7 +166,7 @@ items = Table(
     Index("ix_items_published", "published"),  # retention: the oldest items first
 )
 
-# Each item's tags as slugs (store.database.tag_slug), so the per-tag feeds and the API's
+# Each item's tags as slugs (text.tag_slug), so the per-tag feeds and the API's
 # tag filter are one indexed lookup on SQLite and PostgreSQL alike (no JSON operators).
 item_tags = Table(
     "item_tags",

@@ -31,6 +31,7 @@ from tests.hostile.server import export
 from tests.hostile.server import fetch_once
 from tests.hostile.server import poll
 from tests.hostile.server import tls_server
+from tests.store.queries import count_items
 
 RSS = b"""<?xml version="1.0" encoding="utf-8"?>
 <rss version="2.0"><channel><title>Member news</title><link>https://m.example.org/</link>
@@ -204,7 +205,7 @@ def test_a_failed_poll_never_shrinks_the_published_feeds(
         poll(config, sqlite_store)
         after = export(config, sqlite_store, tmp_path / "out")
         assert len(feedparser.parse(after["feed.atom"]).entries) == 2, route
-        assert sqlite_store.count_items() == 2
+        assert count_items(sqlite_store) == 2
 
 
 def test_500_is_reported_and_counted(server: FixtureServer, sqlite_store: Store) -> None:

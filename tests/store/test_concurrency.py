@@ -25,7 +25,9 @@ from aggregator.models import PollOutcome
 from aggregator.models import SourceConfig
 from aggregator.store import Store
 from aggregator.store import schema
-from aggregator.store.database import _insert_story
+from aggregator.store.items import _insert_story
+from tests.store.queries import count_items
+from tests.store.queries import leases
 
 NOW = datetime(2026, 11, 20, 12, 0, tzinfo=UTC)
 LEASE = timedelta(minutes=5)
@@ -126,9 +128,9 @@ def test_concurrent_claimers_claim_each_due_source_exactly_once(
     every = [url for claimed in claims for url in claimed]
     expected = {source.url for member in config.members for source in member.sources}
     assert sorted(every) == sorted(expected)  # all of them, none twice
-    leases = claimers[0].leases()
-    assert set(leases) == expected
-    assert {expires for _, expires in leases.values()} == {NOW + LEASE}
+    held = leases(claimers[0])
+    assert set(held) == expected
+    assert {expires for _, expires in held.values()} == {NOW + LEASE}
 
 
 def test_a_claim_lasts_until_its_lease_ends_or_its_outcome_is_saved(
@@ -149,7 +151,7 @@ def test_a_claim_lasts_until_its_lease_ends_or_its_outcome_is_saved(
     assert [record.url for record in taken] == [first]
     # The dead worker's late release does not end the new owner's lease.
     store.release_lease(first, "dead")
-    assert store.leases()[first] == ("other", NOW + 2 * LEASE)
+    assert leases(store)[first] == ("other", NOW + 2 * LEASE)
     store.save_schedule(
         first,
         next_poll_at=NOW + timedelta(hours=1),
@@ -158,7 +160,7 @@ def test_a_claim_lasts_until_its_lease_ends_or_its_outcome_is_saved(
         declared_interval_seconds=None,
         lease_owner="other",
     )
-    assert store.leases() == {}
+    assert leases(store) == {}
     # A release (a poll abandoned at shutdown) makes a due source claimable at once.
     store.set_next_poll(first, None)
     assert store.claim_due_sources("a", NOW, lease=LEASE, limit=10)[0].url == first
@@ -212,7 +214,7 @@ def test_two_members_halves_of_cross_posts_stored_at_the_same_instant_make_one_s
         outcomes = list(pool.map(post_all, range(2)))
     assert outcomes == [[PollOutcome.NEW] * pairs] * 2
     store = writers[0]
-    assert store.count_items() == 2 * pairs
+    assert count_items(store) == 2 * pairs
     assert store.count_stories() == pairs
     for story in store.latest_stories(pairs):
         assert sorted(credit.member_id for credit in story.credits) == ["m0", "m1"]
@@ -236,7 +238,7 @@ def test_an_item_another_writer_stored_meanwhile_is_kept_once(
             connection, source_id, item, NOW, frozenset({item.key}), known={}, stale={}
         )
     assert outcome is PollOutcome.UNCHANGED
-    assert store.count_items() == 1
+    assert count_items(store) == 1
     with store.engine.connect() as connection:
         assert connection.scalar(select(func.count()).select_from(schema.stories)) == 1
 

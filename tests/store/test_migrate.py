@@ -17,10 +17,10 @@ from sqlalchemy import text
 
 from aggregator.cli import main
 from aggregator.errors import StorageError
+from aggregator.identity import story_uid
 from aggregator.store import Store
 from aggregator.store import schema
-from aggregator.store.database import schema_state
-from aggregator.store.database import story_uid
+from aggregator.store.base import schema_state
 from aggregator.store.migrate import alembic_config
 from aggregator.store.migrate import head_revision
 

@@ -22,7 +22,7 @@ down_revision = "0001"
 branch_labels = None
 depends_on = None
 
-# The tag slug rule as it stood at this revision (store.database.tag_slug). A migration
+# The tag slug rule as it stood at this revision (text.tag_slug). A migration
 # keeps its own copy: it must do the same thing whatever the code becomes later.
 _NOT_SLUG = re.compile(r"[\W_]+")
 _TAG_SLUG_MAX = 100

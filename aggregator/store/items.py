@@ -1,0 +1,529 @@
+"""Store methods for a poll's writes: items, cross-post matching, stories, source health.
+
+Each poll of a source is recorded in one transaction, so a crash or a failed poll never
+leaves half an update behind and never removes what was stored before: a failure only
+updates the source's health columns. Items are upserted by (source, identity key); new
+items are matched to existing stories through the pure rules in aggregator.dedupe. This
+module must never decide what matches (dedupe.py does) nor read for publishing.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from collections.abc import Mapping
+from collections.abc import Sequence
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import ColumnElement
+from sqlalchemy import Connection
+from sqlalchemy import bindparam
+from sqlalchemy import delete
+from sqlalchemy import func
+from sqlalchemy import literal
+from sqlalchemy import or_
+from sqlalchemy import select
+from sqlalchemy import update
+from sqlalchemy.dialects import postgresql
+from sqlalchemy.dialects import sqlite
+from sqlalchemy.exc import OperationalError
+
+from aggregator.dedupe import CROSS_POST_WINDOW
+from aggregator.dedupe import StoryCandidate
+from aggregator.dedupe import match_story
+from aggregator.dedupe import title_key
+from aggregator.errors import StorageError
+from aggregator.identity import body_digest
+from aggregator.identity import story_uid
+from aggregator.ingest.normalize import html_to_text
+from aggregator.models import GONE_STATUS
+from aggregator.models import FetchResult
+from aggregator.models import Item
+from aggregator.models import PollOutcome
+from aggregator.models import PollReport
+from aggregator.store import schema
+from aggregator.store.base import RETRIED_SQLSTATES
+from aggregator.store.base import WRITE_ATTEMPTS
+from aggregator.store.base import StoreBase
+from aggregator.store.base import bump_data_version
+from aggregator.store.base import lock_for_items
+from aggregator.text import tag_slug
+
+MAX_CANDIDATES = 50
+
+# Bound on the values of one IN (...) list (SQLite allows 32,766 parameters, but a batch
+# this size is already far beyond one feed).
+_IN_CHUNK = 500
+
+# An item as _upsert_item needs it to decide between unchanged, updated and new.
+_STORED_ITEM = select(
+    schema.items.c.id,
+    schema.items.c.story_id,
+    schema.items.c.content_hash,
+    schema.items.c.published,
+    schema.items.c.date_from_source,
+)
+
+
+class ItemsMixin(StoreBase):
+    """Recording polls: items upserted, matched to stories, the source's health updated."""
+
+    def record_failure(self, result: FetchResult, cause: str) -> PollReport:
+        """A failed poll touches only the source's health: stored items stay published."""
+        with self.engine.begin() as connection:
+            connection.execute(
+                update(schema.sources)
+                .where(schema.sources.c.url == result.source.url)
+                .values(
+                    last_polled_at=result.fetched_at,
+                    last_error=cause,
+                    consecutive_failures=schema.sources.c.consecutive_failures + 1,
+                    failing_since=func.coalesce(
+                        schema.sources.c.failing_since,
+                        literal(result.fetched_at, schema.UTCDateTime()),
+                    ),
+                    last_status=result.status,
+                    moved_to=result.permanent_redirect,
+                    **_gone_values(result),
+                )
+            )
+        return PollReport(
+            source=result.source,
+            outcome=PollOutcome.FAILED,
+            error=cause,
+            moved_to=result.permanent_redirect,
+        )
+
+    def record_unchanged(self, result: FetchResult) -> PollReport:
+        """A 304, or a 200 whose body is byte-identical to the last one."""
+        with self.engine.begin() as connection:
+            self._mark_success(connection, result, body_hash=None, warning=None)
+        return PollReport(
+            source=result.source,
+            outcome=PollOutcome.UNCHANGED,
+            moved_to=result.permanent_redirect,
+        )
+
+    def record_items(
+        self,
+        result: FetchResult,
+        items: Sequence[Item],
+        *,
+        warning: str | None = None,
+    ) -> PollReport:
+        """Store a successful poll's items in one transaction; report what changed.
+
+        Safe beside other processes writing the same database: see lock_for_items. A
+        transaction PostgreSQL rolled back to break a deadlock is run again.
+        """
+        unique = _unique_by_key(items)
+        new = updated = 0
+        for attempt in range(1, WRITE_ATTEMPTS + 1):
+            try:
+                new, updated = self._store_items(result, unique, warning)
+                break
+            except OperationalError as exc:
+                sqlstate = getattr(exc.orig, "sqlstate", None)
+                if attempt == WRITE_ATTEMPTS or sqlstate not in RETRIED_SQLSTATES:
+                    raise
+        if new:
+            outcome = PollOutcome.NEW
+        elif updated:
+            outcome = PollOutcome.UPDATED
+        else:
+            outcome = PollOutcome.UNCHANGED
+        return PollReport(
+            source=result.source,
+            outcome=outcome,
+            new=new,
+            updated=updated,
+            moved_to=result.permanent_redirect,
+            warning=warning,
+        )
+
+    def _store_items(
+        self, result: FetchResult, unique: Sequence[Item], warning: str | None
+    ) -> tuple[int, int]:
+        """record_items' transaction: (new, updated) items."""
+        assert result.content is not None
+        new = updated = 0
+        with self.engine.begin() as connection:
+            lock_for_items(connection, result.source.url, unique)
+            source_id = connection.scalar(
+                select(schema.sources.c.id).where(schema.sources.c.url == result.source.url)
+            )
+            if source_id is None:
+                raise StorageError(f"source {result.source.url} is not in the database")
+            batch_keys = frozenset(item.key for item in unique)
+            known = _stored_by_key(connection, source_id, batch_keys)
+            stale = _rekey_candidates(
+                connection,
+                source_id,
+                {item.content_hash for item in unique if item.key not in known},
+                batch_keys,
+            )
+            for item in unique:
+                outcome = self._upsert_item(
+                    connection,
+                    source_id,
+                    item,
+                    result.fetched_at,
+                    batch_keys,
+                    known=known,
+                    stale=stale,
+                )
+                new += outcome is PollOutcome.NEW
+                updated += outcome is PollOutcome.UPDATED
+            self._mark_success(
+                connection, result, body_hash=body_digest(result.content), warning=warning
+            )
+            if new:
+                connection.execute(
+                    update(schema.sources)
+                    .where(schema.sources.c.id == source_id)
+                    .values(last_new_item_at=result.fetched_at)
+                )
+            if new or updated:
+                bump_data_version(connection)
+        return new, updated
+
+    def _mark_success(
+        self,
+        connection: Connection,
+        result: FetchResult,
+        *,
+        body_hash: str | None,
+        warning: str | None,
+    ) -> None:
+        values: dict[str, Any] = {
+            "last_polled_at": result.fetched_at,
+            "last_success_at": result.fetched_at,
+            "last_error": None,
+            "last_warning": warning,
+            "consecutive_failures": 0,
+            "failing_since": None,
+            "gone_at": None,
+            "last_status": result.status,
+            "moved_to": result.permanent_redirect,
+        }
+        if not result.not_modified:
+            values["etag"] = result.validators.etag
+            values["last_modified"] = result.validators.last_modified
+        if body_hash is not None:
+            values["body_hash"] = body_hash
+        connection.execute(
+            update(schema.sources).where(schema.sources.c.url == result.source.url).values(values)
+        )
+
+    def _upsert_item(
+        self,
+        connection: Connection,
+        source_id: int,
+        item: Item,
+        seen_at: datetime,
+        batch_keys: frozenset[str] = frozenset(),
+        *,
+        known: Mapping[str, Any] | None = None,
+        stale: dict[str, list[int]] | None = None,
+    ) -> PollOutcome:
+        """`known` and `stale` are what record_items read for the whole batch in two queries
+        (_stored_by_key, _rekey_candidates); without them each item is looked up alone."""
+        if known is not None:
+            existing = known.get(item.key)
+        else:
+            existing = connection.execute(
+                _STORED_ITEM.where(
+                    schema.items.c.source_id == source_id, schema.items.c.key == item.key
+                )
+            ).one_or_none()
+        if existing is not None:
+            if existing.content_hash == item.content_hash:
+                return PollOutcome.UNCHANGED
+            values = _item_values(item)
+            if not item.date_from_source:
+                # A source without dates: keep the first-seen time, or every edit would
+                # jump the item back to the top of the combined feed.
+                values["published"] = existing.published
+                values["updated"] = seen_at
+            connection.execute(
+                update(schema.items).where(schema.items.c.id == existing.id).values(values)
+            )
+            _save_item_tags(connection, existing.id, item.tags, replace=True)
+            refresh_story_dates(connection, existing.story_id)
+            return PollOutcome.UPDATED
+        if stale is not None:
+            if _rekey_from_candidates(connection, stale, item):
+                return PollOutcome.UNCHANGED
+        elif _rekey_identical_item(connection, source_id, item, batch_keys):
+            return PollOutcome.UNCHANGED
+        found = self._find_story(connection, item)
+        new_story = False
+        if found is None:
+            story_id, new_story = _insert_story(connection, item)
+        else:
+            story_id = found
+        # Values as parameters, not .values(): the statement is then compiled once and
+        # cached, where building it per item was most of a first poll's time.
+        item_id = connection.scalar(
+            _upsert_statement(connection, _INSERT_ITEM),
+            {
+                "source_id": source_id,
+                "member_id": item.member_id,
+                "story_id": story_id,
+                "key": item.key,
+                "first_seen_at": seen_at,
+                **_item_values(item),
+            },
+        )
+        if item_id is None:
+            # Another transaction stored this very item since `known` was read. The source
+            # lock (lock_for_items) makes that unreachable today; the unique constraint,
+            # not the read before it, is what guarantees one row. Theirs stands.
+            if new_story:
+                connection.execute(delete(schema.stories).where(schema.stories.c.id == story_id))
+            return PollOutcome.UNCHANGED
+        _save_item_tags(connection, int(item_id), item.tags, replace=False)
+        if not new_story:
+            refresh_story_dates(connection, story_id)
+        return PollOutcome.NEW
+
+    def _find_story(self, connection: Connection, item: Item) -> int | None:
+        parameters = {
+            "key": title_key(item.title),
+            "earliest": item.published - CROSS_POST_WINDOW,
+            "latest": item.published + CROSS_POST_WINDOW,
+        }
+        if item.url is None:
+            rows = connection.execute(_CANDIDATES_BY_TITLE, parameters).all()
+        else:
+            rows = connection.execute(
+                _CANDIDATES_BY_TITLE_OR_URL, {**parameters, "url": item.url}
+            ).all()
+        if not rows:
+            # Most items have no candidate at all: skip reading their HTML as text.
+            return None
+        candidates = [
+            StoryCandidate(
+                story_id=row.story_id,
+                member_id=row.member_id,
+                url=row.url,
+                title_key=row.title_key,
+                published=row.published,
+                text=html_to_text(row.content_html or row.summary),
+            )
+            for row in rows
+        ]
+        return match_story(
+            url=item.url,
+            title=item.title,
+            published=item.published,
+            text=html_to_text(item.content_html or item.summary),
+            candidates=candidates,
+        )
+
+
+def _save_item_tags(
+    connection: Connection, item_id: int, tags: Iterable[str], *, replace: bool
+) -> None:
+    table = schema.item_tags
+    if replace:
+        connection.execute(table.delete().where(table.c.item_id == item_id))
+    slugs = dict.fromkeys(slug for slug in (tag_slug(tag) for tag in tags) if slug)
+    if slugs:
+        connection.execute(table.insert(), [{"item_id": item_id, "tag": slug} for slug in slugs])
+
+
+# Cross-post candidates: same title key within the window, or (second form) same link.
+# Built once with bound parameters so that each lookup reuses the compiled statement.
+_CANDIDATE_COLUMNS = select(
+    schema.items.c.story_id,
+    schema.items.c.member_id,
+    schema.items.c.url,
+    schema.items.c.title_key,
+    schema.items.c.published,
+    schema.items.c.content_html,
+    schema.items.c.summary,
+).limit(MAX_CANDIDATES)
+
+
+_SAME_TITLE: ColumnElement[bool] = (
+    (schema.items.c.title_key == bindparam("key"))
+    & (schema.items.c.published >= bindparam("earliest"))
+    & (schema.items.c.published <= bindparam("latest"))
+)
+
+
+_CANDIDATES_BY_TITLE = _CANDIDATE_COLUMNS.where(_SAME_TITLE)
+
+
+_CANDIDATES_BY_TITLE_OR_URL = _CANDIDATE_COLUMNS.where(
+    or_(_SAME_TITLE, schema.items.c.url == bindparam("url"))
+)
+
+
+def _stored_by_key(connection: Connection, source_id: int, keys: Iterable[str]) -> dict[str, Any]:
+    """The stored rows (as _STORED_ITEM reads them) of this source's items with these keys."""
+    found: dict[str, Any] = {}
+    ordered = sorted(keys)
+    for start in range(0, len(ordered), _IN_CHUNK):
+        chunk = ordered[start : start + _IN_CHUNK]
+        rows = connection.execute(
+            _STORED_ITEM.add_columns(schema.items.c.key).where(
+                schema.items.c.source_id == source_id, schema.items.c.key.in_(chunk)
+            )
+        ).all()
+        found.update((row.key, row) for row in rows)
+    return found
+
+
+def _rekey_candidates(
+    connection: Connection, source_id: int, hashes: Iterable[str], batch_keys: frozenset[str]
+) -> dict[str, list[int]]:
+    """Stored items of this source, by content hash, that _rekey_identical_item could pick:
+    a hash among `hashes` and a key that is gone from this poll."""
+    items = schema.items.c
+    candidates: dict[str, list[int]] = {}
+    ordered = sorted(hashes)
+    for start in range(0, len(ordered), _IN_CHUNK):
+        query = select(items.id, items.content_hash, items.key).where(
+            items.source_id == source_id, items.content_hash.in_(ordered[start : start + _IN_CHUNK])
+        )
+        for row in connection.execute(query.order_by(items.id)):
+            if row.key not in batch_keys:
+                candidates.setdefault(row.content_hash, []).append(row.id)
+    return candidates
+
+
+def _rekey_from_candidates(connection: Connection, stale: dict[str, list[int]], item: Item) -> bool:
+    """_rekey_identical_item over the batch's prefetched candidates (each is used once: once
+    re-keyed its key is in the batch, so the one-query version would not pick it again)."""
+    ids = stale.get(item.content_hash)
+    if not ids:
+        return False
+    connection.execute(
+        update(schema.items).where(schema.items.c.id == ids.pop(0)).values(key=item.key)
+    )
+    return True
+
+
+def _upserts(table: Any, conflict: list[str]) -> dict[str, Any]:
+    """INSERT … ON CONFLICT DO NOTHING RETURNING id, per dialect: an insert that lost a race
+    returns no row instead of failing its whole transaction."""
+    return {
+        "postgresql": postgresql.insert(table)
+        .on_conflict_do_nothing(index_elements=conflict)
+        .returning(table.c.id),
+        "sqlite": sqlite.insert(table)
+        .on_conflict_do_nothing(index_elements=conflict)
+        .returning(table.c.id),
+    }
+
+
+_INSERT_ITEM = _upserts(schema.items, ["source_id", "key"])
+
+
+_INSERT_STORY = _upserts(schema.stories, ["uid"])
+
+
+def _upsert_statement(connection: Connection, statements: dict[str, Any]) -> Any:
+    return statements[connection.dialect.name]
+
+
+def _insert_story(connection: Connection, item: Item) -> tuple[int, bool]:
+    """The story whose first item is `item`: (its id, whether this call created it).
+
+    Its uid is derived from the item, so a story with that uid already stored (another
+    process's, or one a re-keyed item left behind) is the same story and is used.
+    """
+    uid = story_uid(item.source_url, item.key)
+    story_id = connection.scalar(
+        _upsert_statement(connection, _INSERT_STORY),
+        {
+            "uid": uid,
+            "published": item.published,
+            # What refresh_story_dates would set for a story of this one item.
+            "updated": max(item.published, item.updated),
+        },
+    )
+    if story_id is not None:
+        return int(story_id), True
+    existing = connection.scalar(select(schema.stories.c.id).where(schema.stories.c.uid == uid))
+    if existing is None:
+        raise StorageError(f"story {uid} was neither stored nor found; try the poll again")
+    return int(existing), False
+
+
+def _rekey_identical_item(
+    connection: Connection, source_id: int, item: Item, batch_keys: frozenset[str]
+) -> bool:
+    """Give a stored item the new key of an item that is identical to it for readers.
+
+    Some feeds (a known WordPress plugin bug) stamp fresh GUIDs on every item at every
+    request: each poll would insert every item again. An item of the same source whose
+    key is gone from this poll and whose content hash matches is the same item, re-keyed.
+    Called only when no stored item has `item.key`.
+    """
+    items = schema.items.c
+    query = select(items.id).where(
+        items.source_id == source_id, items.content_hash == item.content_hash
+    )
+    if batch_keys:
+        query = query.where(items.key.not_in(batch_keys))
+    stale = connection.scalar(query.limit(1))
+    if stale is None:
+        return False
+    connection.execute(update(schema.items).where(items.id == stale).values(key=item.key))
+    return True
+
+
+def _gone_values(result: FetchResult) -> dict[str, Any]:
+    """A 410 Gone marks the source gone (first time kept); other failures leave it be."""
+    if result.status != GONE_STATUS:
+        return {}
+    return {
+        "gone_at": func.coalesce(
+            schema.sources.c.gone_at, literal(result.fetched_at, schema.UTCDateTime())
+        )
+    }
+
+
+def _unique_by_key(items: Iterable[Item]) -> list[Item]:
+    """A feed that repeats an entry contributes it once (the first occurrence wins)."""
+    seen: set[str] = set()
+    unique = []
+    for item in items:
+        if item.key not in seen:
+            seen.add(item.key)
+            unique.append(item)
+    return unique
+
+
+def _item_values(item: Item) -> dict[str, Any]:
+    return {
+        "url": item.url,
+        "title": item.title,
+        "title_key": title_key(item.title),
+        "content_html": item.content_html,
+        "summary": item.summary,
+        "published": item.published,
+        "updated": item.updated,
+        "date_from_source": item.date_from_source,
+        "authors": list(item.authors),
+        "tags": list(item.tags),
+        "image": item.image,
+        "language": item.language,
+        "content_hash": item.content_hash,
+    }
+
+
+def refresh_story_dates(connection: Connection, story_id: int) -> None:
+    published, updated = connection.execute(
+        select(func.min(schema.items.c.published), func.max(schema.items.c.updated)).where(
+            schema.items.c.story_id == story_id
+        )
+    ).one()
+    connection.execute(
+        update(schema.stories)
+        .where(schema.stories.c.id == story_id)
+        .values(published=published, updated=max(published, updated))
+    )
