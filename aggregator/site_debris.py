@@ -85,7 +85,7 @@ def _caption(match: re.Match[str], as_html: bool) -> str:
     media, caption = (found.group(1), found.group(2)) if found else ("", inner)
     caption = caption.strip() or attributes.get("caption", "")
     if not as_html:
-        return f" {caption} " if caption else " "
+        return f"{caption} " if caption else " "
     figcaption = f"<figcaption>{caption}</figcaption>" if caption else ""
     return f"<figure>{media}{figcaption}</figure>"
 
