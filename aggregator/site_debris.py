@@ -25,7 +25,9 @@ from urllib.parse import urlsplit
 
 from bs4 import BeautifulSoup
 from bs4 import Tag
+from bs4.dammit import EntitySubstitution
 from bs4.element import NavigableString
+from bs4.formatter import HTMLFormatter
 
 from aggregator.models import ParsedEntry
 
@@ -210,6 +212,22 @@ _DECORATIVE_PATH = re.compile(
 )
 
 
+class _SourceOrder(HTMLFormatter):
+    """bs4's "minimal" formatter (text escaped), keeping attributes in the source's order."""
+
+    def __init__(self) -> None:
+        super().__init__(entity_substitution=EntitySubstitution.substitute_xml)
+
+    def attributes(self, tag: Tag) -> list[tuple[str, str | None]]:
+        # bs4 sorts attributes; the sanitizer keeps whatever order it is given, and readers
+        # (and tests) expect the order the member's site wrote.
+        return [(name, value if isinstance(value, str) else " ".join(value))
+                for name, value in tag.attrs.items()]
+
+
+_FORMATTER = _SourceOrder()
+
+
 @dataclass(frozen=True)
 class CleanedBody:
     html: str
@@ -238,7 +256,7 @@ def clean_body(raw: str, *, as_html: bool = True) -> CleanedBody:
             element.unwrap()
     _remove_footers(soup)
     more_link = _remove_teaser_tail(soup)
-    return CleanedBody(str(soup).strip(), more_link)
+    return CleanedBody(soup.decode(formatter=_FORMATTER).strip(), more_link)
 
 
 def clean_entry(entry: ParsedEntry) -> ParsedEntry:

@@ -162,8 +162,8 @@ def test_lazy_images_publish_their_real_address() -> None:
         "</noscript></p>"
     )
     assert content == (
-        f'<p><img alt="A" src="{SITE}/a.jpg"></p><p><img alt="B" src="{SITE}/b-1024.jpg"></p>'
-        f'<p><img alt="C" src="{SITE}/c.jpg"></p><p><img alt="D" src="{SITE}/d.jpg"></p>'
+        f'<p><img src="{SITE}/a.jpg" alt="A"></p><p><img src="{SITE}/b-1024.jpg" alt="B"></p>'
+        f'<p><img alt="C" src="{SITE}/c.jpg"></p><p><img src="{SITE}/d.jpg" alt="D"></p>'
     )
 
 
