@@ -28,6 +28,14 @@ CMS_ADDRESSES = {
     "/drupal/rss.xml": ("drupal/rss.xml", RSS),
     "/jsonld/atom.xml": ("jsonld/atom.xml", ATOM),
     "/jsonld/feed.json": ("jsonld/feed.json", JSON_FEED),
+    # The site tools (aggregator.ingest.parse.site_tools), each at its own feed address.
+    "/wpdebris/?feed=rss2": ("wpdebris/feed.rss", RSS),
+    "/wixblog/blog-feed.xml": ("wixblog/blog-feed.xml", "application/xml; charset=utf-8"),
+    "/ghost/rss/": ("ghost/rss.xml", "application/rss+xml; charset=utf-8"),
+    "/blogger/feeds/posts/default": ("blogger/feeds/posts/default", ATOM),
+    "/drupal7/node/feed": ("drupal7/node-feed.rss", RSS),
+    "/bilingual/es/feed/": ("bilingual/es-feed.rss", RSS),
+    "/bilingual/en/feed/": ("bilingual/en-feed.rss", RSS),
 }
 
 

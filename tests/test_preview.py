@@ -44,7 +44,8 @@ def test_a_wordpress_site_previews_its_posts_feed() -> None:
     assert code == 0
     lines = out.splitlines()
     assert lines[0] == f"Preview of {server.url('/wordpress/')} (nothing is stored)"
-    assert f"  * {server.url('/wordpress/feed/')}  chosen (rss20, 100% full text)" in lines
+    chosen = "chosen (rss20, 100% full text, named by the page)"
+    assert f"  * {server.url('/wordpress/feed/')}  {chosen}" in lines
     assert f"    {server.url('/wordpress/comments/feed/')}  a comments feed: never used" in lines
     assert f"Would be added as a feed: {server.url('/wordpress/feed/')}" in lines
     assert "2 item(s):" in lines

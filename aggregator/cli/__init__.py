@@ -42,6 +42,7 @@ from aggregator.errors import ListenError
 from aggregator.errors import PublishError
 from aggregator.errors import StorageError
 from aggregator.ingest.fetch import Fetcher
+from aggregator.ingest.parse.discover import Discovery
 from aggregator.ingest.poll import ReportCallback
 from aggregator.ingest.poll import poll_all
 from aggregator.ingest.poll import selected_sources
@@ -765,16 +766,28 @@ def command_preview(
 PREVIEW_ITEMS_SHOWN = 15
 
 
+def _found_by(discovery: Discovery) -> str:
+    """Why the chosen feed's address was tried: the page named it, or a usual place."""
+    chosen = discovery.chosen
+    if chosen is not None and chosen.candidate.origin == "link":
+        return "named by the page"
+    tool = discovery.site_tool
+    return f"where {tool.name} puts it" if tool is not None else "at a usual address"
+
+
 def preview_text(preview: Preview) -> str:
     lines = [f"Preview of {preview.url} (nothing is stored)"]
     discovery = preview.discovery
     if discovery is not None:
+        if discovery.site_tool is not None:
+            tool = discovery.site_tool
+            lines.append(f"Site tool: {tool.name} ({tool.reason})")
         lines.append("Feeds tried on the site:" if discovery.checked else "No feed on the site.")
         chosen = discovery.chosen
         for check in discovery.checked:
             if check is chosen:
                 note = f"chosen ({check.parsed.format if check.parsed else 'feed'}"
-                note += f", {round(check.full_content * 100)}% full text)"
+                note += f", {round(check.full_content * 100)}% full text, {_found_by(discovery)})"
             elif check.candidate.is_comments:
                 note = "a comments feed: never used"
             elif check.usable:

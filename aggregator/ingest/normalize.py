@@ -24,6 +24,8 @@ from urllib.parse import urlsplit
 
 import nh3
 
+from aggregator.ingest.site_debris import clean_entry
+from aggregator.ingest.site_debris import is_decorative_image
 from aggregator.models import Item
 from aggregator.models import ParsedEntry
 from aggregator.models import ParsedFeed
@@ -228,6 +230,9 @@ def _normalize_entry(
     now: datetime,
     default_language: str | None,
 ) -> Item | None:
+    # Before sanitizing: the repairs read what the sanitizer removes (lazy images' data-src,
+    # plugin classes, <noscript> fallbacks), and their output is sanitized like any input.
+    entry = clean_entry(entry)
     base = _entry_base(entry, parsed)
     raw_title = entry.title or ""
     title = html_to_text(raw_title) if entry.title_is_html else clean_line(raw_title)
@@ -388,7 +393,7 @@ def _digest(parts: list[str], *, separator: str) -> str:
 
 def _image_url(url: str | None, base: str | None) -> str | None:
     resolved = absolute_url(url, base)
-    if resolved is None or _is_pixel_url(resolved):
+    if resolved is None or _is_pixel_url(resolved) or is_decorative_image(resolved):
         return None
     return canonical_url(resolved)
 

@@ -4,7 +4,10 @@ Staff often know only an organization's web address. When a `url:` source (or a 
 that turns out to be a web page) returns HTML, the page is searched for
 `<link rel="alternate">` feeds (RSS, Atom, JSON Feed); when it names none, the places
 publishing systems put them are tried (`/feed/`, `/rss.xml`, `/atom.xml`, `/index.xml`,
-`/feed.json`, Squarespace's `?format=rss`). Each candidate is fetched and read; the best
+`/feed.json`, Squarespace's `?format=rss`), after the addresses of the site tool the page
+was made with (aggregator.ingest.parse.site_tools: WordPress `?feed=rss2`, Wix `/blog-feed.xml`,
+Ghost `/rss/`, Blogger `/feeds/posts/default`, Drupal `/node/feed`, a language section's
+or WordPress category's own feed). Each candidate is fetched and read; the best
 readable one wins: full content beats summaries, a feed the page names beats a guessed one,
 and a comments feed is never chosen (it would publish readers' comments as news).
 
@@ -35,6 +38,9 @@ from aggregator.ingest.parse.feeds import looks_like_html
 from aggregator.ingest.parse.feeds import split_content_type
 from aggregator.ingest.parse.pages import _base_url
 from aggregator.ingest.parse.pages import decode_page
+from aggregator.ingest.parse.site_tools import SiteTool
+from aggregator.ingest.parse.site_tools import detect_site_tool
+from aggregator.ingest.parse.site_tools import tool_locations
 from aggregator.ingest.safety import Resolver
 from aggregator.ingest.safety import UnsafeAddressError
 from aggregator.ingest.safety import check_discovered_link
@@ -106,6 +112,7 @@ class Discovery:
     page_url: str
     checked: tuple[CheckedFeed, ...]  # ranked, best first; unusable ones at the end
     refused: tuple[tuple[str, str], ...] = ()  # (address, why) never fetched
+    site_tool: SiteTool | None = None  # what the page was made with, when it says
 
     @property
     def chosen(self) -> CheckedFeed | None:
@@ -163,12 +170,13 @@ def feed_links(content: bytes, url: str, content_type: str | None) -> list[FeedC
     return found
 
 
-def common_locations(url: str) -> list[FeedCandidate]:
-    """Where publishing systems put feeds, near the page and at the site's root."""
+def common_locations(url: str, tool: SiteTool | None = None) -> list[FeedCandidate]:
+    """Where publishing systems put feeds: the site tool's places first, then near the page
+    and at the site's root."""
     parts = urlsplit(url)
     folder = parts.path if parts.path.endswith("/") else parts.path.rsplit("/", 1)[0] + "/"
     bases = [folder, "/"] if folder != "/" else ["/"]
-    found = [
+    found = tool_locations(url, tool) + [
         urlunsplit((parts.scheme, parts.netloc, base + path, "", ""))
         for base in bases
         for path in COMMON_PATHS
@@ -232,6 +240,7 @@ async def discover_feed(
     assert page.content is not None
     page_url = page.final_url
     named = feed_links(page.content, page_url, page.content_type)
+    tool = detect_site_tool(page.content, page.content_type)
     refused: list[tuple[str, str]] = []
     checked: list[CheckedFeed] = []
 
@@ -253,7 +262,7 @@ async def discover_feed(
     if not any(check_.usable and not check_.candidate.is_comments for check_ in checked):
         tried = {check_.candidate.url for check_ in checked}
         budget = MAX_CANDIDATES * 2
-        for candidate in common_locations(page_url):
+        for candidate in common_locations(page_url, tool):
             if candidate.url in tried or candidate.url == page_url or budget <= 0:
                 continue
             budget -= 1
@@ -266,7 +275,12 @@ async def discover_feed(
             # A guess that 404s says nothing staff need to read; drop the noise.
             if outcome.result is not None and outcome.result.status == 404:
                 checked.remove(outcome)
-    return Discovery(page_url=page_url, checked=tuple(rank(checked)), refused=tuple(refused))
+    return Discovery(
+        page_url=page_url,
+        checked=tuple(rank(checked)),
+        refused=tuple(refused),
+        site_tool=tool,
+    )
 
 
 def _read(
