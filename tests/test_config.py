@@ -288,7 +288,12 @@ def test_missing_file_is_one_problem_naming_the_path(tmp_path: Path) -> None:
         load_config(path)
     assert info.value.path == str(path)
     [problem] = info.value.problems
-    assert problem.message == "the file does not exist"
+    # The message names the full path it looked for and how to point at another file, so
+    # that `aggregator check` run from another folder says what to do.
+    assert problem.message == (
+        f"the file does not exist (looked for {path}); point at your feeds.yaml with"
+        " --config PATH or the AGGREGATOR_CONFIG environment variable"
+    )
     assert str(path) in str(info.value)
 
 
