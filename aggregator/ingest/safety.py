@@ -37,6 +37,19 @@ CLOUD_METADATA_ADDRESSES = frozenset(
 )
 
 
+# IPv6 ranges whose last 32 bits are an IPv4 address the packet reaches: NAT64 (RFC 6052),
+# IPv4-compatible addresses (::a.b.c.d, deprecated but still routed by some stacks) and SIIT
+# (::ffff:0:a.b.c.d, RFC 2765). The IPv4 address inside must be public too.
+IPV4_EMBEDDING_NETWORKS = (
+    ipaddress.ip_network("64:ff9b::/96"),
+    ipaddress.ip_network("::/96"),
+    ipaddress.ip_network("::ffff:0:0:0/96"),
+)
+# Local-use NAT64 (RFC 8215): the IPv4 address may sit anywhere inside, and the translator
+# is by definition inside someone's network, so nothing in it is public.
+LOCAL_NAT64 = ipaddress.ip_network("64:ff9b:1::/48")
+
+
 class UnsafeAddressError(AggregatorError):
     """A redirect or discovered link points somewhere the fetcher must not go."""
 
@@ -49,8 +62,12 @@ def is_public_address(address: str | ipaddress.IPv4Address | ipaddress.IPv6Addre
     except ValueError:
         return False
     if isinstance(ip, ipaddress.IPv6Address):
+        if ip.is_site_local or ip in LOCAL_NAT64:
+            return False
         # An IPv4 address wrapped in IPv6 reaches the IPv4 host it wraps.
         embedded = ip.ipv4_mapped or ip.sixtofour or (ip.teredo[1] if ip.teredo else None)
+        if embedded is None and any(ip in network for network in IPV4_EMBEDDING_NETWORKS):
+            embedded = ipaddress.IPv4Address(int(ip) & 0xFFFF_FFFF)
         if embedded is not None and not is_public_address(embedded):
             return False
     if ip in CLOUD_METADATA_ADDRESSES:
@@ -64,11 +81,13 @@ async def system_resolver(host: str, port: int) -> list[str]:
     return [str(info[4][0]) for info in infos]
 
 
-async def host_is_public(host: str, port: int, resolver: Resolver) -> bool:
-    """Whether every address `host` resolves to is public (an IP literal is not looked up).
+async def host_is_public(host: str, port: int, resolver: Resolver) -> bool | None:
+    """Whether every address `host` resolves to is public (an IP literal is not looked up);
+    None when the name cannot be looked up at all.
 
-    A name that does not resolve counts as public: the connection will fail on its own
-    with a clear DNS error, and nothing private can be reached through it.
+    Any failure of the lookup is None, whatever the resolver raised: a host name a hostile
+    page wrote can make getaddrinfo raise UnicodeError (a label over 63 characters) as
+    well as OSError, and one source's bad link must never stop the round.
     """
     literal = host.strip("[]")
     try:
@@ -79,9 +98,9 @@ async def host_is_public(host: str, port: int, resolver: Resolver) -> bool:
         return is_public_address(literal)
     try:
         addresses = await resolver(host, port)
-    except OSError:
-        return True
-    return all(is_public_address(address) for address in addresses)
+    except (OSError, UnicodeError, ValueError):
+        return None
+    return bool(addresses) and all(is_public_address(address) for address in addresses)
 
 
 def _host_and_port(url: str) -> tuple[str, int]:
@@ -108,9 +127,16 @@ async def check_redirect(from_url: str, to_url: str, resolver: Resolver) -> None
     """
     to_host, to_port = _host_and_port(to_url)
     from_host, from_port = _host_and_port(from_url)
-    if not await host_is_public(from_host, from_port, resolver):
+    # An origin that cannot be looked up is not trusted as an intranet host: only a host
+    # that resolves to non-public addresses is.
+    if await host_is_public(from_host, from_port, resolver) is False:
         return
-    if not await host_is_public(to_host, to_port, resolver):
+    verdict = await host_is_public(to_host, to_port, resolver)
+    if verdict is None:
+        # Refused rather than left to the connection: a name that fails here and resolves a
+        # moment later (DNS rebinding) could reach anything.
+        raise UnsafeAddressError(f"it leads to a host name that cannot be looked up ({to_host})")
+    if not verdict:
         raise UnsafeAddressError(
             f"it leads from a public site to a private or local address ({to_host})"
         )

@@ -15,6 +15,7 @@ from aggregator.demo.server import FixtureServer
 from aggregator.demo.server import Route
 from aggregator.ingest.safety import UnsafeAddressError
 from aggregator.ingest.safety import check_discovered_link
+from aggregator.ingest.safety import check_redirect
 from aggregator.ingest.safety import is_public_address
 from aggregator.models import FetchResult
 from tests.hostile.server import PUBLIC_ADDRESS
@@ -43,6 +44,9 @@ RESOLVER = fake_resolver(
         "100.100.100.200", "224.0.0.1", "ff02::1", "::ffff:127.0.0.1", "::ffff:10.0.0.1",
         "2002:7f00:1::", "2002:a00:1::", "198.18.0.1", "240.0.0.1", "255.255.255.255",
         "not an address", "",
+        # IPv4 inside IPv6 (NAT64, local-use NAT64, IPv4-compatible, SIIT) and site-local:
+        "64:ff9b::7f00:1", "64:ff9b::a9fe:a9fe", "64:ff9b:1::808:808", "::127.0.0.1",
+        "::10.0.0.1", "::ffff:0:127.0.0.1", "::ffff:0:a00:1", "fec0::1", "fec0::a9fe:a9fe",
     ],
 )  # fmt: skip
 def test_addresses_that_are_not_public(address: str) -> None:
@@ -50,7 +54,8 @@ def test_addresses_that_are_not_public(address: str) -> None:
 
 
 @pytest.mark.parametrize(
-    "address", ["93.184.216.34", "8.8.8.8", "2606:4700:4700::1111", "::ffff:8.8.8.8"]
+    "address",
+    ["93.184.216.34", "8.8.8.8", "2606:4700:4700::1111", "::ffff:8.8.8.8", "64:ff9b::808:808"],
 )
 def test_public_addresses(address: str) -> None:
     assert is_public_address(address)
@@ -148,3 +153,36 @@ def test_discovered_feed_link_follows_the_same_rule() -> None:
     for link in ("http://127.0.0.1/feed", "http://169.254.169.254/", "javascript:alert(1)"):
         with pytest.raises(UnsafeAddressError):
             asyncio.run(check(f"https://{PUBLIC_HOST}/", link))
+
+
+@pytest.mark.parametrize(
+    "target",
+    [
+        "http://nowhere.member.example/feed.xml",  # the test resolver knows no such name
+        "http://" + "a" * 64 + ".example/feed.xml",  # getaddrinfo: UnicodeError, not OSError
+    ],
+)
+def test_redirect_to_a_host_that_cannot_be_looked_up_is_refused(
+    server: FixtureServer, target: str
+) -> None:
+    async def resolve(host: str, port: int) -> list[str]:
+        if host == PUBLIC_HOST:
+            return [PUBLIC_ADDRESS]
+        if len(host.split(".")[0]) > 63:
+            raise UnicodeError("encoding with 'idna' codec failed (label too long)")
+        raise OSError(f"test resolver: unknown host {host}")
+
+    server.routes["/feed.xml"] = Route(status=302, headers={"Location": target})
+    transport = HostMapTransport({PUBLIC_HOST: server._httpd.server_address[1]})
+    result = fetch_once(f"http://{PUBLIC_HOST}/feed.xml", transport=transport, resolver=resolve)
+    assert result.content is None
+    assert result.error is not None
+    assert "a host name that cannot be looked up" in result.error
+
+
+def test_an_origin_that_cannot_be_looked_up_vouches_for_nothing() -> None:
+    async def check() -> None:
+        await check_redirect("http://unknown.member.example/", "http://10.0.0.1/", RESOLVER)
+
+    with pytest.raises(UnsafeAddressError):
+        asyncio.run(check())
