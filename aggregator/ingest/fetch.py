@@ -14,6 +14,8 @@ never stops the others. It never parses or stores anything.
 from __future__ import annotations
 
 import asyncio
+import http.cookiejar
+import logging
 import socket
 import ssl
 from collections.abc import Callable
@@ -100,6 +102,8 @@ def describe_exception(exc: BaseException, limits: FetchLimits) -> str:
         if any(isinstance(cause, ConnectionRefusedError) for cause in causes):
             return CONNECTION_REFUSED
         return f"could not connect: {exc}"
+    if isinstance(exc, httpx.InvalidURL):
+        return f"the address is malformed: {exc}"
     if isinstance(exc, httpx.UnsupportedProtocol):
         return "only http and https addresses can be fetched"
     if isinstance(exc, httpx.DecodingError):
@@ -166,6 +170,35 @@ def host_key(url: str) -> str:
         return url
 
 
+logger = logging.getLogger(__name__)
+
+# What a hostile or broken site can make a request raise, described in words by
+# describe_exception; anything else is logged with its traceback too (it is a bug of ours).
+EXPECTED_FAULTS = (
+    httpx.HTTPError,
+    httpx.InvalidURL,
+    TimeoutError,
+    ResponseTooLargeError,
+    ssl.SSLError,
+    UnsafeAddressError,
+)
+
+
+class NoCookies(http.cookiejar.CookieJar):
+    """A cookie jar that keeps nothing.
+
+    A feed poller has no use for cookies, and one shared jar lets a member's host set
+    cookies for a public suffix (`.wordpress.com`, `.github.io`, `.org.uk`) that every other
+    member's request then carries: enough of them and those servers answer 400.
+    """
+
+    def set_cookie(self, cookie: http.cookiejar.Cookie) -> None:
+        return None
+
+    def extract_cookies(self, response: object, request: object) -> None:
+        return None
+
+
 class Fetcher:
     """Polls sources over one shared httpx.AsyncClient. Use as an async context manager."""
 
@@ -193,6 +226,7 @@ class Fetcher:
                 max_keepalive_connections=self.limits.concurrency,
             ),
             transport=transport,
+            cookies=httpx.Cookies(NoCookies()),
             # Proxies from the environment would route member sites (and the offline
             # demo on 127.0.0.1) through a machine-wide setting nobody chose for us.
             trust_env=False,
@@ -232,13 +266,11 @@ class Fetcher:
             try:
                 async with asyncio.timeout(self.limits.total_timeout):
                     return await self._fetch(source, validators, fetched_at)
-            except (
-                httpx.HTTPError,
-                TimeoutError,
-                ResponseTooLargeError,
-                ssl.SSLError,
-                UnsafeAddressError,
-            ) as exc:
+            # Any fault is this source's failure, never the round's: a hostile link must
+            # not stop everyone else's news (httpx.InvalidURL is not an httpx.HTTPError).
+            except Exception as exc:
+                if not isinstance(exc, EXPECTED_FAULTS):
+                    logger.warning("%s: unexpected fetch error", source.url, exc_info=exc)
                 return FetchResult(
                     source=source,
                     fetched_at=fetched_at,
