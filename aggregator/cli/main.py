@@ -330,10 +330,11 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    from aggregator.config import load_config
-
     args = build_parser().parse_args(argv)
     out = sys.stdout
+    # After parsing: `--help` and `--version` exit before feeds.yaml's reader is loaded.
+    from aggregator.config import load_config
+
     # Each command's module is imported only when it runs (see the module docstring).
     try:
         if args.command == "db":
