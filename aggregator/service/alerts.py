@@ -1,6 +1,6 @@
 """Telling staff when a source needs a person: failing, moved, quiet, and recovered again.
 
-`plan_alerts` (and its shortcut `alerts_due`) is a pure function of the status rows, the
+`plan_alerts` is a pure function of the status rows, the
 alerts already sent and `now`: it says which alerts to send and which standing ones to
 forget. `AlertSender` delivers them by webhook (a JSON POST, with a "text" field so Slack-
 and Mattermost-style incoming webhooks show it as is) and/or email (stdlib smtplib, run in
@@ -191,15 +191,6 @@ def plan_alerts(
         if gone and (kind, subject) not in forget:
             forget.append((kind, subject))
     return AlertPlan(alerts=tuple(alerts), forget=tuple(forget))
-
-
-def alerts_due(
-    rows: Sequence[SourceStatus],
-    previous: Mapping[AlertKey, AlertRecord],
-    now: datetime,
-    settings: AlertSettings = AlertSettings(),  # noqa: B008 - frozen, so sharing it is safe
-) -> list[Alert]:
-    return list(plan_alerts(rows, previous, now, settings).alerts)
 
 
 # --- delivery -------------------------------------------------------------------------

@@ -20,14 +20,17 @@ it must only bind where it is told (the CLI's default is 127.0.0.1).
 
 from __future__ import annotations
 
+import contextlib
 import errno
 import hashlib
+import logging
 import socket
 import threading
 import time
 from collections import OrderedDict
 from collections.abc import Callable
 from collections.abc import Hashable
+from collections.abc import Iterator
 from dataclasses import dataclass
 from dataclasses import field
 from datetime import UTC
@@ -57,6 +60,8 @@ from aggregator.models import Config
 from aggregator.publish import api
 from aggregator.publish import html as html_pages
 from aggregator.publish import site
+from aggregator.service.clock import Clock
+from aggregator.service.clock import utc_now
 from aggregator.service.status import render_status_html
 from aggregator.service.status import render_status_json
 from aggregator.service.status import status_rows
@@ -65,13 +70,6 @@ from aggregator.store import Store
 CACHE_CONTROL = "public, max-age=300"
 VERSION_CHECK_SECONDS = 1.0  # how stale the render cache may be after a write
 CACHE_ENTRIES = 1024  # distinct documents kept (API queries with `q` are unbounded)
-
-Clock = Callable[[], datetime]
-
-
-def utc_now() -> datetime:
-    return datetime.now(UTC)
-
 
 @dataclass(frozen=True)
 class Rendered:
@@ -172,11 +170,43 @@ def set_config(app: Starlette, config: Config) -> None:
     _state_of(app).config = config
 
 
-def make_server(app: Starlette, host: str = "127.0.0.1", port: int = 8080) -> uvicorn.Server:
-    """A uvicorn server for `app`: `.run()` it, or `await .serve()` inside an event loop."""
-    return uvicorn.Server(
-        uvicorn.Config(app, host=host, port=port, proxy_headers=False, server_header=False)
+class _ServerLeavingSignals(uvicorn.Server):
+    """uvicorn without its own SIGTERM/SIGINT handlers (service/app.py owns them)."""
+
+    @contextlib.contextmanager
+    def capture_signals(self) -> Iterator[None]:
+        # The service stops the scheduler and the server together on one signal.
+        yield
+
+
+def make_server(
+    app: Any,
+    host: str = "127.0.0.1",
+    port: int = 8080,
+    *,
+    log_level: str | None = None,
+    access_log: bool = True,
+    handle_signals: bool = True,
+) -> uvicorn.Server:
+    """A uvicorn server for `app`: `.run()` it, or `await .serve()` inside an event loop.
+
+    `log_level` ("warning" for the demo) and `access_log` set what uvicorn prints;
+    `handle_signals=False` leaves SIGTERM/SIGINT to the caller (service/app.py).
+    """
+    config = uvicorn.Config(
+        app,
+        host=host,
+        port=port,
+        proxy_headers=False,
+        server_header=False,
+        log_level=log_level,
+        access_log=access_log,
     )
+    if access_log:
+        # Asked for, so shown even when log_level keeps uvicorn's own messages quiet (the
+        # Config above has just set the access logger to that level).
+        logging.getLogger("uvicorn.access").setLevel(logging.INFO)
+    return uvicorn.Server(config) if handle_signals else _ServerLeavingSignals(config)
 
 
 def listen(host: str, port: int) -> socket.socket:

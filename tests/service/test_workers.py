@@ -38,13 +38,16 @@ from aggregator.ingest.fetch import Fetcher
 from aggregator.models import CacheValidators
 from aggregator.models import FetchResult
 from aggregator.models import Item
+from aggregator.service.hooks import Hook
+from aggregator.service.hooks import SchedulerHooks
 from aggregator.service.scheduler import PollScheduler
 from aggregator.store import Store
 from aggregator.store import schema
 from tests.store.queries import count_items
 from tests.store.queries import leases
+from tests.support.scheduling import run_due_polls
 
-ROOT = Path(__file__).parent.parent
+ROOT = Path(__file__).resolve().parents[2]
 MEMBERS = 300  # one feed each; members 2k and 2k+1 cross-post one statement
 WORKERS = 3
 JOINT_TEXT = (
@@ -415,10 +418,14 @@ def test_a_web_replicas_scheduler_claims_nothing_and_follows_feeds_yaml(tmp_path
                 fetcher,
                 config_path=config_path,
                 polling=False,
-                on_config=lambda reloaded: seen.append(len(reloaded.members)),
+                hooks=SchedulerHooks(
+                    after_reload=Hook(
+                        "after_reload", [lambda reloaded: seen.append(len(reloaded.members))]
+                    )
+                ),
             )
             assert scheduler.start_due_polls() == []
-            assert await scheduler.run_due_polls() == []
+            assert await run_due_polls(scheduler) == []
             edited = config_text("https://m.example.org", ["/a.xml", "/b.xml"])
             config_path.write_text(edited, encoding="utf-8")
             stamp = time.time() + 5

@@ -24,9 +24,9 @@ import httpx
 import pytest
 
 from aggregator.store import Store
-from tests.test_websub import free_port
+from tests.service.test_websub import free_port
 
-ROOT = Path(__file__).resolve().parent.parent
+ROOT = Path(__file__).resolve().parents[2]
 MEMBERS = {"harvest", "dairy", "cleaners", "garment", "faith"}
 SOURCE_LINE = re.compile(
     r"(?P<member>[a-z]+): new: http://127\.0\.0\.1:\d+/[a-z]+/\S* \(\d+ new\)"

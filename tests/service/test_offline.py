@@ -30,12 +30,13 @@ from aggregator.models import PollOutcome
 from aggregator.models import PollReport
 from aggregator.models import ScheduleHints
 from aggregator.models import SourceConfig
+from aggregator.service.policy import SchedulePolicy
+from aggregator.service.policy import ScheduleState
+from aggregator.service.policy import decide
+from aggregator.service.policy import offline_cause
 from aggregator.service.scheduler import PollScheduler
-from aggregator.service.scheduler import SchedulePolicy
-from aggregator.service.scheduler import ScheduleState
-from aggregator.service.scheduler import decide
-from aggregator.service.scheduler import offline_cause
 from aggregator.store import Store
+from tests.support.scheduling import run_due_polls
 
 NOW = datetime(2026, 12, 1, 12, 0, tzinfo=UTC)
 HOUR = timedelta(hours=1)
@@ -148,7 +149,7 @@ def poll_round(config_text: str, store: Store, now: datetime) -> PollScheduler:
             scheduler = PollScheduler(
                 config, store, fetcher, now=lambda: now, rng=random.Random(3)
             )
-            await scheduler.run_due_polls()
+            await run_due_polls(scheduler)
             return scheduler
 
     return asyncio.run(scenario())

@@ -50,18 +50,22 @@ from aggregator.models import FetchLimits
 from aggregator.models import WebSubRecord
 from aggregator.publish.site import render_document
 from aggregator.service import web
+from aggregator.service.app import run_service
+from aggregator.service.hooks import Hook
+from aggregator.service.hooks import SchedulerHooks
 from aggregator.service.scheduler import PollScheduler
-from aggregator.service.scheduler import SchedulerSettings
-from aggregator.service.scheduler import run_service
-from aggregator.service.websub import SubscriptionState
+from aggregator.service.settings import SchedulerSettings
 from aggregator.service.websub import WebSubService
-from aggregator.service.websub import WebSubSettings
-from aggregator.service.websub import callback_url
-from aggregator.service.websub import next_action
-from aggregator.service.websub import signature_valid
+from aggregator.service.websub.rules import SubscriptionState
+from aggregator.service.websub.rules import WebSubSettings
+from aggregator.service.websub.rules import callback_url
+from aggregator.service.websub.rules import next_action
+from aggregator.service.websub.rules import signature_valid
 from aggregator.store import Store
+from tests.conftest import FIXTURES
+from tests.support.scheduling import drain
+from tests.support.scheduling import run_due_polls
 
-FIXTURES = Path(__file__).parent / "fixtures"
 WORDPRESS = FIXTURES / "websub_wordpress_rss_with_hub.xml"
 PUSHED = FIXTURES / "websub_wordpress_rss_pushed.xml"
 FIXTURE_HUB = "https://pubsubhubbub.appspot.com"
@@ -250,7 +254,7 @@ async def wait_until(condition: Callable[[], bool], what: str, timeout: float = 
 @contextlib.asynccontextmanager
 async def serving(app: object) -> AsyncIterator[str]:
     """`app` under uvicorn on 127.0.0.1 in this event loop (as `aggregator run` serves it)."""
-    server = web.make_server(app, "127.0.0.1", 0)  # type: ignore[arg-type]
+    server = web.make_server(app, "127.0.0.1", 0)
     task = asyncio.create_task(server.serve())
     await wait_until(lambda: server.started, "uvicorn to start")
     port = server.servers[0].sockets[0].getsockname()[1]
@@ -518,17 +522,19 @@ def test_run_subscribes_verifies_and_stores_a_signed_delivery_without_polling(
         websub = WebSubService(config, store, settings=QUICK)
         websub.install(app)
         service = asyncio.create_task(
-            websub.serving(
-                run_service(
-                    config,
-                    store,
-                    app=app,
-                    port=port,
-                    stop=stop,
-                    settings=SchedulerSettings(tick_seconds=0.2, reload_seconds=60),
-                    on_config=lambda reloaded: web.set_config(app, reloaded),
-                    on_started=websub.attach,
-                )
+            run_service(
+                config,
+                store,
+                app=app,
+                port=port,
+                stop=stop,
+                settings=SchedulerSettings(tick_seconds=0.2, reload_seconds=60),
+                hooks=SchedulerHooks(
+                    after_reload=Hook(
+                        "after_reload", [lambda reloaded: web.set_config(app, reloaded)]
+                    )
+                ),
+                websub=websub,
             )
         )
         try:
@@ -849,18 +855,20 @@ def test_a_round_with_news_pings_each_changed_feed_once_and_an_unchanged_round_n
             scheduler = PollScheduler(config, store, fetcher)
             service = WebSubService(config, store, settings=QUICK, subscribe=False)
             try:
-                service.attach(scheduler)
-                reports = await scheduler.run_due_polls()
+                scheduler.hooks.after_poll.append(service.on_report)
+                scheduler.hooks.after_reload.append(service.set_config)
+                service.start(fetcher=scheduler.fetcher, busy=scheduler.busy)
+                reports = await run_due_polls(scheduler)
                 assert all(report.new > 0 for report in reports), reports
-                await service.pinger.drain()
+                await drain(service.pinger)
                 first = Counter(hub.pings)
                 hub.pings.clear()
                 for url in sources:
                     store.set_next_poll(url, None)
-                unchanged = await scheduler.run_due_polls()
+                unchanged = await run_due_polls(scheduler)
                 assert [report.new + report.updated for report in unchanged] == [0, 0, 0]
                 await asyncio.sleep(0.2)
-                await service.pinger.drain()
+                await drain(service.pinger)
             finally:
                 await service.aclose()
         assert all(count == 1 for count in first.values()), first

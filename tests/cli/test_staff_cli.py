@@ -17,7 +17,7 @@ from aggregator.cli import EXIT_LISTEN
 from aggregator.cli import EXIT_STORAGE
 from aggregator.demo import demo_config_text
 
-ROOT = Path(__file__).parent.parent
+ROOT = Path(__file__).resolve().parents[2]
 
 
 def aggregator(*args: str, cwd: Path) -> subprocess.CompletedProcess[str]:

@@ -30,11 +30,11 @@ from aggregator.models import AlertSettings
 from aggregator.models import Config
 from aggregator.models import EmailSettings
 from aggregator.service.alerts import AlertSender
-from aggregator.service.alerts import alerts_due
 from aggregator.service.alerts import check_alerts
 from aggregator.service.alerts import plan_alerts
 from aggregator.service.status import SourceStatus
 from aggregator.store import Store
+from tests.support.alerts import alerts_due
 
 NOW = datetime(2026, 12, 1, 12, 0, tzinfo=UTC)
 URL = "https://dairy.example.org/feed/"

@@ -29,8 +29,8 @@ from aggregator.service.status import render_status_text
 from aggregator.service.status import status_rows
 from aggregator.service.status import status_table
 from aggregator.store import Store
+from tests.conftest import FIXTURES
 
-FIXTURES = Path(__file__).parent / "fixtures"
 NOW = datetime(2026, 12, 1, 12, 0, tzinfo=UTC)
 RSS = (FIXTURES / "rss_ttl_syndication.xml").read_bytes()
 

@@ -35,20 +35,22 @@ from aggregator.models import Config
 from aggregator.models import PollOutcome
 from aggregator.models import ScheduleHints
 from aggregator.models import SourceConfig
-from aggregator.service.scheduler import DEFAULT_POLICY
+from aggregator.service.app import run_service
+from aggregator.service.policy import DEFAULT_POLICY
+from aggregator.service.policy import SchedulePolicy
+from aggregator.service.policy import ScheduleState
+from aggregator.service.policy import adaptive_ceiling
+from aggregator.service.policy import configured_interval
+from aggregator.service.policy import decide
+from aggregator.service.policy import next_poll
 from aggregator.service.scheduler import PollScheduler
-from aggregator.service.scheduler import SchedulePolicy
-from aggregator.service.scheduler import SchedulerSettings
-from aggregator.service.scheduler import ScheduleState
-from aggregator.service.scheduler import adaptive_ceiling
-from aggregator.service.scheduler import configured_interval
-from aggregator.service.scheduler import decide
-from aggregator.service.scheduler import next_poll
-from aggregator.service.scheduler import run_service
+from aggregator.service.settings import SchedulerSettings
 from aggregator.store import Store
+from tests.conftest import FIXTURES
 from tests.store.queries import count_items
+from tests.support.scheduling import due_sources
+from tests.support.scheduling import run_due_polls
 
-FIXTURES = Path(__file__).parent / "fixtures"
 NOW = datetime(2026, 12, 1, 12, 0, tzinfo=UTC)
 HOUR = timedelta(hours=1)
 NO_JITTER = SchedulePolicy(jitter=0.0)
@@ -327,9 +329,9 @@ def test_due_polls_run_once_and_are_rescheduled_from_the_database(
     async def scenario() -> None:
         async with Fetcher(clock=clock) as fetcher:
             scheduler = make_scheduler(config, store, fetcher, clock)
-            reports = await scheduler.run_due_polls()
+            reports = await run_due_polls(scheduler)
             assert sorted(r.outcome.value for r in reports) == ["new", "new"]
-            assert await scheduler.run_due_polls() == []  # nothing due a moment later
+            assert await run_due_polls(scheduler) == []  # nothing due a moment later
 
     asyncio.run(scenario())
     records = store.schedule_records()
@@ -345,10 +347,10 @@ def test_due_polls_run_once_and_are_rescheduled_from_the_database(
     async def restart() -> list[str]:
         async with Fetcher(clock=clock) as fetcher:
             scheduler = make_scheduler(config, store, fetcher, clock)
-            before = await scheduler.run_due_polls()
+            before = await run_due_polls(scheduler)
             assert before == []
             clock.advance(timedelta(minutes=70))
-            return [report.source.url for report in await scheduler.run_due_polls()]
+            return [report.source.url for report in await run_due_polls(scheduler)]
 
     assert asyncio.run(restart()) == [server.url("/plain.xml")]
     assert len(server.requests_for("/plain.xml")) == 2
@@ -369,12 +371,12 @@ def test_a_429_pauses_every_source_on_that_host(
             scheduler = make_scheduler(config, store, fetcher, clock)
             # Only the limited source is due at first; the other one was polled already.
             store.set_next_poll(server.url("/other.xml"), NOW + timedelta(minutes=5))
-            reports = await scheduler.run_due_polls()
+            reports = await run_due_polls(scheduler)
             assert [r.outcome for r in reports] == [PollOutcome.FAILED]
             clock.advance(timedelta(minutes=10))
-            assert scheduler.due_sources() == []  # other.xml is due, but its host is paused
+            assert due_sources(scheduler) == []  # other.xml is due, but its host is paused
             clock.advance(timedelta(minutes=21))
-            due = [source.url for source in scheduler.due_sources()]
+            due = [source.url for source in due_sources(scheduler)]
             assert due == [server.url("/other.xml")]
 
     asyncio.run(scenario())
@@ -446,7 +448,7 @@ def test_at_most_two_requests_at_once_per_host(
             async with Fetcher(clock=clock) as fetcher:
                 scheduler = make_scheduler(config, store, fetcher, clock)
                 started = time.monotonic()
-                reports = await scheduler.run_due_polls()
+                reports = await run_due_polls(scheduler)
                 assert len(reports) == 7
                 return time.monotonic() - started
 
@@ -509,18 +511,18 @@ def test_hot_reload_applies_a_good_edit_and_keeps_the_old_config_on_a_bad_one(
     async def scenario() -> None:
         async with Fetcher(clock=clock) as fetcher:
             scheduler = make_scheduler(config, store, fetcher, clock, config_path=path)
-            await scheduler.run_due_polls()
+            await run_due_polls(scheduler)
             assert scheduler.check_config() is False  # unchanged file: nothing to do
 
             write_config(path, config_text(server.base_url, ["/b.xml"]))
             assert scheduler.check_config() is True
-            due = [source.url for source in scheduler.due_sources()]
+            due = [source.url for source in due_sources(scheduler)]
             assert due == [server.url("/b.xml")]  # new source soon, removed one gone
             clock.advance(timedelta(hours=3))
-            polled = [r.source.url for r in await scheduler.run_due_polls()]
+            polled = [r.source.url for r in await run_due_polls(scheduler)]
             assert polled == [server.url("/b.xml")]
 
-            with caplog.at_level(logging.ERROR, logger="aggregator.service.scheduler"):
+            with caplog.at_level(logging.ERROR, logger="aggregator.service.reload"):
                 bad = config_text(server.base_url, ["/a.xml"]).replace("interval:", "intervl:")
                 write_config(path, bad)
                 assert scheduler.check_config() is False
@@ -545,7 +547,7 @@ def test_reload_with_a_shorter_interval_brings_the_next_poll_forward(
     async def scenario() -> None:
         async with Fetcher(clock=clock) as fetcher:
             scheduler = make_scheduler(config, store, fetcher, clock, config_path=path)
-            await scheduler.run_due_polls()
+            await run_due_polls(scheduler)
             write_config(path, config_text(server.base_url, ["/a.xml"], interval="30m"))
             assert scheduler.check_config()
 
@@ -663,7 +665,7 @@ def test_aggregator_run_polls_serves_reloads_and_stops_on_sigterm(
         "--port",
         str(port),
     ]
-    env = {**os.environ, "PYTHONPATH": str(Path(__file__).parent.parent)}
+    env = {**os.environ, "PYTHONPATH": str(Path(__file__).resolve().parents[2])}
     process = subprocess.Popen(
         command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env
     )

@@ -21,7 +21,7 @@ from aggregator.demo.server import FixtureServer
 from aggregator.demo.server import Route
 from tests.site_fixtures import serve_sites
 
-ROOT = Path(__file__).resolve().parent.parent
+ROOT = Path(__file__).resolve().parents[2]
 
 HEADER = """\
 network:

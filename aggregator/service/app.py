@@ -1,0 +1,246 @@
+"""The one place that builds and starts the running service, for every role.
+
+Like Miniflux's cli/daemon.go, this is the only module that knows every part: logging,
+the store, the web app, WebSub, the scheduler with its alerts and pruning, and the
+signals that stop them. `aggregator run` (any --role), `serve` and `demo --serve` call it;
+the command line only parses arguments and prints.
+
+Roles (`aggregator run --role`): "all" runs the scheduler and the web server in one
+process (one box); "worker" the scheduler only (any number of them share a PostgreSQL
+database, each due source claimed by one); "web" the web server only (stateless replicas
+serving from the database, same bytes and ETags from each, following feeds.yaml edits).
+
+This module must never poll, decide a schedule, render a document or print to the user's
+terminal itself (the stages, policy.py and the CLI do); it only builds, connects, starts
+and stops.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import signal
+import socket
+from collections.abc import Callable
+from collections.abc import Iterator
+from typing import Any
+
+from aggregator.config import load_config
+from aggregator.errors import AggregatorError
+from aggregator.ingest.fetch import Fetcher
+from aggregator.models import Config
+from aggregator.service.alerts import scheduled_alert_check
+from aggregator.service.hooks import SchedulerHooks
+from aggregator.service.scheduler import AlertCheck
+from aggregator.service.scheduler import PollScheduler
+from aggregator.service.settings import ROLES
+from aggregator.service.settings import SchedulerSettings
+from aggregator.service.web import create_app
+from aggregator.service.web import listen
+from aggregator.service.web import make_server
+from aggregator.service.web import set_config
+from aggregator.service.websub import WebSubService
+from aggregator.store import Store
+
+__all__ = ["ROLES", "configure_logging", "run", "run_service", "serve"]
+
+Announce = Callable[[str], None]
+
+
+def configure_logging(*, quiet: bool) -> None:
+    """INFO for the service (one line per poll), WARNING only for the demo (`quiet`)."""
+    logging.basicConfig(
+        level=logging.WARNING if quiet else logging.INFO,
+        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
+    )
+    # One line per poll comes from aggregator.service.scheduler; these would repeat it every tick.
+    for chatty in ("apscheduler", "httpx"):
+        logging.getLogger(chatty).setLevel(logging.WARNING)
+
+
+def run(
+    config_path: str,
+    database: str,
+    *,
+    host: str = "127.0.0.1",
+    port: int = 8080,
+    role: str = "all",
+    settings: SchedulerSettings | None = None,
+    quiet: bool = False,
+    access_log: bool = True,
+    announce: Announce = lambda line: None,
+) -> None:
+    """`aggregator run`: poll on schedule and serve the site until SIGTERM/SIGINT.
+
+    `role` (ROLES) keeps only the polling ("worker") or the serving ("web") half. `quiet`
+    (the demo, which has said where everything is) logs only warnings and errors, and
+    leaves WebSub off. `announce` is given the line that says where the service is.
+    """
+    configure_logging(quiet=quiet)
+    config = load_config(config_path)
+    # A web replica never migrates: several of them starting at once would race.
+    store = Store.open(database, upgrade=role != "web")
+    try:
+        polls = role != "web"
+        if polls:
+            # A web replica writes nothing: the workers keep members and sources in step.
+            store.sync_config(config)
+        app = create_app(config, store) if role != "worker" else None
+        listening = listen(host, port) if app is not None else None
+        if quiet:
+            pass
+        elif app is not None:
+            announce(f"serving on http://{host}:{port}/ (Ctrl-C to stop)")
+        else:
+            announce("polling as a worker, serving nothing (Ctrl-C to stop)")
+        hooks = SchedulerHooks()
+        if app is not None:
+            served = app
+            hooks.after_reload.append(lambda reloaded: set_config(served, reloaded))
+        # WebSub: hub pings follow the polls; subscriptions need the callback served by the
+        # same process, so only `--role all` subscribes. Never in the demo: its sample feeds
+        # advertise no hub, and no hub could reach a callback on 127.0.0.1.
+        websub = (
+            WebSubService(config, store, subscribe=app is not None) if polls and not quiet else None
+        )
+        if websub is not None and app is not None:
+            websub.install(app)
+        asyncio.run(
+            run_service(
+                config,
+                store,
+                app=app,
+                host=host,
+                port=port,
+                settings=settings,
+                alert_check=scheduled_alert_check(store) if polls else None,
+                hooks=hooks,
+                websub=websub,
+                poll=polls,
+                listening=listening,
+                server_log_level="warning" if quiet else None,
+                access_log=access_log,
+            )
+        )
+    finally:
+        store.close()
+
+
+def serve(config: Config, database: str, host: str, port: int, announce: Announce) -> None:
+    """`aggregator serve`: the site from what is stored until Ctrl-C; nothing is polled
+    and feeds.yaml is read once (uvicorn handles the signals)."""
+    store = Store.open(database)
+    try:
+        store.sync_config(config)
+        listening = listen(host, port)
+        server = make_server(create_app(config, store), host, port)
+        announce(f"serving on http://{host}:{port}/ (Ctrl-C to stop)")
+        server.run(sockets=[listening])
+    finally:
+        store.close()
+
+
+@contextlib.contextmanager
+def _stop_on_signals(stop: asyncio.Event) -> Iterator[None]:
+    loop = asyncio.get_running_loop()
+    installed = []
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        try:
+            loop.add_signal_handler(sig, stop.set)
+            installed.append(sig)
+        except (NotImplementedError, RuntimeError, ValueError):
+            # Not the main thread (tests) or a platform without it: the caller stops us.
+            pass
+    try:
+        yield
+    finally:
+        for sig in installed:
+            loop.remove_signal_handler(sig)
+
+
+async def run_service(
+    config: Config,
+    store: Store,
+    *,
+    app: Any = None,
+    host: str = "127.0.0.1",
+    port: int = 8080,
+    stop: asyncio.Event | None = None,
+    settings: SchedulerSettings | None = None,
+    alert_check: AlertCheck | None = None,
+    hooks: SchedulerHooks | None = None,
+    websub: WebSubService | None = None,
+    poll: bool = True,
+    listening: socket.socket | None = None,
+    server_log_level: str | None = None,
+    access_log: bool = True,
+) -> None:
+    """The scheduler, and the ASGI `app` (if given) under uvicorn, until SIGTERM/SIGINT.
+
+    `server_log_level` ("warning" for the demo) and `access_log` set what uvicorn prints.
+
+    Signals are handled here, not by uvicorn, so that both halves stop together: the web
+    server stops accepting, the scheduler gives in-flight polls their grace period.
+    `poll=False` (a web replica, `--role web`) only follows feeds.yaml edits; without an
+    `app` (`--role worker`) nothing is served. See ROLES. `listening`: the app's socket,
+    already bound (web.listen); otherwise it is bound here, before anything is polled.
+    `hooks`: followers of the polls and reloads; `websub` (its routes already installed
+    on `app`) is added to them here, started once the scheduler runs and closed at the end.
+    """
+    if app is not None and listening is None:
+        listening = listen(host, port)
+    stop = stop or asyncio.Event()
+    hooks = hooks or SchedulerHooks()
+    if websub is not None:
+        hooks.after_poll.append(websub.on_report)
+        hooks.after_reload.append(websub.set_config)
+    try:
+        with _stop_on_signals(stop):
+            async with Fetcher(config.network.limits) as fetcher:
+                scheduler = PollScheduler(
+                    config,
+                    store,
+                    fetcher,
+                    settings=settings,
+                    alert_check=alert_check,
+                    hooks=hooks,
+                    polling=poll,
+                )
+                scheduler.start()
+                server = (
+                    make_server(
+                        app,
+                        host,
+                        port,
+                        log_level=server_log_level,
+                        access_log=access_log,
+                        handle_signals=False,
+                    )
+                    if app is not None
+                    else None
+                )
+                serving = (
+                    asyncio.create_task(server.serve(sockets=[listening]))
+                    if server is not None and listening is not None
+                    else None
+                )
+                if websub is not None:
+                    websub.start(fetcher=fetcher, busy=scheduler.busy)
+                try:
+                    waiting = asyncio.create_task(stop.wait())
+                    watched: set[asyncio.Future[Any]] = {waiting}
+                    if serving is not None:
+                        watched.add(serving)
+                    await asyncio.wait(watched, return_when=asyncio.FIRST_COMPLETED)
+                    waiting.cancel()
+                finally:
+                    if server is not None and serving is not None:
+                        server.should_exit = True
+                        await asyncio.gather(serving, return_exceptions=True)
+                    await scheduler.stop()
+                if serving is not None and not serving.cancelled() and serving.exception():
+                    raise AggregatorError(f"the web server stopped: {serving.exception()}")
+    finally:
+        if websub is not None:
+            await websub.aclose()
