@@ -154,8 +154,9 @@ def test_every_story_link_of_the_served_demo_opens_a_page(serving_demo: ServingD
         for text in texts:
             pictures.update(re.findall(r'<img[^>]* src="([^"]+)"', text))
             continue_reading.update(CONTINUE_READING.findall(text))
-    assert continue_reading, "the harvest feed's excerpts end in 'Continue reading' links"
-    assert continue_reading <= story_links
+    # The harvest feed's WordPress excerpts end in "Continue reading" links; the normalize
+    # stage turns that tail into one ellipsis and keeps the link as the story's own.
+    assert not continue_reading, continue_reading
     assert pictures
     with httpx.Client() as client:
         for link in sorted(story_links):

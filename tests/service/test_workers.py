@@ -55,7 +55,11 @@ JOINT_TEXT = (
     "strips workers of the right to bargain collectively and lengthens the working week."
 )
 # One poll per source per round: the next poll is an hour or more away.
-POLLED = re.compile(r"aggregator\.schedule: (\S+): (new|updated|unchanged|failed); next poll")
+# "<logger>: <member name>: <source url>: <outcome>[: cause]; next poll …"
+POLLED = re.compile(
+    r"aggregator\.service\.scheduler: [^\n]*?: (\S+): "
+    r"(new|updated|unchanged|failed)\b[^\n]*?; next poll"
+)
 
 postgres_only = pytest.mark.parametrize("database_url", ["postgresql"], indirect=True)
 
