@@ -101,9 +101,13 @@ def tag_slug(tag: str) -> str:
 # Every control character (Unicode category Cc: C0, DEL and C1) but line feed and tab. ESC
 # starts the sequences that retitle the window, clear the screen or write the clipboard
 # (OSC 52); CSI (U+009B) and OSC (U+009D) start them alone on some terminals.
-_CONTROL = {
-    code: None for code in (*range(0x00, 0x20), *range(0x7F, 0xA0)) if code not in (0x09, 0x0A)
-}
+_CONTROL_CODES = frozenset((*range(0x00, 0x20), *range(0x7F, 0xA0)))
+_CONTROL = {code: None for code in _CONTROL_CODES if code not in (0x09, 0x0A)}
+
+
+def has_control_character(text: str) -> bool:
+    """Whether `text` holds any control character (NUL, ESC, tab, line feed, C1 …)."""
+    return any(ord(char) in _CONTROL_CODES for char in text)
 
 
 def terminal_safe(text: str) -> str:
