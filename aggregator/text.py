@@ -10,12 +10,16 @@ combining marks are dropped, so "á" is "a", "ñ" is "n", "ß" is "ss" and the l
 scripts with no Latin decomposition) separates words; words are joined by one "-". ASCII
 text therefore keeps the slug it always had ("Fair Food" and "fair_food" are "fair-food").
 
+`terminal_safe` is the one rule for text shown on a terminal or written to a log: what a
+member's site wrote (an address, a title, an error it provoked) may carry escape sequences.
+
 Pure: no I/O. It must never return anything but lowercase ASCII letters, digits and single
 inner hyphens (or ""), and never cut a word in half unless a single word is too long.
 """
 
 from __future__ import annotations
 
+import logging
 import re
 import unicodedata
 from urllib.parse import urlsplit
@@ -92,3 +96,31 @@ def tag_slug(tag: str) -> str:
     with room for longer tags than ids have; safe as a path segment and as a file name.
     """
     return slugify(tag, TAG_SLUG_MAX)
+
+
+# Every control character (Unicode category Cc: C0, DEL and C1) but line feed and tab. ESC
+# starts the sequences that retitle the window, clear the screen or write the clipboard
+# (OSC 52); CSI (U+009B) and OSC (U+009D) start them alone on some terminals.
+_CONTROL_CODES = frozenset((*range(0x00, 0x20), *range(0x7F, 0xA0)))
+_CONTROL = {code: None for code in _CONTROL_CODES if code not in (0x09, 0x0A)}
+
+
+def has_control_character(text: str) -> bool:
+    """Whether `text` holds any control character (NUL, ESC, tab, line feed, C1 …)."""
+    return any(ord(char) in _CONTROL_CODES for char in text)
+
+
+def terminal_safe(text: str) -> str:
+    """`text` without control characters (line feeds and tabs kept), to print or log.
+
+    A hostile address such as "https://x.example/\x1b]0;pwned\x07" must not retitle the
+    staff member's terminal, clear it, or set their clipboard when `fetch` prints it.
+    """
+    return text.translate(_CONTROL)
+
+
+class TerminalSafeFormatter(logging.Formatter):
+    """A log formatter whose lines (tracebacks included) pass through terminal_safe."""
+
+    def format(self, record: logging.LogRecord) -> str:
+        return terminal_safe(super().format(record))

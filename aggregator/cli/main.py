@@ -14,11 +14,15 @@ This module must never do a command's work, and never import the pipeline at mod
 from __future__ import annotations
 
 import argparse
+import contextlib
+import io
 import os
 import sys
 import textwrap
 from collections.abc import Sequence
 from pathlib import Path
+from typing import TextIO
+from typing import cast
 
 from aggregator import __version__
 from aggregator.errors import ConfigError
@@ -27,6 +31,7 @@ from aggregator.errors import PublishError
 from aggregator.errors import StorageError
 from aggregator.service.settings import ROLES
 from aggregator.service.settings import SchedulerSettings
+from aggregator.text import terminal_safe
 
 DEFAULT_CONFIG = "config/feeds.yaml"
 DEFAULT_DATA_DIR = "data"
@@ -329,9 +334,52 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+class TerminalSafeStream(io.TextIOBase):
+    """stdout or stderr with every write passed through terminal_safe.
+
+    Commands print addresses, titles and errors that members' sites wrote; an escape
+    sequence in them would retitle or clear the staff member's terminal or set its
+    clipboard. Rich draws with escape sequences of its own, so it writes to `terminal`,
+    the stream underneath, and what it is given is cleaned first (terminal_safe).
+    """
+
+    def __init__(self, terminal: TextIO) -> None:
+        super().__init__()
+        self.terminal = terminal
+
+    def write(self, text: str) -> int:
+        self.terminal.write(terminal_safe(text))
+        return len(text)
+
+    def flush(self) -> None:
+        self.terminal.flush()
+
+    def isatty(self) -> bool:
+        return self.terminal.isatty()
+
+    def fileno(self) -> int:
+        return self.terminal.fileno()
+
+    @property
+    def encoding(self) -> str:  # type: ignore[override]
+        return self.terminal.encoding
+
+
+def rich_terminal(out: TextIO) -> TextIO:
+    """The stream for a rich Console: underneath a TerminalSafeStream (see there)."""
+    return out.terminal if isinstance(out, TerminalSafeStream) else out
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
-    out = sys.stdout
+    out = cast(TextIO, TerminalSafeStream(sys.stdout))
+    # print(..., file=sys.stderr) and log lines written to stderr are cleaned the same way.
+    errors = cast(TextIO, TerminalSafeStream(sys.stderr))
+    with contextlib.redirect_stdout(out), contextlib.redirect_stderr(errors):
+        return _dispatch(args, out)
+
+
+def _dispatch(args: argparse.Namespace, out: TextIO) -> int:
     # After parsing: `--help` and `--version` exit before feeds.yaml's reader is loaded.
     from aggregator.config import load_config
 

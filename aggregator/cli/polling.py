@@ -18,6 +18,8 @@ from typing import TextIO
 
 from aggregator.cli.main import EXIT_CONFIG
 from aggregator.cli.main import EXIT_OK
+from aggregator.cli.main import rich_terminal
+from aggregator.text import terminal_safe
 
 if TYPE_CHECKING:
     from aggregator.ingest.poll import ReportCallback
@@ -63,7 +65,7 @@ def run_poll(config: Config, store: Store, member_id: str | None, out: TextIO) -
             return await poll_all(config, store, fetcher, sources=sources, on_report=on_report)
 
     if out.isatty() and len(sources) > 1:
-        console = Console(file=out)
+        console = Console(file=rich_terminal(out))
         with Progress(
             TextColumn("polling"),
             BarColumn(),
@@ -75,7 +77,9 @@ def run_poll(config: Config, store: Store, member_id: str | None, out: TextIO) -
             task = progress.add_task("poll", total=len(sources))
 
             def show(report: PollReport) -> None:
-                progress.console.print(report_line(report), markup=False, highlight=False)
+                progress.console.print(
+                    terminal_safe(report_line(report)), markup=False, highlight=False
+                )
                 progress.advance(task)
 
             return asyncio.run(poll(show))

@@ -16,6 +16,7 @@ from aggregator.cli.main import DEFAULT_DEMO_DIR
 from aggregator.cli.main import EXIT_OK
 from aggregator.cli.main import EXIT_STORAGE
 from aggregator.cli.main import default_database_url
+from aggregator.cli.main import rich_terminal
 
 
 def command_db_upgrade(database: str, out: TextIO) -> int:
@@ -98,7 +99,7 @@ def command_status(config_path: str, database: str, as_json: bool, out: TextIO) 
     if as_json:
         out.write(render_status_json(rows, now).decode("utf-8") + "\n")
     elif out.isatty():
-        Console(file=out).print(status_table(rows, now))
+        Console(file=rich_terminal(out)).print(status_table(rows, now))
     else:
         out.write(render_status_text(rows, now))
     return EXIT_OK

@@ -246,6 +246,10 @@ class Fetcher:
     async def aclose(self) -> None:
         await self._client.aclose()
 
+    def now(self) -> datetime:
+        """The fetcher's clock (tests pass their own): when a poll happened."""
+        return self._clock()
+
     @property
     def resolver(self) -> Resolver:
         """How this fetcher looks up host names for its safety checks (aggregator.ingest.safety);

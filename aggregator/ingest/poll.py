@@ -17,6 +17,7 @@ cause; it never raises into the caller and never touches what other sources stor
 from __future__ import annotations
 
 import asyncio
+import logging
 import multiprocessing
 import os
 from collections.abc import Callable
@@ -31,6 +32,7 @@ from urllib.parse import urljoin
 
 from aggregator.identity import body_digest
 from aggregator.ingest.fetch import Fetcher
+from aggregator.ingest.fetch import describe_exception
 from aggregator.ingest.filters import filter_items
 from aggregator.ingest.follow import follow_new_items
 from aggregator.ingest.language import with_detected_language
@@ -51,6 +53,8 @@ from aggregator.models import SourceState
 from aggregator.store import Store
 
 ReportCallback = Callable[[PollReport], None]
+
+logger = logging.getLogger(__name__)
 
 # Worker processes start only once this many fetched bodies wait for parsing at the same
 # time: each costs about a second of CPU to start and tens of MB, which a round with a few
@@ -158,7 +162,50 @@ async def poll_source(
     workers: Parser | None = None,
     retention: timedelta | None = None,
 ) -> PollReport:
-    """`retention` (network.retention): older items are not stored (they would be pruned)."""
+    """`retention` (network.retention): older items are not stored (they would be pruned).
+
+    Never raises (but for cancellation): any exception on the way, in discovery, parsing,
+    normalizing, `follow:` or storing, is this source's failure, logged with its traceback
+    (it is a bug of ours or an input nobody foresaw) and recorded for /status, so that one
+    member's hostile feed never stops the round for everyone else.
+    """
+    try:
+        return await _poll_source(
+            source,
+            fetcher=fetcher,
+            store=store,
+            language=language,
+            workers=workers,
+            retention=retention,
+        )
+    except Exception as exc:
+        cause = describe_exception(exc, fetcher.limits)
+        logger.exception(
+            "member %s, source %s: polling failed: %s", source.member_id, source.url, cause
+        )
+    failed = FetchResult(
+        source=source, fetched_at=fetcher.now(), final_url=source.url, status=None, error=cause
+    )
+    try:
+        # Off the event loop: the store's calls are synchronous SQL.
+        return await asyncio.to_thread(store.record_failure, failed, cause)
+    except Exception:
+        # The database itself may be what failed: the report still names the cause.
+        logger.exception(
+            "member %s, source %s: could not record the failure", source.member_id, source.url
+        )
+        return PollReport(source=source, outcome=PollOutcome.FAILED, error=cause)
+
+
+async def _poll_source(
+    source: SourceConfig,
+    *,
+    fetcher: Fetcher,
+    store: Store,
+    language: str | None,
+    workers: Parser | None = None,
+    retention: timedelta | None = None,
+) -> PollReport:
     state = store.source_state(source.url)
     if state.gone_at is not None:
         return gone_report(source, state.gone_at)
@@ -171,7 +218,7 @@ async def poll_source(
         if result.status in MISSING_STATUSES or is_html_page(result):
             # The site moved its feed: forget it and look again from the configured address.
             store.remember_discovered_feed(source.url, None)
-            return await poll_source(
+            return await _poll_source(
                 source,
                 fetcher=fetcher,
                 store=store,

@@ -13,6 +13,7 @@ result is a Preview value. The only I/O is the fetch function passed in.
 
 from __future__ import annotations
 
+import logging
 import re
 from collections import Counter
 from dataclasses import dataclass
@@ -24,6 +25,7 @@ from bs4 import BeautifulSoup
 from bs4 import Tag
 
 from aggregator.errors import ParseError
+from aggregator.ingest.fetch import describe_exception
 from aggregator.ingest.language import detect_language
 from aggregator.ingest.normalize import html_to_text
 from aggregator.ingest.normalize import normalize_feed
@@ -37,6 +39,7 @@ from aggregator.ingest.parse.pages import decode_page
 from aggregator.ingest.safety import Resolver
 from aggregator.ingest.safety import system_resolver
 from aggregator.models import CacheValidators
+from aggregator.models import FetchLimits
 from aggregator.models import FetchResult
 from aggregator.models import Item
 from aggregator.models import PageSelectors
@@ -56,6 +59,8 @@ _LINK = re.compile(
     r"<link>\s*([^<\s]+)\s*</link>|<link\b[^>]*?\bhref=[\"']([^\"']+)[\"']", re.IGNORECASE
 )
 _TITLE_SEPARATORS = re.compile(r"\s+(?:[|–—»:-]|&raquo;)\s+")
+
+logger = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True)
@@ -123,7 +128,34 @@ async def preview_source(
     selectors: PageSelectors | None = None,
     resolver: Resolver = system_resolver,
 ) -> Preview:
-    """Fetch `url` once (plus discovery's candidates) and read it as a poll would."""
+    """Fetch `url` once (plus discovery's candidates) and read it as a poll would.
+
+    Never raises (but for cancellation): whatever the address gives, an exception on the way
+    is the preview's error, in words, as a poll would record it for the source.
+    """
+    try:
+        return await _preview_source(
+            url, fetch=fetch, now=now, page=page, selectors=selectors, resolver=resolver
+        )
+    except Exception as exc:
+        logger.exception("preview of %s failed", url)
+        return Preview(
+            url=url,
+            kind="page" if page or selectors is not None else "feed",
+            source_url=url,
+            error=describe_exception(exc, FetchLimits()),
+        )
+
+
+async def _preview_source(
+    url: str,
+    *,
+    fetch: FetchFunction,
+    now: datetime,
+    page: bool,
+    selectors: PageSelectors | None,
+    resolver: Resolver,
+) -> Preview:
     as_page = page or selectors is not None
     kind: SourceKind = "page" if as_page else "url"
     source = SourceConfig(member_id=PREVIEW_MEMBER, kind=kind, url=url, selectors=selectors)

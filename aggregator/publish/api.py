@@ -27,6 +27,7 @@ from aggregator.models import StoryCursor
 from aggregator.publish.jsonfeed import credit_json
 from aggregator.publish.jsonfeed import rfc3339
 from aggregator.publish.syndication import summary_text
+from aggregator.text import has_control_character
 from aggregator.text import tag_slug
 
 API_MEDIA_TYPE = "application/json"
@@ -62,7 +63,12 @@ def parse_items_query(params: Mapping[str, str], member_ids: Collection[str]) ->
     """Validate the query parameters of /api/items; unknown ones are ignored.
 
     Ignoring unknown parameters lets callers add cache busters ("_=1700000000").
+    A control character in a known one is refused: NUL is not valid in PostgreSQL text
+    (the query would fail with a 500), and no member id, tag or search holds one.
     """
+    for name in ("limit", "member", "tag", "before", "q", "lang", "full"):
+        if has_control_character(params.get(name, "")):
+            raise ApiQueryError(name, "should contain no control characters (such as NUL)")
     limit = DEFAULT_LIMIT
     if "limit" in params:
         text = params["limit"].strip()

@@ -42,6 +42,7 @@ from aggregator.service.web import make_server
 from aggregator.service.web import set_config
 from aggregator.service.websub import WebSubService
 from aggregator.store import Store
+from aggregator.text import TerminalSafeFormatter
 
 __all__ = ["ROLES", "configure_logging", "run", "run_service", "serve"]
 
@@ -50,10 +51,10 @@ Announce = Callable[[str], None]
 
 def configure_logging(*, quiet: bool) -> None:
     """INFO for the service (one line per poll), WARNING only for the demo (`quiet`)."""
-    logging.basicConfig(
-        level=logging.WARNING if quiet else logging.INFO,
-        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
-    )
+    handler = logging.StreamHandler()
+    # Log lines quote addresses, titles and errors members' sites wrote: no escape sequences.
+    handler.setFormatter(TerminalSafeFormatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
+    logging.basicConfig(level=logging.WARNING if quiet else logging.INFO, handlers=[handler])
     # One line per poll comes from aggregator.service.scheduler; these would repeat it every tick.
     for chatty in ("apscheduler", "httpx"):
         logging.getLogger(chatty).setLevel(logging.WARNING)

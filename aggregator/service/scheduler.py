@@ -374,6 +374,9 @@ class PollScheduler:
             await self.alert_check(self.config, self.now())
         except AggregatorError as exc:
             logger.error("checking alerts failed: %s", exc)
+        except Exception:
+            # A background job: a fault is logged and the next run tries again.
+            logger.exception("checking alerts failed unexpectedly; the next run tries again")
 
     # --- retention ---
 
@@ -441,12 +444,16 @@ class PollScheduler:
             self.start_due_polls()
         except AggregatorError as exc:
             logger.error("looking for due sources failed: %s", exc)
+        except Exception:
+            logger.exception("looking for due sources failed unexpectedly; the next tick tries")
 
     async def _reload(self) -> None:
         try:
             self.check_config()
         except AggregatorError as exc:
             logger.error("reloading feeds.yaml failed: %s", exc)
+        except Exception:
+            logger.exception("reloading feeds.yaml failed unexpectedly; the next check tries")
 
     async def stop(self, grace_seconds: float | None = None) -> None:
         """Stop starting polls, give in-flight ones `grace_seconds`, then cancel the rest.

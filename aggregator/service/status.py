@@ -27,6 +27,7 @@ from aggregator.models import Config
 from aggregator.models import NetworkConfig
 from aggregator.models import SourceHealth
 from aggregator.store import Store
+from aggregator.text import terminal_safe
 
 
 @dataclass(frozen=True)
@@ -180,6 +181,11 @@ _HEADERS = (
 
 
 def _cells(row: SourceStatus, now: datetime) -> tuple[str, ...]:
+    # Shown on a terminal: a member's address or error must carry no escape sequences.
+    return tuple(map(terminal_safe, _raw_cells(row, now)))
+
+
+def _raw_cells(row: SourceStatus, now: datetime) -> tuple[str, ...]:
     return (
         row.member_id,
         row.source_url,

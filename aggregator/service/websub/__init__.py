@@ -128,6 +128,10 @@ class WebSubService:
                 await self.subscriber.reconcile()
             except AggregatorError as exc:
                 logger.error("looking over WebSub subscriptions failed: %s", exc)
+            except Exception:
+                # The task lives as long as the service: any fault is logged, and the next
+                # look (a poll, a reload or check_seconds later) tries again.
+                logger.exception("looking over WebSub subscriptions failed unexpectedly")
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(self._wake.wait(), self.settings.check_seconds)
 

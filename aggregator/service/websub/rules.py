@@ -143,7 +143,17 @@ def changed_feed_urls(network: NetworkConfig, member_id: str, tags: Iterable[str
 
 
 
+# The longest lease a hub's verification is believed for: a year. A hub (or anyone who
+# learned a callback address) saying hub.lease_seconds=99999999999999 made the expiry date
+# overflow into a 500; a longer lease is taken as this one and renewed in time anyway.
+MAX_LEASE_SECONDS = 365 * 24 * 3600
+
+
 def lease_seconds(text: str | None, default: int) -> int:
-    if text is not None and text.strip().isdigit() and int(text) > 0:
-        return int(text)
-    return default
+    """The lease a hub granted, in seconds: `default` when absent or malformed, at most
+    MAX_LEASE_SECONDS."""
+    value = text.strip() if text is not None else ""
+    # isascii: str.isdigit accepts digits of other scripts ("²") that int() refuses.
+    if value.isascii() and value.isdigit() and int(value) > 0:
+        return min(int(value), MAX_LEASE_SECONDS)
+    return min(default, MAX_LEASE_SECONDS)

@@ -107,20 +107,41 @@ class WebSubSubscriber:
             )
         for record in records:
             source = sources.get(record.source_url)
-            callback = callback_url(base, record.callback_id) if base is not None else None
-            action = next_action(
-                record,
-                now=self.now(),
-                in_config=source is not None,
-                callback=callback,
-                settings=self.settings,
-            )
-            if action == "subscribe" and source is not None and callback is not None:
-                await self._subscribe(record, source, callback)
-            elif action == "unsubscribe":
-                await self._unsubscribe(record)
-            elif action == "forget":
-                self.store.forget_websub_subscription(record.callback_id)
+            try:
+                await self._reconcile_one(record, source, base)
+            except Exception:
+                # One member's hostile hub address (or a bug of ours it uncovers) must not
+                # stop the others' subscriptions: logged, marked failed, retried later.
+                logger.exception(
+                    "member %s, source %s: looking over its WebSub subscription at %r failed",
+                    source.member_id if source is not None else "(no longer listed)",
+                    record.source_url,
+                    record.hub,
+                )
+                self.store.save_websub_state(
+                    record.callback_id,
+                    SubscriptionState.FAILED,
+                    error="an unexpected error while asking the hub; see the service log",
+                    requested_at=self.now(),
+                )
+
+    async def _reconcile_one(
+        self, record: WebSubRecord, source: SourceConfig | None, base: str | None
+    ) -> None:
+        callback = callback_url(base, record.callback_id) if base is not None else None
+        action = next_action(
+            record,
+            now=self.now(),
+            in_config=source is not None,
+            callback=callback,
+            settings=self.settings,
+        )
+        if action == "subscribe" and source is not None and callback is not None:
+            await self._subscribe(record, source, callback)
+        elif action == "unsubscribe":
+            await self._unsubscribe(record)
+        elif action == "forget":
+            self.store.forget_websub_subscription(record.callback_id)
 
     async def _subscribe(self, record: WebSubRecord, source: SourceConfig, callback: str) -> None:
         now = self.now()
@@ -191,7 +212,8 @@ class WebSubSubscriber:
         """POST a form to a hub; None when it accepted (2xx), else why not in plain words."""
         try:
             response = await self.client.post(hub, data=dict(form))
-        except httpx.HTTPError as exc:
+        # InvalidURL is no HTTPError: a hub address with a control character raises it.
+        except (httpx.HTTPError, httpx.InvalidURL) as exc:
             return describe_exception(exc, self.config.network.limits)
         if response.is_success:
             return None
