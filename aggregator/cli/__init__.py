@@ -31,6 +31,8 @@ from rich.progress import TextColumn
 from rich.progress import TimeElapsedColumn
 
 from aggregator import __version__
+from aggregator.cli.stories import add_story_command
+from aggregator.cli.stories import command_story
 from aggregator.config import hidden_target
 from aggregator.config import load_config
 from aggregator.config import parse_config
@@ -333,6 +335,7 @@ def build_parser() -> argparse.ArgumentParser:
         """,
     )
     unhide.add_argument("story", metavar="ITEM_ID", help="the story id (urn:uuid:…) or its address")
+    add_story_command(commands, add_command)
     import_opml_command = add_command(
         commands,
         "import-opml",
@@ -427,6 +430,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             return command_hide(args.database, args.story, args.reason, out)
         if args.command == "unhide":
             return command_unhide(args.config, args.database, args.story, out)
+        if args.command == "story":
+            return command_story(args.database, args.story, args.why, out)
         if args.command == "import-opml":
             return command_import_opml(args.config, args.opml, out)
     except ConfigError as exc:

@@ -49,8 +49,6 @@ from aggregator.store.stories import bounded_date
 from aggregator.store.stories import candidate_ids
 from aggregator.store.stories import refresh_story_dates
 from aggregator.store.stories import save_story_keys
-from aggregator.store.stories import staff_merge
-from aggregator.store.stories import stories_kept_apart
 from aggregator.text import tag_slug
 
 # Bound on the values of one IN (...) list (SQLite allows 32,766 parameters, but a batch
@@ -300,17 +298,12 @@ class ItemsMixin(StoreBase):
         return PollOutcome.NEW
 
     def _find_story(self, connection: Connection, item: Item) -> Match | None:
-        """The story a new item joins, and why: a staff `merge:` first, else the rule of
-        aggregator.dedupe over the candidates the index gives, never a story staff keep
-        apart from it."""
-        merged = staff_merge(connection, item.url)
-        if merged is not None:
-            return merged
+        """The story a new item joins, and why: the rule of aggregator.dedupe over the
+        candidates the index gives (store/stories.py)."""
         ids = candidate_ids(connection, item)
         if not ids:
             # Most items have no candidate at all: skip reading their HTML as text.
             return None
-        kept_apart = stories_kept_apart(connection, item.url)
         rows = connection.execute(CANDIDATE_ROWS, {"ids": sorted(ids)}).all()
         candidates = [
             StoryCandidate(
@@ -323,7 +316,6 @@ class ItemsMixin(StoreBase):
                 item_id=row.id,
             )
             for row in rows
-            if row.story_id not in kept_apart
         ]
         return find_match(
             url=item.url,

@@ -159,7 +159,7 @@ items = Table(
     Column("language", String(35)),
     Column("content_hash", String(64), nullable=False),
     # Why the store joined this item to a story stored before it (the rule and its
-    # evidence, aggregator.dedupe.Match.evidence, or a staff correction); NULL when the
+    # evidence, aggregator.dedupe.Match.evidence); NULL when the
     # item started its story. Shown by `aggregator story` and /status.
     Column("merge_reason", JSON),
     UniqueConstraint("source_id", "key", name="uq_items_source_key"),
@@ -181,17 +181,6 @@ story_keys = Table(
     Column("published", UTCDateTime, nullable=False),
     Index("ix_story_keys_key_published", "key", "published"),
     Index("ix_story_keys_item", "item_id"),
-)
-
-# Staff corrections of the cross-post rule, from feeds.yaml `keep_apart:` and `merge:`:
-# pairs of canonical item links that must never share a story ("apart") or must be one
-# story ("merge"; a group of links is stored as pairs with its first link).
-story_corrections = Table(
-    "story_corrections",
-    metadata,
-    Column("kind", String(8), primary_key=True),
-    Column("first_url", Text, primary_key=True),
-    Column("second_url", Text, primary_key=True),
 )
 
 # Each item's tags as slugs (text.tag_slug), so the per-tag feeds and the API's

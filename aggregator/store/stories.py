@@ -1,6 +1,5 @@
-"""The story side of the store's writes: the cross-post candidate index, staff corrections
-of the rule (`keep_apart:`, `merge:`), which item speaks for a story, and what staff read
-about stories and merges (`aggregator story`, /status).
+"""The story side of the store: the cross-post candidate index, which item speaks for a
+story, and what staff read about a story and its merges (`aggregator story`).
 
 The index holds each item under dedupe.candidate_keys, so a new item's candidates are a few
 bounded range reads, never a scan. This module must never decide what matches (dedupe.py
@@ -16,16 +15,17 @@ from typing import Any
 
 from sqlalchemy import Connection
 from sqlalchemy import bindparam
-from sqlalchemy import or_
 from sqlalchemy import select
 from sqlalchemy import update
 
 from aggregator.dedupe import CROSS_POST_WINDOW
 from aggregator.dedupe import LINK_WINDOW
-from aggregator.dedupe import Match
 from aggregator.dedupe import candidate_keys
 from aggregator.models import Item
+from aggregator.models import StoryItemRecord
+from aggregator.models import StoryRecord
 from aggregator.store import schema
+from aggregator.store.base import StoreBase
 
 # Items read per candidate key (the nearest in time first): a generic title or a common
 # word cannot make one lookup read the whole window.
@@ -127,58 +127,6 @@ def candidate_ids(connection: Connection, item: Item) -> set[int]:
     return ids
 
 
-def _correction_partners(connection: Connection, kind: str, url: str) -> set[str]:
-    """The links a staff correction of this kind pairs with `url`, in either direction."""
-    table = schema.story_corrections.c
-    rows = connection.execute(
-        select(table.first_url, table.second_url).where(
-            table.kind == kind, or_(table.first_url == url, table.second_url == url)
-        )
-    ).all()
-    return {row.second_url if row.first_url == url else row.first_url for row in rows}
-
-
-def stories_kept_apart(connection: Connection, url: str | None) -> set[int]:
-    """Stories holding an item that staff keep apart from the item at `url`."""
-    if url is None:
-        return set()
-    partners = _correction_partners(connection, "apart", url)
-    if not partners:
-        return set()
-    return set(
-        connection.scalars(
-            select(schema.items.c.story_id).where(schema.items.c.url.in_(sorted(partners)))
-        )
-    )
-
-
-def staff_merge(connection: Connection, url: str | None) -> Match | None:
-    """The story of a stored item staff listed with `url` under `merge:`, if any."""
-    if url is None:
-        return None
-    partners = _correction_partners(connection, "merge", url)
-    if not partners:
-        return None
-    row = connection.execute(
-        select(schema.items.c.id, schema.items.c.story_id, schema.items.c.member_id)
-        .where(schema.items.c.url.in_(sorted(partners)))
-        .order_by(schema.items.c.first_seen_at, schema.items.c.id)
-        .limit(1)
-    ).one_or_none()
-    if row is None:
-        return None
-    return Match(
-        story_id=row.story_id,
-        rule="staff merge",
-        evidence={
-            "rule": "staff merge",
-            "matched_item": row.id,
-            "matched_member": row.member_id,
-            "merge_with": sorted(partners),
-        },
-    )
-
-
 def bounded_date(claimed: datetime, stored: datetime, first_seen: datetime) -> datetime:
     """An edited item's date: a claim may move it back, but never before both its stored
     date and BACKDATE_LIMIT before it was first seen (re-dating to 1990 moves nothing)."""
@@ -204,3 +152,48 @@ def refresh_story_dates(connection: Connection, story_id: int) -> None:
         .where(schema.stories.c.id == story_id)
         .values(published=published, updated=max(published, updated))
     )
+
+
+class StoriesMixin(StoreBase):
+    """What staff read about stories: their items and why they were merged."""
+
+    def story_record(self, target: str) -> StoryRecord | None:
+        """The story named by its id ("urn:uuid:…") or one of its items' canonical links."""
+        items = schema.items.c
+        with self.engine.connect() as connection:
+            if target.startswith("urn:uuid:"):
+                story = connection.execute(
+                    select(schema.stories).where(
+                        schema.stories.c.uid == target.removeprefix("urn:uuid:")
+                    )
+                ).one_or_none()
+            else:
+                story = connection.execute(
+                    select(schema.stories)
+                    .join(schema.items, items.story_id == schema.stories.c.id)
+                    .where(items.url == target)
+                    .limit(1)
+                ).one_or_none()
+            if story is None:
+                return None
+            rows = connection.execute(
+                select(schema.items).where(items.story_id == story.id).order_by(items.id)
+            ).all()
+        first = speaking_item(rows)
+        ordered = sorted(rows, key=lambda row: (row is not first, row.first_seen_at, row.id))
+        return StoryRecord(
+            id=f"urn:uuid:{story.uid}",
+            published=story.published,
+            items=tuple(
+                StoryItemRecord(
+                    item_id=row.id,
+                    member_id=row.member_id,
+                    title=row.title,
+                    url=row.url,
+                    published=row.published,
+                    first_seen_at=row.first_seen_at,
+                    merge_reason=row.merge_reason,
+                )
+                for row in ordered
+            ),
+        )

@@ -1,10 +1,9 @@
-"""Cross-post matching: the candidate index, merge reasons and staff corrections (issue 12).
+"""Cross-post matching: the candidate index and merge reasons (issue 12).
 
 Adds story_keys (each item under every key of aggregator.dedupe.candidate_keys, with its
-date), items.merge_reason (why an item was joined to a story) and story_corrections (the
-feeds.yaml `keep_apart:` and `merge:` lists). Recomputes items.title_key, whose meaning
-changed with the new rule (labels, site suffixes and amounts are now normalized), and fills
-story_keys for the rows already stored.
+date) and items.merge_reason (why an item was joined to a story). Recomputes
+items.title_key, whose meaning changed with the new rule (labels, site suffixes and amounts
+are now normalized), and fills story_keys for the rows already stored.
 
 Unlike the slug rule of 0002/0003 the matching rule is not copied here: the index is derived
 data that must agree with the code that reads it, and 400 lines of rule copied into a
@@ -42,13 +41,6 @@ def upgrade() -> None:
     )
     op.create_index("ix_story_keys_key_published", "story_keys", ["key", "published"])
     op.create_index("ix_story_keys_item", "story_keys", ["item_id"])
-    op.create_table(
-        "story_corrections",
-        sa.Column("kind", sa.String(8), nullable=False),
-        sa.Column("first_url", sa.Text(), nullable=False),
-        sa.Column("second_url", sa.Text(), nullable=False),
-        sa.PrimaryKeyConstraint("kind", "first_url", "second_url"),
-    )
     with op.batch_alter_table("items") as batch:
         batch.add_column(sa.Column("merge_reason", sa.JSON(), nullable=True))
     _backfill()
@@ -98,7 +90,6 @@ def _backfill() -> None:
 def downgrade() -> None:
     with op.batch_alter_table("items") as batch:
         batch.drop_column("merge_reason")
-    op.drop_table("story_corrections")
     op.drop_index("ix_story_keys_item", table_name="story_keys")
     op.drop_index("ix_story_keys_key_published", table_name="story_keys")
     op.drop_table("story_keys")
