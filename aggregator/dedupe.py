@@ -179,6 +179,26 @@ class StoryCandidate:
     title_key: str
     published: datetime
     text: str
+    item_id: int | None = None  # the stored item, named in a Match's evidence
+
+
+# What title_key normalizes, said in a merge's evidence so staff can see why titles matched.
+TITLE_NORMALIZATIONS = (
+    "leading labels (Press release:, [Statement], …)",
+    "site suffix (| Member, – Member Name)",
+    "case, accents, punctuation and emoji",
+    "& = and",
+    "amounts ($1.2M = 1.2 million)",
+)
+
+
+@dataclass(frozen=True)
+class Match:
+    """The story an item joins, the rule that decided it and the evidence, for staff."""
+
+    story_id: int
+    rule: str
+    evidence: dict[str, object]
 
 
 def _fold(text: str) -> str:
@@ -412,6 +432,28 @@ def match_story(
     wins. Given the item's `member_id`, that member's other items are not candidates: a
     member's two posts are two stories (the same post re-polled is found by its key).
     """
+    found = find_match(
+        url=url,
+        title=title,
+        published=published,
+        text=text,
+        candidates=candidates,
+        member_id=member_id,
+    )
+    return None if found is None else found.story_id
+
+
+def find_match(
+    *,
+    url: str | None,
+    title: str,
+    published: datetime,
+    text: str,
+    candidates: Sequence[StoryCandidate],
+    member_id: str | None = None,
+) -> Match | None:
+    """match_story with its reason: the rule and the evidence (shared link, the title keys
+    after which normalizations, shared title words, text similarity, days apart)."""
     item = _Item(url=url, title=title, key=title_key(title), published=published, text=text)
     reasons = [
         (candidate, _why(item, candidate))
@@ -421,6 +463,25 @@ def match_story(
     matches = [(candidate, why) for candidate, why in reasons if why is not None]
     if not matches:
         return None
-    links = [candidate for candidate, why in matches if why == "link"]
-    pool = links or [candidate for candidate, _ in matches]
-    return min(pool, key=lambda candidate: abs(candidate.published - published)).story_id
+    links = [(candidate, why) for candidate, why in matches if why == "link"]
+    pool = links or matches
+    chosen, rule = min(pool, key=lambda pair: abs(pair[0].published - published))
+    return Match(story_id=chosen.story_id, rule=rule, evidence=_evidence(item, chosen, rule))
+
+
+def _evidence(item: _Item, candidate: StoryCandidate, rule: str) -> dict[str, object]:
+    shared = distinctive_tokens(item.key) & distinctive_tokens(candidate.title_key)
+    evidence: dict[str, object] = {
+        "rule": rule,
+        "matched_item": candidate.item_id,
+        "matched_member": candidate.member_id,
+        "title_key": item.key,
+        "matched_title_key": candidate.title_key,
+        "normalizations": list(TITLE_NORMALIZATIONS),
+        "shared_title_words": sorted(shared),
+        "text_similarity": round(text_similarity(item.text, candidate.text), 3),
+        "days_apart": round(abs(item.published - candidate.published).total_seconds() / 86400, 1),
+    }
+    if rule == "link":
+        evidence["shared_link"] = item.url
+    return evidence

@@ -450,3 +450,25 @@ class StoryPage:
 
     stories: list[PublishedStory]
     next_cursor: StoryCursor | None  # None: this was the last page
+
+
+@dataclass(frozen=True)
+class StoryItemRecord:
+    """One member's item in a story, and why the store joined it there (`aggregator story`)."""
+
+    item_id: int
+    member_id: str
+    title: str
+    url: str | None
+    published: datetime
+    first_seen_at: datetime
+    merge_reason: dict[str, object] | None  # None: the item started the story
+
+
+@dataclass(frozen=True)
+class StoryRecord:
+    """A stored story with its items, the first the one that speaks for it."""
+
+    id: str  # "urn:uuid:…"
+    published: datetime
+    items: tuple[StoryItemRecord, ...]

@@ -11,10 +11,6 @@ story; each credit's member and item link map it back to its labelled item. The 
 prints pairwise precision, recall and F1, overall and per case type, and lists every wrong
 and missed merge.
 
-`--candidates window` lets the rule see every stored item within the time window, as the
-candidate index planned for the store will (the store today reads only same-title and
-same-link items): it measures the rule itself.
-
 `--smoke` only checks that the pipeline runs and every labelled item comes back credited
 (the CI smoke test); without it the exit status is 1 when a set misses the targets.
 
@@ -32,7 +28,6 @@ import sys
 import tempfile
 from collections import Counter
 from collections.abc import Iterable
-from collections.abc import Iterator
 from collections.abc import Sequence
 from dataclasses import dataclass
 from dataclasses import field
@@ -42,19 +37,9 @@ from pathlib import Path
 from typing import Any
 
 from ruamel.yaml import YAML
-from sqlalchemy import Connection
-from sqlalchemy import select
 
 from aggregator.cli import main as aggregator_main
-from aggregator.dedupe import CROSS_POST_WINDOW
-from aggregator.dedupe import LINK_WINDOW
-from aggregator.dedupe import StoryCandidate
-from aggregator.dedupe import match_story
 from aggregator.demo.server import FixtureServer
-from aggregator.ingest.normalize import html_to_text
-from aggregator.models import Item
-from aggregator.store import items as store_items
-from aggregator.store import schema
 from aggregator.urls import canonical_url
 from bench.corpus import FILE_NAMES
 from bench.corpus import Manifest
@@ -231,62 +216,6 @@ def write_sites(evaluation: EvaluationSet, root: Path, base_url: str) -> Path:
     return write_feeds_yaml(root, base_url, manifest)
 
 
-def _window_candidates(_store: object, connection: Connection, item: Item) -> int | None:
-    """Store._find_story as it would be with the candidate index phase 2 adds: every stored
-    item within the window is a candidate (here by a plain date-range read, which is fine for
-    a hundred items; the store must use dedupe.candidate_keys instead, never a scan)."""
-    widest = max(CROSS_POST_WINDOW, LINK_WINDOW)
-    columns = schema.items.c
-    rows = connection.execute(
-        select(
-            columns.story_id,
-            columns.member_id,
-            columns.url,
-            columns.title_key,
-            columns.published,
-            columns.content_html,
-            columns.summary,
-        ).where(
-            (columns.published >= item.published - widest)
-            & (columns.published <= item.published + widest)
-        )
-    ).all()
-    candidates = [
-        StoryCandidate(
-            story_id=row.story_id,
-            member_id=row.member_id,
-            url=row.url,
-            title_key=row.title_key,
-            published=row.published,
-            text=html_to_text(row.content_html or row.summary),
-        )
-        for row in rows
-    ]
-    return match_story(
-        url=item.url,
-        title=item.title,
-        published=item.published,
-        text=html_to_text(item.content_html or item.summary),
-        candidates=candidates,
-        member_id=item.member_id,
-    )
-
-
-@contextlib.contextmanager
-def candidates_from(source: str) -> Iterator[None]:
-    """ "store": the store's own candidate reads; "window": every item in the time window,
-    which previews the rule with the candidate index it needs (see dedupe.candidate_keys)."""
-    if source == "store":
-        yield
-        return
-    original = store_items.ItemsMixin._find_story
-    store_items.ItemsMixin._find_story = _window_candidates  # type: ignore[method-assign,assignment]
-    try:
-        yield
-    finally:
-        store_items.ItemsMixin._find_story = original  # type: ignore[method-assign]
-
-
 def _run_cli(arguments: Sequence[str]) -> str:
     out = io.StringIO()
     with contextlib.redirect_stdout(out), contextlib.redirect_stderr(out):
@@ -367,12 +296,9 @@ def score(evaluation: EvaluationSet, stories: Sequence[Sequence[tuple[str, str]]
     return result
 
 
-def evaluate(name: str, candidates: str = "store") -> Score:
+def evaluate(name: str) -> Score:
     evaluation = load_set(name)
-    with (
-        tempfile.TemporaryDirectory(prefix="crosspost-") as directory,
-        candidates_from(candidates),
-    ):
+    with tempfile.TemporaryDirectory(prefix="crosspost-") as directory:
         return score(evaluation, published_stories(evaluation, Path(directory)))
 
 
@@ -409,18 +335,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument(
         "--smoke", action="store_true", help="only check every item comes back; no targets"
     )
-    parser.add_argument(
-        "--candidates",
-        choices=("store", "window"),
-        default="store",
-        help="store: the store's candidate reads as they are; window: every item in the "
-        "time window (a preview of the candidate index the store needs)",
-    )
     arguments = parser.parse_args(argv)
     names = SET_NAMES if arguments.set == "all" else (arguments.set,)
     status = 0
     for name in names:
-        result = evaluate(name, arguments.candidates)
+        result = evaluate(name)
         print(report(result))
         if result.not_found or (not arguments.smoke and not result.meets_targets):
             status = 1

@@ -288,6 +288,24 @@ def build_parser() -> argparse.ArgumentParser:
         """,
     )
     unhide.add_argument("story", metavar="ITEM_ID", help="the story id (urn:uuid:…) or its address")
+    story = add_command(
+        commands,
+        "story",
+        "show a story's items, members and why they were merged",
+        "Show a stored story: each member's item (title, link, dates) and, for every item "
+        "joined to it after the first, the rule that merged it and the evidence. The story "
+        "is named by its id or by the address of one of its items.",
+        """
+        aggregator story urn:uuid:0f8c2d1e-3b4a-5c6d-8e9f-a0b1c2d3e4f5
+        aggregator story https://ctul.net/2025/03/story/ --why
+        """,
+    )
+    story.add_argument("story", metavar="ID", help="the story id (urn:uuid:…) or an item's address")
+    story.add_argument(
+        "--why",
+        action="store_true",
+        help="also list the full evidence: title keys, normalizations, figures",
+    )
     import_opml_command = add_command(
         commands,
         "import-opml",
@@ -453,6 +471,10 @@ def _dispatch(args: argparse.Namespace, out: TextIO) -> int:
             from aggregator.cli.moderation import command_unhide
 
             return command_unhide(args.config, args.database, args.story, out)
+        if args.command == "story":
+            from aggregator.cli.stories import command_story
+
+            return command_story(args.database, args.story, args.why, out)
         if args.command == "import-opml":
             from aggregator.cli.sources import command_import_opml
 

@@ -12,6 +12,7 @@
   health.py      source health and alert records for /status and alerts, data_version
   published.py   reading stories for the publishers and the API
   websub.py      WebSub subscription rows
+  stories.py     the cross-post candidate index, which item speaks for a story, story details
 
 A new method goes in the mixin module of its domain (or a new one added here), never in
 this file. Nothing outside this package writes SQL; this package never fetches, parses
@@ -28,6 +29,7 @@ from aggregator.store.published import PublishedMixin
 from aggregator.store.retention import RetentionMixin
 from aggregator.store.scheduling import SchedulingMixin
 from aggregator.store.sources import SourcesMixin
+from aggregator.store.stories import StoriesMixin
 from aggregator.store.websub import WebSubMixin
 
 
@@ -40,6 +42,7 @@ class Store(
     HealthMixin,
     PublishedMixin,
     WebSubMixin,
+    StoriesMixin,
     StoreBase,
 ):
     """Everything the pipeline reads from and writes to the database.

@@ -26,7 +26,7 @@ from sqlalchemy.exc import OperationalError
 from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.pool import ConnectionPoolEntry
 
-from aggregator.dedupe import title_key
+from aggregator.dedupe import candidate_keys
 from aggregator.errors import StorageError
 from aggregator.models import Item
 from aggregator.store import migrate
@@ -188,11 +188,12 @@ def lock_key(text: str) -> int:
 
 
 def _match_keys(item: Item) -> list[str]:
-    """What a new item can be matched to another member's item on (see _find_story)."""
-    keys = [f"title\n{title_key(item.title)}"]
-    if item.url is not None:
-        keys.append(f"url\n{item.url}")
-    return keys
+    """What a new item can be matched to another member's item on (see _find_story): the
+    candidate index's title and link keys, so two workers storing halves of a cross-post
+    with one title or link wait in turn. Not its title words: common words ("labour",
+    "wages") would make every poll wait for every other; two halves with only equivalent
+    headlines stored at the same instant may stay two stories (staff can `merge` them)."""
+    return [key for key in candidate_keys(item.title, item.url) if not key.startswith("token\n")]
 
 
 def lock_for_items(connection: Connection, source_url: str, items: Sequence[Item]) -> None:

@@ -15,22 +15,19 @@ from collections.abc import Sequence
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import ColumnElement
 from sqlalchemy import Connection
-from sqlalchemy import bindparam
 from sqlalchemy import delete
 from sqlalchemy import func
 from sqlalchemy import literal
-from sqlalchemy import or_
 from sqlalchemy import select
 from sqlalchemy import update
 from sqlalchemy.dialects import postgresql
 from sqlalchemy.dialects import sqlite
 from sqlalchemy.exc import OperationalError
 
-from aggregator.dedupe import CROSS_POST_WINDOW
+from aggregator.dedupe import Match
 from aggregator.dedupe import StoryCandidate
-from aggregator.dedupe import match_story
+from aggregator.dedupe import find_match
 from aggregator.dedupe import title_key
 from aggregator.errors import StorageError
 from aggregator.identity import body_digest
@@ -47,9 +44,12 @@ from aggregator.store.base import WRITE_ATTEMPTS
 from aggregator.store.base import StoreBase
 from aggregator.store.base import bump_data_version
 from aggregator.store.base import lock_for_items
+from aggregator.store.stories import CANDIDATE_ROWS
+from aggregator.store.stories import bounded_date
+from aggregator.store.stories import candidate_ids
+from aggregator.store.stories import refresh_story_dates
+from aggregator.store.stories import save_story_keys
 from aggregator.text import tag_slug
-
-MAX_CANDIDATES = 50
 
 # Bound on the values of one IN (...) list (SQLite allows 32,766 parameters, but a batch
 # this size is already far beyond one feed).
@@ -62,6 +62,7 @@ _STORED_ITEM = select(
     schema.items.c.content_hash,
     schema.items.c.published,
     schema.items.c.date_from_source,
+    schema.items.c.first_seen_at,
 )
 
 
@@ -245,10 +246,17 @@ class ItemsMixin(StoreBase):
                 # jump the item back to the top of the combined feed.
                 values["published"] = existing.published
                 values["updated"] = seen_at
+            else:
+                values["published"] = bounded_date(
+                    item.published, existing.published, existing.first_seen_at
+                )
             connection.execute(
                 update(schema.items).where(schema.items.c.id == existing.id).values(values)
             )
             _save_item_tags(connection, existing.id, item.tags, replace=True)
+            save_story_keys(
+                connection, existing.id, item.title, item.url, values["published"], replace=True
+            )
             refresh_story_dates(connection, existing.story_id)
             return PollOutcome.UPDATED
         if stale is not None:
@@ -261,7 +269,7 @@ class ItemsMixin(StoreBase):
         if found is None:
             story_id, new_story = _insert_story(connection, item)
         else:
-            story_id = found
+            story_id = found.story_id
         # Values as parameters, not .values(): the statement is then compiled once and
         # cached, where building it per item was most of a first poll's time.
         item_id = connection.scalar(
@@ -272,6 +280,7 @@ class ItemsMixin(StoreBase):
                 "story_id": story_id,
                 "key": item.key,
                 "first_seen_at": seen_at,
+                "merge_reason": None if found is None else found.evidence,
                 **_item_values(item),
             },
         )
@@ -283,25 +292,19 @@ class ItemsMixin(StoreBase):
                 connection.execute(delete(schema.stories).where(schema.stories.c.id == story_id))
             return PollOutcome.UNCHANGED
         _save_item_tags(connection, int(item_id), item.tags, replace=False)
-        if not new_story:
-            refresh_story_dates(connection, story_id)
+        save_story_keys(connection, int(item_id), item.title, item.url, item.published)
+        # A joining item adds a credit and nothing else: the story's dates stay its first
+        # item's (refresh_story_dates), so they are not refreshed here.
         return PollOutcome.NEW
 
-    def _find_story(self, connection: Connection, item: Item) -> int | None:
-        parameters = {
-            "key": title_key(item.title),
-            "earliest": item.published - CROSS_POST_WINDOW,
-            "latest": item.published + CROSS_POST_WINDOW,
-        }
-        if item.url is None:
-            rows = connection.execute(_CANDIDATES_BY_TITLE, parameters).all()
-        else:
-            rows = connection.execute(
-                _CANDIDATES_BY_TITLE_OR_URL, {**parameters, "url": item.url}
-            ).all()
-        if not rows:
+    def _find_story(self, connection: Connection, item: Item) -> Match | None:
+        """The story a new item joins, and why: the rule of aggregator.dedupe over the
+        candidates the index gives (store/stories.py)."""
+        ids = candidate_ids(connection, item)
+        if not ids:
             # Most items have no candidate at all: skip reading their HTML as text.
             return None
+        rows = connection.execute(CANDIDATE_ROWS, {"ids": sorted(ids)}).all()
         candidates = [
             StoryCandidate(
                 story_id=row.story_id,
@@ -310,15 +313,17 @@ class ItemsMixin(StoreBase):
                 title_key=row.title_key,
                 published=row.published,
                 text=html_to_text(row.content_html or row.summary),
+                item_id=row.id,
             )
             for row in rows
         ]
-        return match_story(
+        return find_match(
             url=item.url,
             title=item.title,
             published=item.published,
             text=html_to_text(item.content_html or item.summary),
             candidates=candidates,
+            member_id=item.member_id,
         )
 
 
@@ -331,34 +336,6 @@ def _save_item_tags(
     slugs = dict.fromkeys(slug for slug in (tag_slug(tag) for tag in tags) if slug)
     if slugs:
         connection.execute(table.insert(), [{"item_id": item_id, "tag": slug} for slug in slugs])
-
-
-# Cross-post candidates: same title key within the window, or (second form) same link.
-# Built once with bound parameters so that each lookup reuses the compiled statement.
-_CANDIDATE_COLUMNS = select(
-    schema.items.c.story_id,
-    schema.items.c.member_id,
-    schema.items.c.url,
-    schema.items.c.title_key,
-    schema.items.c.published,
-    schema.items.c.content_html,
-    schema.items.c.summary,
-).limit(MAX_CANDIDATES)
-
-
-_SAME_TITLE: ColumnElement[bool] = (
-    (schema.items.c.title_key == bindparam("key"))
-    & (schema.items.c.published >= bindparam("earliest"))
-    & (schema.items.c.published <= bindparam("latest"))
-)
-
-
-_CANDIDATES_BY_TITLE = _CANDIDATE_COLUMNS.where(_SAME_TITLE)
-
-
-_CANDIDATES_BY_TITLE_OR_URL = _CANDIDATE_COLUMNS.where(
-    or_(_SAME_TITLE, schema.items.c.url == bindparam("url"))
-)
 
 
 def _stored_by_key(connection: Connection, source_id: int, keys: Iterable[str]) -> dict[str, Any]:
@@ -514,16 +491,3 @@ def _item_values(item: Item) -> dict[str, Any]:
         "language": item.language,
         "content_hash": item.content_hash,
     }
-
-
-def refresh_story_dates(connection: Connection, story_id: int) -> None:
-    published, updated = connection.execute(
-        select(func.min(schema.items.c.published), func.max(schema.items.c.updated)).where(
-            schema.items.c.story_id == story_id
-        )
-    ).one()
-    connection.execute(
-        update(schema.stories)
-        .where(schema.stories.c.id == story_id)
-        .values(published=published, updated=max(published, updated))
-    )

@@ -22,6 +22,7 @@ from aggregator.models import StoryCursor
 from aggregator.models import StoryPage
 from aggregator.store import schema
 from aggregator.store.base import StoreBase
+from aggregator.store.stories import speaking_item
 from aggregator.text import tag_slug
 
 
@@ -110,7 +111,7 @@ class PublishedMixin(StoreBase):
         last = story_rows[-1] if story_rows else None
         return StoryPage(
             stories=[
-                _published_story(row.uid, by_story[row.id])
+                _published_story(row.uid, by_story[row.id], member_id=member_id)
                 for row in story_rows
                 if by_story[row.id]
             ],
@@ -218,14 +219,20 @@ def _escape_like(text: str) -> str:
     return text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
 
 
-def _published_story(uid: str, rows: Sequence[Any]) -> PublishedStory:
-    """One story from its items: the earliest published speaks for it, all are credited.
+def _published_story(
+    uid: str, rows: Sequence[Any], *, member_id: str | None = None
+) -> PublishedStory:
+    """One story from its items: stories.speaking_item speaks for it, all are credited.
 
-    Ordering by publication rather than storage keeps the original poster first however
-    the concurrent polls happened to finish.
+    A member joining a story adds a credit and nothing else: ordering by the dates items
+    claim alone would let a member that republishes another's link with an earlier date
+    take the story over (its title, summary, link, image and date). In a member's own feed
+    (`member_id`) the member's own post speaks for the story, so it shows what it posted.
     """
-    rows = sorted(rows, key=lambda row: (row.published, row.id))
-    primary = rows[0]
+    primary = speaking_item(rows)
+    rows = sorted(rows, key=lambda row: (row is not primary, row.first_seen_at, row.id))
+    if member_id is not None:
+        primary = next((row for row in rows if row.member_id == member_id), primary)
     member_credits: list[Credit] = []
     credited: set[str] = set()
     tags: list[str] = []
@@ -247,12 +254,11 @@ def _published_story(uid: str, rows: Sequence[Any]) -> PublishedStory:
         title=primary.title,
         content_html=primary.content_html,
         summary=primary.summary,
-        published=min(row.published for row in rows),
-        updated=max(row.updated for row in rows),
+        published=primary.published,
+        updated=max(primary.published, primary.updated),
         credits=tuple(member_credits),
         authors=tuple(primary.authors),
         tags=tuple(tags),
-        # A cross-poster may have a picture where the original post has none.
-        image=primary.image or next((row.image for row in rows if row.image), None),
+        image=primary.image,
         language=primary.language,
     )

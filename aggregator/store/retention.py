@@ -16,7 +16,7 @@ from aggregator.store import schema
 from aggregator.store.base import StoreBase
 from aggregator.store.base import bump_data_version
 from aggregator.store.base import lock_all_items
-from aggregator.store.items import refresh_story_dates
+from aggregator.store.stories import refresh_story_dates
 
 PRUNE_BATCH = 1_000  # items deleted per transaction: writers wait at most one batch
 
@@ -53,6 +53,9 @@ class RetentionMixin(StoreBase):
                 story_ids = sorted({row.story_id for row in rows})
                 connection.execute(
                     delete(schema.item_tags).where(schema.item_tags.c.item_id.in_(item_ids))
+                )
+                connection.execute(
+                    delete(schema.story_keys).where(schema.story_keys.c.item_id.in_(item_ids))
                 )
                 connection.execute(delete(schema.items).where(items.id.in_(item_ids)))
                 kept = set(

@@ -158,12 +158,29 @@ items = Table(
     Column("image", Text),
     Column("language", String(35)),
     Column("content_hash", String(64), nullable=False),
+    # Why the store joined this item to a story stored before it (the rule and its
+    # evidence, aggregator.dedupe.Match.evidence); NULL when the
+    # item started its story. Shown by `aggregator story` and /status.
+    Column("merge_reason", JSON),
     UniqueConstraint("source_id", "key", name="uq_items_source_key"),
     Index("ix_items_story", "story_id"),
     Index("ix_items_url", "url"),
     Index("ix_items_title_key", "title_key", "published"),
     Index("ix_items_member_published", "member_id", "published"),
     Index("ix_items_published", "published"),  # retention: the oldest items first
+)
+
+# The cross-post candidate index: each item under every key of dedupe.candidate_keys (its
+# title key, its distinctive title words, its article link), with its date, so a new item's
+# candidates are a few indexed range reads within the time window, never a scan.
+story_keys = Table(
+    "story_keys",
+    metadata,
+    Column("key", Text, primary_key=True),
+    Column("item_id", Integer, ForeignKey("items.id", ondelete="CASCADE"), primary_key=True),
+    Column("published", UTCDateTime, nullable=False),
+    Index("ix_story_keys_key_published", "key", "published"),
+    Index("ix_story_keys_item", "item_id"),
 )
 
 # Each item's tags as slugs (text.tag_slug), so the per-tag feeds and the API's

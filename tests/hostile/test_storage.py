@@ -29,10 +29,15 @@ PUBLISHED = ("feed.atom", "feed.rss", "feed.json")
 
 def feed_body(source: int, items: int = ITEMS_PER_SOURCE) -> bytes:
     entries = "".join(
-        f"<item><title>Member {source} report {n}: wages, water and shade</title>"
+        # Report numbers unique across members: "Member 1 report 10" and "Member 10 report
+        # 1" have the same words, and equivalent headlines are one story.
+        f"<item><title>Member {source} report {source * 100 + n}: wages, water and shade"
+        "</title>"
         f"<link>https://m{source}.example.org/reports/{n}/</link><guid>m{source}-r{n}</guid>"
         f"<pubDate>Mon, {1 + n % 28:02d} Jun 2026 10:00:00 GMT</pubDate>"
-        f"<description>{'Report text. ' * 40}Number {n} of member {source}.</description>"
+        # Each report its own text: identical long bodies would be one story (dedupe's
+        # "same text" rule), and these are 480 different reports.
+        f"<description>{f'Member {source} report {source * 100 + n} text. ' * 10}</description>"
         "</item>"
         for n in range(items)
     )

@@ -272,7 +272,9 @@ def test_a_singleton_job_runs_in_one_process_at_a_time(database_url: str) -> Non
         second.close()
 
 
-def test_a_cross_post_lends_its_picture_to_a_story_that_has_none(synced: Store) -> None:
+def test_a_cross_post_never_lends_its_picture_to_a_story(synced: Store) -> None:
+    """A member joining a story adds a credit and nothing else (issue 12): not even a picture
+    the first post lacks, or any member could put its image on another's story."""
     synced.record_items(fetched(), [item()])
     cross_post = item(
         GARMENT_FEED,
@@ -284,4 +286,5 @@ def test_a_cross_post_lends_its_picture_to_a_story_that_has_none(synced: Store) 
     synced.record_items(fetched(GARMENT_FEED), [cross_post])
     [story] = synced.latest_stories(10)
     assert story.url == "https://harvest.example/heat"  # the original still speaks for it
-    assert story.image == "https://garment.example/img/heat.jpg"
+    assert story.image is None
+    assert [credit.member_id for credit in story.credits] == ["harvest", "garment"]

@@ -1,0 +1,199 @@
+"""The story side of the store: the cross-post candidate index, which item speaks for a
+story, and what staff read about a story and its merges (`aggregator story`).
+
+The index holds each item under dedupe.candidate_keys, so a new item's candidates are a few
+bounded range reads, never a scan. This module must never decide what matches (dedupe.py
+does), and a member joining a story must never change what the story shows or its date.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from datetime import datetime
+from datetime import timedelta
+from typing import Any
+
+from sqlalchemy import Connection
+from sqlalchemy import bindparam
+from sqlalchemy import select
+from sqlalchemy import update
+
+from aggregator.dedupe import CROSS_POST_WINDOW
+from aggregator.dedupe import LINK_WINDOW
+from aggregator.dedupe import candidate_keys
+from aggregator.models import Item
+from aggregator.models import StoryItemRecord
+from aggregator.models import StoryRecord
+from aggregator.store import schema
+from aggregator.store.base import StoreBase
+
+# Items read per candidate key (the nearest in time first): a generic title or a common
+# word cannot make one lookup read the whole window.
+MAX_CANDIDATES_PER_KEY = 50
+# How far before its first-seen time an edit may move an item's date: a source that re-dates
+# a post to 1990 cannot move it (nor its story) out of the feeds.
+BACKDATE_LIMIT = CROSS_POST_WINDOW
+# Items first seen this close to a story's first item came in the same round of polls: among
+# them the earliest published speaks for the story (the original poster, however the
+# concurrent polls finished). An item seen later only joins: its claimed date cannot put it
+# first, or a member could take over another's story by back-dating a copy of its link.
+SAME_ROUND = timedelta(minutes=15)
+
+
+def speaking_item(rows: Sequence[Any]) -> Any:
+    """The item (a row with published, first_seen_at, id) whose title, text, link, image and
+    date a story shows: see SAME_ROUND."""
+    first_seen = min(row.first_seen_at for row in rows)
+    same_round = [row for row in rows if row.first_seen_at <= first_seen + SAME_ROUND]
+    return min(same_round, key=lambda row: (row.published, row.id))
+
+
+def save_story_keys(
+    connection: Connection,
+    item_id: int,
+    title: str,
+    url: str | None,
+    published: datetime,
+    *,
+    replace: bool = False,
+) -> None:
+    """Index the item under dedupe.candidate_keys, so later items find it as a candidate."""
+    table = schema.story_keys
+    if replace:
+        connection.execute(table.delete().where(table.c.item_id == item_id))
+    connection.execute(
+        table.insert(),
+        [
+            {"key": key, "item_id": item_id, "published": published}
+            for key in dict.fromkeys(candidate_keys(title, url))
+        ],
+    )
+
+
+# One key's candidates on one side of the item's date, nearest first: two range reads of
+# the (key, published) index per key, each bounded, whatever the size of the database.
+_KEYS = schema.story_keys.c
+_CANDIDATES_AFTER = (
+    select(_KEYS.item_id)
+    .join(schema.items, schema.items.c.id == _KEYS.item_id)
+    .where(
+        _KEYS.key == bindparam("key"),
+        _KEYS.published >= bindparam("at"),
+        _KEYS.published <= bindparam("latest"),
+        schema.items.c.member_id != bindparam("member"),
+    )
+    .order_by(_KEYS.published.asc())
+    .limit(MAX_CANDIDATES_PER_KEY // 2)
+)
+_CANDIDATES_BEFORE = (
+    select(_KEYS.item_id)
+    .join(schema.items, schema.items.c.id == _KEYS.item_id)
+    .where(
+        _KEYS.key == bindparam("key"),
+        _KEYS.published < bindparam("at"),
+        _KEYS.published >= bindparam("earliest"),
+        schema.items.c.member_id != bindparam("member"),
+    )
+    .order_by(_KEYS.published.desc())
+    .limit(MAX_CANDIDATES_PER_KEY // 2)
+)
+CANDIDATE_ROWS = select(
+    schema.items.c.id,
+    schema.items.c.story_id,
+    schema.items.c.member_id,
+    schema.items.c.url,
+    schema.items.c.title_key,
+    schema.items.c.published,
+    schema.items.c.content_html,
+    schema.items.c.summary,
+).where(schema.items.c.id.in_(bindparam("ids", expanding=True)))
+
+
+def candidate_ids(connection: Connection, item: Item) -> set[int]:
+    """Other members' items sharing a candidate key with `item` within its window (the
+    link window for links): what dedupe.match_story needs to see, read from the index."""
+    ids: set[int] = set()
+    for key in dict.fromkeys(candidate_keys(item.title, item.url)):
+        window = LINK_WINDOW if key.startswith("url\n") else CROSS_POST_WINDOW
+        parameters = {
+            "key": key,
+            "at": item.published,
+            "earliest": item.published - window,
+            "latest": item.published + window,
+            "member": item.member_id,
+        }
+        for statement in (_CANDIDATES_AFTER, _CANDIDATES_BEFORE):
+            ids.update(connection.scalars(statement, parameters))
+    return ids
+
+
+def bounded_date(claimed: datetime, stored: datetime, first_seen: datetime) -> datetime:
+    """An edited item's date: a claim may move it back, but never before both its stored
+    date and BACKDATE_LIMIT before it was first seen (re-dating to 1990 moves nothing)."""
+    floor = min(stored, first_seen - BACKDATE_LIMIT)
+    return max(claimed, floor)
+
+
+def refresh_story_dates(connection: Connection, story_id: int) -> None:
+    """A story's dates are those of the item that speaks for it (speaking_item): members
+    joining it later, whatever dates they claim, never move it."""
+    items = schema.items.c
+    rows = connection.execute(
+        select(items.id, items.published, items.updated, items.first_seen_at).where(
+            items.story_id == story_id
+        )
+    ).all()
+    if not rows:
+        return
+    row = speaking_item(rows)
+    published, updated = row.published, row.updated
+    connection.execute(
+        update(schema.stories)
+        .where(schema.stories.c.id == story_id)
+        .values(published=published, updated=max(published, updated))
+    )
+
+
+class StoriesMixin(StoreBase):
+    """What staff read about stories: their items and why they were merged."""
+
+    def story_record(self, target: str) -> StoryRecord | None:
+        """The story named by its id ("urn:uuid:…") or one of its items' canonical links."""
+        items = schema.items.c
+        with self.engine.connect() as connection:
+            if target.startswith("urn:uuid:"):
+                story = connection.execute(
+                    select(schema.stories).where(
+                        schema.stories.c.uid == target.removeprefix("urn:uuid:")
+                    )
+                ).one_or_none()
+            else:
+                story = connection.execute(
+                    select(schema.stories)
+                    .join(schema.items, items.story_id == schema.stories.c.id)
+                    .where(items.url == target)
+                    .limit(1)
+                ).one_or_none()
+            if story is None:
+                return None
+            rows = connection.execute(
+                select(schema.items).where(items.story_id == story.id).order_by(items.id)
+            ).all()
+        first = speaking_item(rows)
+        ordered = sorted(rows, key=lambda row: (row is not first, row.first_seen_at, row.id))
+        return StoryRecord(
+            id=f"urn:uuid:{story.uid}",
+            published=story.published,
+            items=tuple(
+                StoryItemRecord(
+                    item_id=row.id,
+                    member_id=row.member_id,
+                    title=row.title,
+                    url=row.url,
+                    published=row.published,
+                    first_seen_at=row.first_seen_at,
+                    merge_reason=row.merge_reason,
+                )
+                for row in ordered
+            ),
+        )
