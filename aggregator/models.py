@@ -157,6 +157,12 @@ class Config:
         raise KeyError(member_id)
 
 
+# Marks, in members.opml, an outline that is the network's feed of a member, not a feed of
+# the member's own (OPML 2.0 lets outlines carry attributes of their own). publish/opml
+# writes it and config/opml_import reads it, so it lives here, below both.
+NETWORK_FEED_ATTRIBUTE = "wsrNetworkFeed"
+
+
 # --- fetching -------------------------------------------------------------------------
 
 # The one HTTP status that means "this address was removed for good": the store marks the

@@ -20,7 +20,7 @@ import re
 import unicodedata
 from urllib.parse import urlsplit
 
-SLUG_MAX = 40  # member ids and feeds.yaml tags (config._ID_PATTERN)
+SLUG_MAX = 40  # member ids and feeds.yaml tags (config.check_base.ID_PATTERN)
 SHORT_ID_MAX = 24  # a suggested id longer than this is shortened (short_id)
 _NOT_SLUG = re.compile(r"[^a-z0-9]+")
 # Words left out of initials: "Coalition of Immokalee Workers" is "ciw".

@@ -214,7 +214,7 @@ def test_sigkill_in_the_middle_of_an_export_leaves_each_file_old_or_new(
 WRITER = """
 import sys
 from pathlib import Path
-from aggregator.publish.export import write_atomically
+from aggregator.files import write_atomically
 write_atomically(Path(sys.argv[1]), b"<!-- new -->" * (12 * 1024 * 1024))
 """
 
