@@ -51,10 +51,10 @@ from aggregator.dedupe import LINK_WINDOW
 from aggregator.dedupe import StoryCandidate
 from aggregator.dedupe import match_story
 from aggregator.demo.server import FixtureServer
-from aggregator.ingest.normalize import html_to_text
 from aggregator.models import Item
 from aggregator.store import items as store_items
 from aggregator.store import schema
+from aggregator.text import html_to_text
 from aggregator.urls import canonical_url
 from bench.corpus import FILE_NAMES
 from bench.corpus import Manifest

@@ -19,13 +19,13 @@ from hypothesis import strategies as st
 from aggregator.ingest.normalize import ALLOWED_ATTRIBUTES
 from aggregator.ingest.normalize import MAX_CONTENT_LENGTH
 from aggregator.ingest.normalize import SUMMARY_LENGTH
-from aggregator.ingest.normalize import html_to_text
 from aggregator.ingest.normalize import normalize_feed
 from aggregator.ingest.normalize import sanitize_html
 from aggregator.models import Item
 from aggregator.models import ParsedEntry
 from aggregator.models import ParsedFeed
 from aggregator.models import SourceConfig
+from aggregator.text import html_to_text
 
 FIXTURES = Path(__file__).parent / "fixtures"
 FEED_URL = "https://news.example.org/feed/"

@@ -25,7 +25,6 @@ from bs4 import Tag
 
 from aggregator.errors import ParseError
 from aggregator.ingest.language import detect_language
-from aggregator.ingest.normalize import html_to_text
 from aggregator.ingest.normalize import normalize_feed
 from aggregator.ingest.parse import parse_source
 from aggregator.ingest.parse.discover import Discovery
@@ -44,6 +43,7 @@ from aggregator.models import ParsedFeed
 from aggregator.models import SourceConfig
 from aggregator.models import SourceKind
 from aggregator.text import fold
+from aggregator.text import html_to_text
 from aggregator.text import short_id
 from aggregator.urls import absolute_url
 from aggregator.urls import canonical_url

@@ -35,7 +35,6 @@ from aggregator.dedupe import title_key
 from aggregator.errors import StorageError
 from aggregator.identity import body_digest
 from aggregator.identity import story_uid
-from aggregator.ingest.normalize import html_to_text
 from aggregator.models import GONE_STATUS
 from aggregator.models import FetchResult
 from aggregator.models import Item
@@ -47,6 +46,7 @@ from aggregator.store.base import WRITE_ATTEMPTS
 from aggregator.store.base import StoreBase
 from aggregator.store.base import bump_data_version
 from aggregator.store.base import lock_for_items
+from aggregator.text import html_to_text
 from aggregator.text import tag_slug
 
 MAX_CANDIDATES = 50
