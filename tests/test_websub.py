@@ -42,7 +42,7 @@ from aggregator.demo.server import FixtureServer
 from aggregator.demo.server import Route
 from aggregator.errors import ConfigError
 from aggregator.ingest.fetch import Fetcher
-from aggregator.ingest.parse.feeds import parse_feed
+from aggregator.ingest.parse import parse_feed
 from aggregator.ingest.poll import advertised_hub
 from aggregator.ingest.poll import poll_all
 from aggregator.models import Config

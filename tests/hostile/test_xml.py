@@ -18,8 +18,8 @@ import pytest
 from aggregator.demo.server import FixtureServer
 from aggregator.demo.server import Route
 from aggregator.ingest.normalize import normalize_feed
+from aggregator.ingest.parse import parse_feed
 from aggregator.ingest.parse import parse_source
-from aggregator.ingest.parse.feeds import parse_feed
 from aggregator.models import FetchResult
 from aggregator.models import PollOutcome
 from aggregator.models import SourceConfig
