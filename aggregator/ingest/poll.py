@@ -6,9 +6,9 @@ byte-identical) -> parse -> normalize -> (follow: true: enrich new items from th
 plain data. This is the only module that strings the stages together for
 polling, so the CLI, the scheduler and the benchmarks all poll the same way.
 
-Parse and normalize (aggregator.ingest.parse_worker) run off the event loop so that downloads go
-on meanwhile: in a thread, or in worker processes over the machine's cores once bodies
-queue up for them (they are most of a first poll's CPU); see Parser.
+Parse and normalize run off the event loop so that downloads go on meanwhile: in a thread,
+or in a pool of processes over the machine's cores once bodies queue up for them (they are
+most of a first poll's CPU); see aggregator.ingest.pool.ParsePool.
 
 A fault in one source becomes a FAILED PollReport naming the member, the address and the
 cause; it never raises into the caller and never touches what other sources stored.
@@ -17,13 +17,9 @@ cause; it never raises into the caller and never touches what other sources stor
 from __future__ import annotations
 
 import asyncio
-import multiprocessing
-import os
 from collections.abc import Callable
 from collections.abc import Iterable
 from collections.abc import Sequence
-from concurrent.futures import ProcessPoolExecutor
-from concurrent.futures.process import BrokenProcessPool
 from dataclasses import replace
 from datetime import datetime
 from datetime import timedelta
@@ -37,7 +33,8 @@ from aggregator.ingest.language import with_detected_language
 from aggregator.ingest.parse import parse_source
 from aggregator.ingest.parse.discover import discover_feed
 from aggregator.ingest.parse.discover import is_html_page
-from aggregator.ingest.parse_worker import parse_in_worker
+from aggregator.ingest.pool import ParsePool
+from aggregator.ingest.pool import parse_off_loop
 from aggregator.models import MISSING_STATUSES
 from aggregator.models import Config
 from aggregator.models import FetchResult
@@ -52,12 +49,6 @@ from aggregator.store import Store
 
 ReportCallback = Callable[[PollReport], None]
 
-# Worker processes start only once this many fetched bodies wait for parsing at the same
-# time: each costs about a second of CPU to start and tens of MB, which a round with a few
-# changed sources (most answer 304) would pay for nothing.
-PARSE_POOL_BACKLOG = 8
-PARSE_POOL_MIN_SOURCES = 100  # a smaller round has too little to parse to repay that
-PARSE_POOL_MAX_WORKERS = 4
 PARSE_QUEUE = 8  # fetched bodies waiting for parsing, beyond the fetches in flight
 
 
@@ -70,55 +61,12 @@ def selected_sources(config: Config, member_id: str | None = None) -> list[Sourc
     ]
 
 
-class Parser:
-    """Runs parse_in_worker off the event loop, so that downloads go on meanwhile.
-
-    In a thread, until PARSE_POOL_BACKLOG bodies wait at once in a round of at least
-    PARSE_POOL_MIN_SOURCES sources (parsing is what a first poll spends its CPU on): then in
-    worker processes over the machine's cores. They are spawned, not forked (forking a
-    process that runs threads can deadlock). Like any spawned pool they re-import the
-    program's main module, so a script that polls must keep its work under
-    `if __name__ == "__main__":` (the CLI does); if they cannot start or one dies, parsing
-    goes back to threads. Call close() when the round is over.
-    """
-
-    def __init__(self, sources: int) -> None:
-        self._cores = os.cpu_count() or 1
-        self._pool: ProcessPoolExecutor | None = None
-        self._pool_usable = self._cores > 1 and sources >= PARSE_POOL_MIN_SOURCES
-        self._waiting = 0
-
-    async def __call__(
-        self, result: FetchResult, language: str | None
-    ) -> tuple[ParsedFeed | None, list[Item], str | None]:
-        self._waiting += 1
-        try:
-            if self._pool is None and self._pool_usable and self._waiting >= PARSE_POOL_BACKLOG:
-                context = multiprocessing.get_context("spawn")
-                workers = min(self._cores, PARSE_POOL_MAX_WORKERS)
-                self._pool = ProcessPoolExecutor(workers, mp_context=context)
-            if self._pool is not None and self._pool_usable:
-                loop = asyncio.get_running_loop()
-                try:
-                    return await loop.run_in_executor(self._pool, parse_in_worker, result, language)
-                except BrokenProcessPool:
-                    self._pool_usable = False
-            return await asyncio.to_thread(parse_in_worker, result, language)
-        finally:
-            self._waiting -= 1
-
-    def close(self) -> None:
-        if self._pool is not None:
-            self._pool.shutdown(wait=True, cancel_futures=True)
-            self._pool = None
-
-
 async def _parse(
-    result: FetchResult, language: str | None, workers: Parser | None
+    result: FetchResult, language: str | None, pool: ParsePool | None
 ) -> tuple[ParsedFeed | None, list[Item], str | None]:
-    if workers is not None:
-        return await workers(result, language)
-    return await asyncio.to_thread(parse_in_worker, result, language)
+    if pool is not None:
+        return await pool(result, language)
+    return await asyncio.to_thread(parse_off_loop, result, language)
 
 
 def with_hints(
@@ -155,7 +103,7 @@ async def poll_source(
     fetcher: Fetcher,
     store: Store,
     language: str | None,
-    workers: Parser | None = None,
+    pool: ParsePool | None = None,
     retention: timedelta | None = None,
 ) -> PollReport:
     """`retention` (network.retention): older items are not stored (they would be pruned)."""
@@ -176,7 +124,7 @@ async def poll_source(
                 fetcher=fetcher,
                 store=store,
                 language=language,
-                workers=workers,
+                pool=pool,
                 retention=retention,
             )
     else:
@@ -199,7 +147,7 @@ async def poll_source(
         fetcher=fetcher,
         store=store,
         language=language,
-        workers=workers,
+        pool=pool,
         retention=retention,
     )
     return replace(report, discovered=discovered) if discovered is not None else report
@@ -213,7 +161,7 @@ async def _poll_result(
     fetcher: Fetcher,
     store: Store,
     language: str | None,
-    workers: Parser | None = None,
+    pool: ParsePool | None = None,
     record_hub: bool = True,
     retention: timedelta | None = None,
 ) -> PollReport:
@@ -224,7 +172,7 @@ async def _poll_result(
     assert result.content is not None
     if state.body_hash is not None and body_digest(result.content) == state.body_hash:
         return with_hints(store.record_unchanged(result), result)
-    done, items, cause = await _parse(result, language, workers)
+    done, items, cause = await _parse(result, language, pool)
     if done is None:
         return with_hints(store.record_failure(result, cause or "unreadable"), result)
     parsed = done
@@ -329,7 +277,7 @@ async def poll_all(
     # ("en") would mislabel the Spanish posts of a bilingual member.
     languages = {member.id: member.language for member in config.members}
 
-    workers = Parser(len(chosen))
+    pool = ParsePool(len(chosen))
     # Sources fetched but not yet parsed wait with their bodies in memory: when parsing is
     # slower than fetching (a fast network), keep that queue short, not the whole round.
     in_flight = asyncio.Semaphore(fetcher.limits.concurrency + PARSE_QUEUE)
@@ -344,7 +292,7 @@ async def poll_all(
             fetcher=fetcher,
             store=store,
             language=languages.get(source.member_id),
-            workers=workers,
+            pool=pool,
             retention=config.network.retention,
         )
         if on_report is not None:
@@ -354,4 +302,4 @@ async def poll_all(
     try:
         return list(await asyncio.gather(*(one(source) for source in chosen)))
     finally:
-        workers.close()
+        pool.close()
