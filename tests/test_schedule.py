@@ -26,7 +26,6 @@ import httpx
 import pytest
 
 from aggregator.config import parse_config
-from aggregator.demo.server import FixtureServer
 from aggregator.demo.server import Route
 from aggregator.ingest.fetch import Fetcher
 from aggregator.ingest.fetch import cache_max_age
@@ -47,6 +46,7 @@ from aggregator.service.scheduler import next_poll
 from aggregator.service.scheduler import run_service
 from aggregator.store import Store
 from tests.store.queries import count_items
+from tests.support.server import FixtureServer
 
 FIXTURES = Path(__file__).parent / "fixtures"
 NOW = datetime(2026, 12, 1, 12, 0, tzinfo=UTC)

@@ -38,7 +38,6 @@ import pytest
 
 from aggregator.config import load_config
 from aggregator.config import parse_config
-from aggregator.demo.server import FixtureServer
 from aggregator.demo.server import Route
 from aggregator.errors import ConfigError
 from aggregator.ingest.fetch import Fetcher
@@ -60,6 +59,7 @@ from aggregator.service.websub import callback_url
 from aggregator.service.websub import next_action
 from aggregator.service.websub import signature_valid
 from aggregator.store import Store
+from tests.support.server import FixtureServer
 
 FIXTURES = Path(__file__).parent / "fixtures"
 WORDPRESS = FIXTURES / "websub_wordpress_rss_with_hub.xml"

@@ -31,7 +31,6 @@ from sqlalchemy import func
 from sqlalchemy import select
 
 from aggregator.config import parse_config
-from aggregator.demo.server import FixtureServer
 from aggregator.demo.server import Route
 from aggregator.demo.server import send
 from aggregator.ingest.fetch import Fetcher
@@ -43,6 +42,7 @@ from aggregator.store import Store
 from aggregator.store import schema
 from tests.store.queries import count_items
 from tests.store.queries import leases
+from tests.support.server import FixtureServer
 
 ROOT = Path(__file__).parent.parent
 MEMBERS = 300  # one feed each; members 2k and 2k+1 cross-post one statement

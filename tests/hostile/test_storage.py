@@ -17,9 +17,9 @@ import feedparser
 import pytest
 
 from aggregator.cli import main
-from aggregator.demo.server import FixtureServer
 from aggregator.demo.server import Route
 from aggregator.store import Store
+from tests.support.server import FixtureServer
 
 REPOSITORY = Path(__file__).resolve().parents[2]
 SOURCES = 12
