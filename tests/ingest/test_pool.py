@@ -9,7 +9,6 @@ from concurrent.futures.process import BrokenProcessPool
 from dataclasses import replace
 from datetime import UTC
 from datetime import datetime
-from pathlib import Path
 from typing import Any
 
 import pytest
@@ -20,8 +19,9 @@ from aggregator.ingest.parse import parse_source
 from aggregator.ingest.pool import parse_off_loop
 from aggregator.models import FetchResult
 from aggregator.models import SourceConfig
+from tests import paths
 
-FIXTURES = Path(__file__).parent / "fixtures"
+FIXTURES = paths.FIXTURES
 NOW = datetime(2026, 11, 25, 12, 0, tzinfo=UTC)
 URL = "https://riverbend-workers.example.org/feed/"
 

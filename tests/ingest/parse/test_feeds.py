@@ -9,7 +9,6 @@ from __future__ import annotations
 import re
 from datetime import UTC
 from datetime import datetime
-from pathlib import Path
 
 import pytest
 from hypothesis import given
@@ -25,9 +24,10 @@ from aggregator.ingest.parse.sniff import split_content_type
 from aggregator.models import FetchResult
 from aggregator.models import ParsedFeed
 from aggregator.models import SourceConfig
+from tests import paths
 
-FIXTURES = Path(__file__).parent.parent / "fixtures"
-CORPUS = Path(__file__).parents[3] / "shared" / "corpora" / "feedparser-tests"
+FIXTURES = paths.FIXTURES
+CORPUS = paths.CORPUS
 FEED_URL = "https://riverbend-workers.example.org/feed/"
 
 
