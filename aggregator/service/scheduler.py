@@ -65,6 +65,8 @@ from typing import Any
 import uvicorn
 from apscheduler.schedulers.asyncio import AsyncIOScheduler
 
+from aggregator.clock import Clock
+from aggregator.clock import utc_now
 from aggregator.config import load_config
 from aggregator.errors import AggregatorError
 from aggregator.errors import ConfigError
@@ -86,7 +88,6 @@ from aggregator.store import Store
 
 logger = logging.getLogger(__name__)
 
-Clock = Callable[[], datetime]
 AlertCheck = Callable[[Config, datetime], Awaitable[None]]
 
 HOST_PAUSE_STATUSES = frozenset({429, 503})
@@ -95,10 +96,6 @@ HOST_PAUSE_STATUSES = frozenset({429, 503})
 # database, each due source claimed by one), or the web server only ("web": stateless
 # replicas serving from the database, same bytes and ETags from each).
 ROLES = ("all", "worker", "web")
-
-
-def utc_now() -> datetime:
-    return datetime.now(UTC)
 
 
 # --- the rules (pure) -----------------------------------------------------------------

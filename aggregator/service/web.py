@@ -50,6 +50,8 @@ from starlette.routing import Route
 from starlette.schemas import SchemaGenerator
 
 from aggregator import __version__
+from aggregator.clock import Clock
+from aggregator.clock import utc_now
 from aggregator.config import load_config
 from aggregator.errors import ListenError
 from aggregator.errors import StorageError
@@ -66,11 +68,6 @@ CACHE_CONTROL = "public, max-age=300"
 VERSION_CHECK_SECONDS = 1.0  # how stale the render cache may be after a write
 CACHE_ENTRIES = 1024  # distinct documents kept (API queries with `q` are unbounded)
 
-Clock = Callable[[], datetime]
-
-
-def utc_now() -> datetime:
-    return datetime.now(UTC)
 
 
 @dataclass(frozen=True)

@@ -34,7 +34,6 @@ from collections.abc import Callable
 from collections.abc import Iterable
 from collections.abc import Mapping
 from dataclasses import dataclass
-from datetime import UTC
 from datetime import datetime
 from datetime import timedelta
 from enum import StrEnum
@@ -49,6 +48,8 @@ from starlette.responses import PlainTextResponse
 from starlette.responses import Response
 
 from aggregator import USER_AGENT
+from aggregator.clock import Clock
+from aggregator.clock import utc_now
 from aggregator.errors import AggregatorError
 from aggregator.ingest.fetch import Fetcher
 from aggregator.ingest.fetch import describe_exception
@@ -75,7 +76,6 @@ if TYPE_CHECKING:
 
 logger = logging.getLogger(__name__)
 
-Clock = Callable[[], datetime]
 ReportCallback = Callable[[PollReport], None]
 Action = Literal["subscribe", "unsubscribe", "forget"]
 
@@ -102,10 +102,6 @@ class SubscriptionState(StrEnum):
 
 
 ACCEPTING = frozenset({SubscriptionState.PENDING, SubscriptionState.ACTIVE})
-
-
-def utc_now() -> datetime:
-    return datetime.now(UTC)
 
 
 @dataclass(frozen=True)
