@@ -308,6 +308,20 @@ class PollReport:
 
 
 @dataclass(frozen=True)
+class StoredItems:
+    """What the store did with one poll's items; ingest/poll.py turns it into a PollReport."""
+
+    new: int = 0
+    updated: int = 0
+
+    @property
+    def outcome(self) -> PollOutcome:
+        if self.new:
+            return PollOutcome.NEW
+        return PollOutcome.UPDATED if self.updated else PollOutcome.UNCHANGED
+
+
+@dataclass(frozen=True)
 class Credit:
     """A member that published a story, with its own link to it."""
 

@@ -45,6 +45,7 @@ from aggregator.models import PollReport
 from aggregator.models import ScheduleHints
 from aggregator.models import SourceConfig
 from aggregator.models import SourceState
+from aggregator.models import StoredItems
 from aggregator.store import Store
 
 ReportCallback = Callable[[PollReport], None]
@@ -82,6 +83,38 @@ def with_hints(
         conditional=bool(result.validators.etag or result.validators.last_modified),
     )
     return replace(report, hints=hints)
+
+
+def failed_report(result: FetchResult, cause: str) -> PollReport:
+    """A poll that failed: the cause in plain words, and where a permanent redirect points."""
+    return PollReport(
+        source=result.source,
+        outcome=PollOutcome.FAILED,
+        error=cause,
+        moved_to=result.permanent_redirect,
+    )
+
+
+def unchanged_report(result: FetchResult) -> PollReport:
+    """A 304, or a body byte-identical to the last one."""
+    return PollReport(
+        source=result.source, outcome=PollOutcome.UNCHANGED, moved_to=result.permanent_redirect
+    )
+
+
+def items_report(
+    result: FetchResult, stored: StoredItems, *, warning: str | None, filtered: int = 0
+) -> PollReport:
+    """A poll whose items were stored: what was new or updated, and what filters left out."""
+    return PollReport(
+        source=result.source,
+        outcome=stored.outcome,
+        new=stored.new,
+        updated=stored.updated,
+        moved_to=result.permanent_redirect,
+        warning=warning,
+        filtered=filtered,
+    )
 
 
 def gone_report(source: SourceConfig, gone_at: datetime) -> PollReport:
@@ -135,7 +168,8 @@ async def poll_source(
         )
         chosen = discovery.chosen
         if chosen is None or chosen.result is None:
-            return with_hints(store.record_failure(result, discovery.problem), result)
+            store.record_failure(result, discovery.problem)
+            return with_hints(failed_report(result, discovery.problem), result)
         discovered = chosen.candidate.url
         store.remember_discovered_feed(source.url, discovered)
         result = replace(chosen.result, source=source)
@@ -166,15 +200,19 @@ async def _poll_result(
     retention: timedelta | None = None,
 ) -> PollReport:
     if result.error is not None:
-        return with_hints(store.record_failure(result, result.error), result)
+        store.record_failure(result, result.error)
+        return with_hints(failed_report(result, result.error), result)
     if result.not_modified:
-        return with_hints(store.record_unchanged(result), result)
+        store.record_unchanged(result)
+        return with_hints(unchanged_report(result), result)
     assert result.content is not None
     if state.body_hash is not None and body_digest(result.content) == state.body_hash:
-        return with_hints(store.record_unchanged(result), result)
+        store.record_unchanged(result)
+        return with_hints(unchanged_report(result), result)
     done, items, cause = await _parse(result, language, pool)
     if done is None:
-        return with_hints(store.record_failure(result, cause or "unreadable"), result)
+        store.record_failure(result, cause or "unreadable")
+        return with_hints(failed_report(result, cause or "unreadable"), result)
     parsed = done
     if record_hub:
         # A body a WebSub hub delivered is not asked about its hub (record_hub=False): a hub
@@ -194,8 +232,9 @@ async def _poll_result(
         # Stored, they would go at the next prune and come back at the next poll.
         items = [item for item in items if item.published >= result.fetched_at - retention]
     chosen = filter_items(with_detected_language(items), source.filters, result.fetched_at)
-    report = store.record_items(result, chosen.kept, warning=parsed.warning)
-    return with_hints(replace(report, filtered=len(chosen.dropped)), result, parsed)
+    stored = store.record_items(result, chosen.kept, warning=parsed.warning)
+    report = items_report(result, stored, warning=parsed.warning, filtered=len(chosen.dropped))
+    return with_hints(report, result, parsed)
 
 
 def advertised_hub(parsed: ParsedFeed) -> tuple[str | None, str | None]:
