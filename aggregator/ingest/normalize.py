@@ -117,15 +117,25 @@ def normalize_feed(
     Entries with no title, no link and no content at all are dropped. `now` stands in for
     missing, implausible or future dates and must be timezone-aware.
     """
+    return [item for _, item in normalize_entries(parsed, source, now, default_language)]
+
+
+def normalize_entries(
+    parsed: ParsedFeed,
+    source: SourceConfig,
+    now: datetime,
+    default_language: str | None = None,
+) -> list[tuple[ParsedEntry, Item]]:
+    """normalize_feed with each Item beside the entry it came from (follow enriches entries)."""
     if now.tzinfo is None or now.utcoffset() is None:
         raise ValueError("now must be a timezone-aware datetime")
     now = now.astimezone(UTC)
-    items = []
+    pairs = []
     for entry in parsed.entries:
         item = _normalize_entry(entry, parsed, source, now, default_language)
         if item is not None:
-            items.append(item)
-    return items
+            pairs.append((entry, item))
+    return pairs
 
 
 def sanitize_html(html: str, base_url: str | None) -> str:

@@ -31,7 +31,7 @@ from aggregator.ingest.filters import filter_items
 from aggregator.ingest.follow import follow_new_items
 from aggregator.ingest.language import with_detected_language
 from aggregator.ingest.parse import parse_source
-from aggregator.ingest.parse.discover import discover_feed
+from aggregator.ingest.parse.discover import discover_if_page
 from aggregator.ingest.parse.discover import is_html_page
 from aggregator.ingest.pool import ParsePool
 from aggregator.ingest.pool import parse_off_loop
@@ -162,10 +162,10 @@ async def poll_source(
             )
     else:
         result = await fetcher.fetch(source, state.validators)
-    if result.error is None and source.kind != "page" and is_html_page(result):
-        discovery = await discover_feed(
-            result, fetcher.fetch, read_feed=parse_source, resolver=fetcher.resolver
-        )
+    discovery = await discover_if_page(
+        result, fetcher.fetch, read_feed=parse_source, resolver=fetcher.resolver
+    )
+    if discovery is not None:
         chosen = discovery.chosen
         if chosen is None or chosen.result is None:
             store.record_failure(result, discovery.problem)
@@ -219,8 +219,10 @@ async def _poll_result(
         # that sends entries without the feed's links must not end its own subscription.
         store.remember_websub_hub(source.url, *advertised_hub(parsed))
     if source.follow:
+        # For a follow source the pool sends back exactly the entries behind `items`.
         items = await follow_new_items(
             parsed,
+            list(zip(parsed.entries, items, strict=True)),
             source,
             store.known_item_keys(source.url),
             fetcher.fetch,

@@ -22,7 +22,7 @@ from concurrent.futures.process import BrokenProcessPool
 from dataclasses import replace
 
 from aggregator.errors import ParseError
-from aggregator.ingest.normalize import normalize_feed
+from aggregator.ingest.normalize import normalize_entries
 from aggregator.ingest.parse import parse_source
 from aggregator.models import FetchResult
 from aggregator.models import Item
@@ -36,26 +36,23 @@ PARSE_POOL_MIN_SOURCES = 100  # a smaller round has too little to parse to repay
 PARSE_POOL_MAX_PROCESSES = 4
 
 
-def parse_and_normalize(result: FetchResult, language: str | None) -> tuple[ParsedFeed, list[Item]]:
-    """The pure, CPU-bound middle of a poll."""
-    parsed = parse_source(result)
-    return parsed, normalize_feed(parsed, result.source, result.fetched_at, language)
-
-
 def parse_off_loop(
     result: FetchResult, language: str | None
 ) -> tuple[ParsedFeed | None, list[Item], str | None]:
-    """parse_and_normalize as (parsed, items, None), or (None, [], cause) for a ParseError.
+    """Parse then normalize: (parsed, items, None), or (None, [], cause) for a ParseError.
 
-    The cause travels as a string because a ParseError does not survive pickling, and the
-    parsed entries only when the source's `follow` needs them, so that a feed's raw HTML is
-    not sent back beside its normalized items.
+    The cause travels as a string because a ParseError does not survive pickling. The
+    parsed entries travel only when the source's `follow` needs them, so that a feed's raw
+    HTML is not sent back beside its normalized items; then they are exactly the entries
+    behind `items`, in the same order, so that follow need not normalize them again.
     """
     try:
-        parsed, items = parse_and_normalize(result, language)
+        parsed = parse_source(result)
     except ParseError as exc:
         return None, [], exc.cause
-    return (parsed if result.source.follow else replace(parsed, entries=())), items, None
+    pairs = normalize_entries(parsed, result.source, result.fetched_at, language)
+    entries = tuple(entry for entry, _ in pairs) if result.source.follow else ()
+    return replace(parsed, entries=entries), [item for _, item in pairs], None
 
 
 class ParsePool:

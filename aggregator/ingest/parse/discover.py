@@ -223,6 +223,21 @@ async def link_refusal(
 # --- the orchestrator -----------------------------------------------------------------
 
 
+async def discover_if_page(
+    result: FetchResult,
+    fetch: FetchFunction,
+    *,
+    read_feed: Callable[[FetchResult], ParsedFeed],
+    resolver: Resolver = system_resolver,
+) -> Discovery | None:
+    """The one branching point of discovery, for polls and previews alike: a fetched feed or
+    site address that answered with a web page gets its feed discovered; anything else
+    (an error, a `page:` source, a body that is no web page) is read as it is (None)."""
+    if result.error is not None or result.source.kind == "page" or not is_html_page(result):
+        return None
+    return await discover_feed(result, fetch, read_feed=read_feed, resolver=resolver)
+
+
 async def discover_feed(
     page: FetchResult,
     fetch: FetchFunction,
