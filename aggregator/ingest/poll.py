@@ -20,6 +20,7 @@ import asyncio
 from collections.abc import Callable
 from collections.abc import Iterable
 from collections.abc import Sequence
+from dataclasses import dataclass
 from dataclasses import replace
 from datetime import datetime
 from datetime import timedelta
@@ -51,6 +52,26 @@ from aggregator.store import Store
 ReportCallback = Callable[[PollReport], None]
 
 PARSE_QUEUE = 8  # fetched bodies waiting for parsing, beyond the fetches in flight
+
+
+@dataclass(frozen=True)
+class PollSettings:
+    """What the configuration says about storing one source's items, beside the source."""
+
+    language: str | None  # the fallback for items whose language is not detected
+    retention: timedelta | None  # older items are not stored (they would be pruned)
+
+
+def poll_settings(config: Config, source: SourceConfig) -> PollSettings:
+    """The one place a poll's language and retention are worked out (CLI, scheduler, WebSub).
+
+    Only a member's own declared language is a safe fallback: the network's default ("en")
+    would mislabel the Spanish posts of a bilingual member.
+    """
+    language = next(
+        (member.language for member in config.members if member.id == source.member_id), None
+    )
+    return PollSettings(language=language, retention=config.network.retention)
 
 
 def selected_sources(config: Config, member_id: str | None = None) -> list[SourceConfig]:
@@ -314,9 +335,6 @@ async def poll_all(
     chosen: Sequence[SourceConfig] = (
         list(sources) if sources is not None else selected_sources(config)
     )
-    # Only a member's own declared language is a safe fallback: the network's default
-    # ("en") would mislabel the Spanish posts of a bilingual member.
-    languages = {member.id: member.language for member in config.members}
 
     pool = ParsePool(len(chosen))
     # Sources fetched but not yet parsed wait with their bodies in memory: when parsing is
@@ -328,13 +346,14 @@ async def poll_all(
             return await poll_one(source)
 
     async def poll_one(source: SourceConfig) -> PollReport:
+        settings = poll_settings(config, source)
         report = await poll_source(
             source,
             fetcher=fetcher,
             store=store,
-            language=languages.get(source.member_id),
+            language=settings.language,
             pool=pool,
-            retention=config.network.retention,
+            retention=settings.retention,
         )
         if on_report is not None:
             on_report(report)

@@ -73,6 +73,7 @@ from aggregator.errors import ConfigError
 from aggregator.ingest.fetch import UNREACHABLE_CAUSES
 from aggregator.ingest.fetch import Fetcher
 from aggregator.ingest.fetch import host_key
+from aggregator.ingest.poll import poll_settings
 from aggregator.ingest.poll import poll_source
 from aggregator.models import GONE_STATUS
 from aggregator.models import Config
@@ -486,21 +487,14 @@ class PollScheduler:
         try:
             configured = configured_interval(self.config, source)
             state = state_from_record(record, configured)
-            language = next(
-                (
-                    member.language
-                    for member in self.config.members
-                    if member.id == source.member_id
-                ),
-                None,
-            )
+            settings = poll_settings(self.config, source)
             try:
                 report = await poll_source(
                     source,
                     fetcher=self.fetcher,
                     store=self.store,
-                    language=language,
-                    retention=self.config.network.retention,
+                    language=settings.language,
+                    retention=settings.retention,
                 )
             except Exception as exc:
                 # logger.exception keeps the traceback; one source's fault (a bug, a

@@ -55,6 +55,7 @@ from aggregator.ingest.fetch import Fetcher
 from aggregator.ingest.fetch import describe_exception
 from aggregator.ingest.fetch import describe_status
 from aggregator.ingest.poll import ingest_body
+from aggregator.ingest.poll import poll_settings
 from aggregator.ingest.safety import Resolver
 from aggregator.ingest.safety import UnsafeAddressError
 from aggregator.ingest.safety import check_discovered_link
@@ -418,7 +419,7 @@ class WebSubSubscriber:
                 "its signature does not match" if signature else "it is not signed",
             )
             return 200
-        language = config.member(source.member_id).language
+        settings = poll_settings(config, source)
         report = await ingest_body(
             source,
             body,
@@ -426,9 +427,9 @@ class WebSubSubscriber:
             url=record.topic,
             store=self.store,
             now=self.now(),
-            language=language,
+            language=settings.language,
             fetcher=self.fetcher,
-            retention=config.network.retention,
+            retention=settings.retention,
         )
         logger.info(
             "%s: pushed by its WebSub hub: %s (%d new, %d updated)%s",
