@@ -157,6 +157,12 @@ class Config:
         raise KeyError(member_id)
 
 
+# Marks, in members.opml, an outline that is the network's feed of a member, not a feed of
+# the member's own (OPML 2.0 lets outlines carry attributes of their own). publish/opml
+# writes it and config/opml_import reads it, so it lives here, below both.
+NETWORK_FEED_ATTRIBUTE = "wsrNetworkFeed"
+
+
 # --- fetching -------------------------------------------------------------------------
 
 # The one HTTP status that means "this address was removed for good": the store marks the
@@ -299,6 +305,20 @@ class PollReport:
     discovered: str | None = None  # the feed autodiscovery chose for a site address
     filtered: int = 0  # items left out by the member's or source's include/exclude/max_age
     hints: ScheduleHints = ScheduleHints()  # what the poll learned for the scheduler
+
+
+@dataclass(frozen=True)
+class StoredItems:
+    """What the store did with one poll's items; ingest/poll.py turns it into a PollReport."""
+
+    new: int = 0
+    updated: int = 0
+
+    @property
+    def outcome(self) -> PollOutcome:
+        if self.new:
+            return PollOutcome.NEW
+        return PollOutcome.UPDATED if self.updated else PollOutcome.UNCHANGED
 
 
 @dataclass(frozen=True)

@@ -1,4 +1,5 @@
-"""Small pure text helpers shared by every stage: accent folding, slugs and short ids.
+"""Small pure text helpers shared by every stage: accent folding, slugs, short ids and
+the plain text of an HTML fragment.
 
 One slug for the whole project: member ids suggested by `check`, `preview --yaml` and
 `import-opml`, and the tag slugs the store keeps and publishes (/tags/<slug>/feed.atom)
@@ -22,9 +23,12 @@ from __future__ import annotations
 import logging
 import re
 import unicodedata
+from html import unescape as _unescape
 from urllib.parse import urlsplit
 
-SLUG_MAX = 40  # member ids and feeds.yaml tags (config._ID_PATTERN)
+import nh3
+
+SLUG_MAX = 40  # member ids and feeds.yaml tags (config.check_base.ID_PATTERN)
 SHORT_ID_MAX = 24  # a suggested id longer than this is shortened (short_id)
 _NOT_SLUG = re.compile(r"[^a-z0-9]+")
 # Words left out of initials: "Coalition of Immokalee Workers" is "ciw".
@@ -124,3 +128,65 @@ class TerminalSafeFormatter(logging.Formatter):
 
     def format(self, record: logging.LogRecord) -> str:
         return terminal_safe(super().format(record))
+
+
+# --- HTML to plain text ------------------------------------------------------------------
+# Here, below every stage, because the store (cross-post matching), publish (summaries)
+# and ingest (titles, filters, language) all need the same plain text of a fragment.
+
+# The tags ingest's sanitizer keeps (normalize.sanitize_html); html_to_text keeps the
+# block-level ones for a moment so that their ends separate words.
+ALLOWED_TAGS = frozenset(
+    {
+        "p", "br", "a", "strong", "em", "b", "i", "u", "blockquote", "q", "cite",
+        "ul", "ol", "li", "h1", "h2", "h3", "h4", "h5", "h6", "pre", "code",
+        "figure", "figcaption", "img", "table", "thead", "tbody", "tr", "th", "td",
+        "hr", "sub", "sup", "abbr", "span", "div", "dl", "dt", "dd",
+    }
+)  # fmt: skip
+
+# Removed together with everything inside: their content is code, controls or a fallback
+# that would read as garbage once the element around it is gone (noscript is parsed as
+# raw text, so its <img> would otherwise show up as literal markup).
+REMOVED_WITH_CONTENT = frozenset(
+    {
+        "script", "style", "iframe", "frame", "frameset", "object", "embed", "applet",
+        "form", "svg", "math", "template", "noscript", "noembed", "noframes",
+        "textarea", "select", "button", "title",
+    }
+)  # fmt: skip
+
+# Characters XML 1.0 cannot carry (the published Atom/RSS would be rejected) and C1
+# controls, which in feeds are only ever mis-decoded bytes.
+INVALID_CHARS = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f\ud800-\udfff\ufeff\ufffe\uffff]")
+_TAG = re.compile(r"<[^>]*>")
+_INLINE_TAGS = frozenset({"a", "strong", "em", "b", "i", "u", "q", "cite", "code", "sub", "sup"})
+_TEXT_BREAKS = ALLOWED_TAGS - _INLINE_TAGS - {"abbr", "span"}
+
+
+def html_to_text(html: str) -> str:
+    """The text of an HTML fragment on one line: tags gone, entities decoded, spaces collapsed."""
+    # nh3 first, so that the text is what a browser would show (HTML5 parsing, script and
+    # friends gone with their content); the reader then only sees well-formed markup.
+    well_formed = nh3.clean(
+        INVALID_CHARS.sub("", html),
+        tags=_TEXT_BREAKS,
+        clean_content_tags=REMOVED_WITH_CONTENT,
+        attributes={},
+        strip_comments=True,
+        link_rel=None,
+    )
+    # nh3 left only attribute-free tags and escaped every "<" of the text, so each "<…>" is
+    # a tag: a space for it, then entities decoded, reads it as html.parser did (same text
+    # on the fixtures, feedparser's test corpus and 30,000 random fragments), in half the time.
+    return clean_line(_unescape(_TAG.sub(" ", well_formed)))
+
+
+def clean_line(text: str) -> str:
+    """Plain text on one line: control characters dropped, whitespace runs made one space."""
+    return " ".join(INVALID_CHARS.sub(_space_or_nothing, text).split())
+
+
+def _space_or_nothing(match: re.Match[str]) -> str:
+    # Vertical tab, form feed, NEL and the information separators still separate words.
+    return " " if match.group().isspace() else ""

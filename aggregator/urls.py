@@ -14,6 +14,7 @@ from encodings import idna
 from urllib.parse import unquote_plus
 from urllib.parse import urljoin
 from urllib.parse import urlsplit
+from urllib.parse import urlunsplit
 
 HTTP_SCHEMES = frozenset({"http", "https"})
 
@@ -223,3 +224,14 @@ def _percent_encode(char: str) -> str:
 def _normalize_escape(match: re.Match[str]) -> str:
     char = chr(int(match.group(1), 16))
     return char if char in _UNRESERVED else "%" + match.group(1).upper()
+
+
+def address_key(url: str) -> str:
+    """What makes two source addresses the same for duplicate detection: http/https,
+    host case, a default port and a trailing slash do not matter."""
+    parts = urlsplit(url)
+    host = (parts.hostname or "").lower()
+    port = parts.port
+    if port is not None and port not in (80, 443):
+        host = f"{host}:{port}"
+    return urlunsplit(("", host, parts.path.rstrip("/"), parts.query, ""))

@@ -30,7 +30,7 @@ from pathlib import Path
 from typing import Any
 
 from aggregator.ingest.normalize import normalize_feed
-from aggregator.ingest.parse.feeds import parse_feed
+from aggregator.ingest.parse import parse_feed
 from aggregator.models import Item
 from aggregator.models import ParsedEntry
 from aggregator.models import ParsedFeed

@@ -24,8 +24,8 @@ from sqlalchemy import create_engine
 from sqlalchemy import text
 from sqlalchemy.exc import OperationalError
 
-from aggregator.demo.server import FixtureServer
 from aggregator.store import Store
+from tests.support.server import FixtureServer
 
 FIXTURES = Path(__file__).parent / "fixtures"
 POSTGRES_ADMIN_URL = os.environ.get(

@@ -11,8 +11,8 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
-from aggregator.demo.server import FixtureServer
 from aggregator.demo.server import Route
+from tests.support.server import FixtureServer
 
 SITES = Path(__file__).parent / "fixtures" / "sites"
 

@@ -16,7 +16,6 @@ from sqlalchemy import select
 
 from aggregator.cli import main
 from aggregator.config import parse_config
-from aggregator.demo.server import FixtureServer
 from aggregator.demo.server import Route
 from aggregator.errors import ConfigError
 from aggregator.ingest.fetch import Fetcher
@@ -34,6 +33,7 @@ from aggregator.service.scheduler import prune_expired
 from aggregator.store import Store
 from aggregator.store import schema
 from tests.store.queries import count_items
+from tests.support.server import FixtureServer
 
 NOW = datetime(2026, 11, 20, 12, 0, tzinfo=UTC)
 RETENTION = timedelta(days=30)

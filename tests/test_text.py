@@ -8,7 +8,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from aggregator.config import _suggest_slug
+from aggregator.config import suggest_slug
 from aggregator.config.opml_import import _unique_id
 from aggregator.text import short_id
 from aggregator.text import slugify
@@ -37,7 +37,7 @@ def test_slugify_folds_accents_and_joins_words_with_one_hyphen(text: str, slug: 
 
 def test_every_slug_in_the_project_agrees() -> None:
     """Member ids from check, import-opml and tag slugs: one answer for one name."""
-    assert _suggest_slug("Migración Unida") == "migracion-unida"
+    assert suggest_slug("Migración Unida") == "migracion-unida"
     assert _unique_id("Migración Unida", "https://migracion.example/", set()) == "migracion-unida"
     assert tag_slug("Migración Unida") == "migracion-unida"
 

@@ -21,7 +21,6 @@ from __future__ import annotations
 import io
 import os
 import re
-import tempfile
 from dataclasses import dataclass
 from dataclasses import field
 from pathlib import Path
@@ -32,12 +31,14 @@ from ruamel.yaml import YAML
 from ruamel.yaml.comments import CommentedMap
 from ruamel.yaml.comments import CommentedSeq
 
-from aggregator.config import _address_key
-from aggregator.config import parse_config
+from aggregator.config.load import parse_config
+from aggregator.config.yaml_file import read_config_text
 from aggregator.errors import ConfigError
 from aggregator.errors import ConfigProblem
-from aggregator.publish.opml import NETWORK_FEED_ATTRIBUTE
+from aggregator.files import write_atomically
+from aggregator.models import NETWORK_FEED_ATTRIBUTE
 from aggregator.text import slugify
+from aggregator.urls import address_key
 
 _ID = re.compile(r"[a-z0-9][a-z0-9_-]{0,39}")
 _MEMBERS_INDENT = re.compile(
@@ -155,7 +156,7 @@ def merge_opml(config_text: str, members: list[OpmlMember], path: str) -> tuple[
             if isinstance(source, CommentedMap):
                 for kind in ("feed", "page", "url"):
                     if isinstance(source.get(kind), str):
-                        known_sources[_address_key(source[kind])] = str(member.get("id"))
+                        known_sources[address_key(source[kind])] = str(member.get("id"))
 
     added_members: list[str] = []
     added_sources: list[tuple[str, str]] = []
@@ -163,7 +164,7 @@ def merge_opml(config_text: str, members: list[OpmlMember], path: str) -> tuple[
     for incoming in members:
         new_sources = []
         for kind, address in incoming.sources:
-            key = _address_key(address)
+            key = address_key(address)
             if key in known_sources:
                 skipped.append((address, f"already in feeds.yaml (member {known_sources[key]!r})"))
                 continue
@@ -193,7 +194,7 @@ def merge_opml(config_text: str, members: list[OpmlMember], path: str) -> tuple[
             entry = CommentedMap()
             entry[kind] = address
             sources.append(entry)
-            known_sources[_address_key(address)] = str(target["id"])
+            known_sources[address_key(address)] = str(target["id"])
             added_sources.append((str(target["id"]), address))
 
     output = io.StringIO()
@@ -209,35 +210,18 @@ def import_opml(
     """Add the OPML's feeds to the feeds.yaml at `config_path`, replacing it atomically."""
     config_file = Path(config_path)
     opml_file = Path(opml_path)
+    config_text = read_config_text(config_file)
     try:
         opml = opml_file.read_bytes()
-        config_text = config_file.read_bytes().decode("utf-8-sig")
     except OSError as exc:
-        name = exc.filename or str(config_file)
-        raise ConfigError(str(name), [ConfigProblem(f"cannot be read ({exc.strerror})")]) from exc
-    except UnicodeDecodeError as exc:
-        problem = ConfigProblem("the file is not saved as UTF-8 text")
-        raise ConfigError(str(config_file), [problem]) from exc
+        reason = exc.strerror or str(exc)
+        problem = ConfigProblem(f"the file cannot be read ({reason})")
+        raise ConfigError(str(opml_file), [problem]) from exc
     members = read_opml(opml, str(opml_file))
     text, report = merge_opml(config_text, members, str(config_file))
     if report.added_sources:
-        _write_atomically(config_file, text)
+        write_atomically(config_file, text.encode("utf-8"))
     return report
-
-
-def _write_atomically(path: Path, text: str) -> None:
-    handle, temporary = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    try:
-        with os.fdopen(handle, "w", encoding="utf-8", newline="") as stream:
-            stream.write(text)
-            stream.flush()
-            os.fsync(stream.fileno())
-        if path.exists():
-            Path(temporary).chmod(path.stat().st_mode & 0o777)
-        Path(temporary).replace(path)
-    except BaseException:
-        Path(temporary).unlink(missing_ok=True)
-        raise
 
 
 def _round_trip_yaml(text: str) -> YAML:

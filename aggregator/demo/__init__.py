@@ -26,13 +26,13 @@ from urllib.parse import urlsplit
 from aggregator.config import parse_config
 from aggregator.demo.server import FixtureServer
 from aggregator.demo.server import Route
-from aggregator.ingest.normalize import html_to_text
 from aggregator.ingest.parse import parse_feed
 from aggregator.ingest.parse import parse_page
 from aggregator.models import Config
 from aggregator.models import MemberConfig
 from aggregator.models import ParsedEntry
 from aggregator.models import SourceConfig
+from aggregator.text import html_to_text
 
 DEFAULT_PUBLISHED_URL = "http://127.0.0.1:8080/"
 

@@ -3,8 +3,9 @@
 Used by the offline demo, the tests and the benchmarks, so that fetching is always
 exercised over real sockets. It serves a directory of files with the headers real
 member sites send (Content-Type, ETag, Last-Modified, gzip when asked, 304 for conditional
-requests) and lets tests add routes that misbehave on demand (errors, redirects, slow or
-huge bodies). It must only ever bind to the loopback interface.
+requests), plus canned routes. Request recording and the misbehaving modes (trickling,
+never answering, gzip bombs) are test tooling and live in tests/support/, outside the
+package. It must only ever bind to the loopback interface.
 """
 
 from __future__ import annotations
@@ -13,7 +14,6 @@ import gzip
 import hashlib
 import threading
 import time
-from collections.abc import Callable
 from dataclasses import dataclass
 from dataclasses import field
 from email.utils import formatdate
@@ -22,6 +22,7 @@ from http.server import BaseHTTPRequestHandler
 from http.server import ThreadingHTTPServer
 from pathlib import Path
 from types import TracebackType
+from typing import Self
 
 CONTENT_TYPES = {
     ".xml": "application/xml; charset=utf-8",
@@ -55,15 +56,6 @@ class Route:
     content_length: int | None = None
 
 
-@dataclass(frozen=True)
-class RecordedRequest:
-    path: str
-    headers: dict[str, str]
-
-
-Responder = Callable[[BaseHTTPRequestHandler], None]
-
-
 class FixtureServer:
     """Serve `root` (and any routes added) on 127.0.0.1; use as a context manager."""
 
@@ -73,19 +65,16 @@ class FixtureServer:
         self.root = root
         self.fill_base = fill_base
         self.routes: dict[str, Route] = {}
-        self.responders: dict[str, Responder] = {}
-        self.requests: list[RecordedRequest] = []
-        self._lock = threading.Lock()
         server = self
 
         class Handler(BaseHTTPRequestHandler):
             protocol_version = "HTTP/1.1"
 
             def do_GET(self) -> None:
-                server._handle(self)
+                server.handle(self)
 
             def log_message(self, format: str, *args: object) -> None:  # noqa: A002 (the stdlib name)
-                return  # tests and the demo read server.requests instead
+                return  # no access log on the terminal; tests record requests themselves
 
         self._httpd = ThreadingHTTPServer(("127.0.0.1", port), Handler)
         self._httpd.daemon_threads = True
@@ -99,7 +88,7 @@ class FixtureServer:
     def url(self, path: str) -> str:
         return self.base_url + path
 
-    def start(self) -> FixtureServer:
+    def start(self) -> Self:
         self._thread.start()
         return self
 
@@ -108,7 +97,7 @@ class FixtureServer:
         self._httpd.server_close()
         self._thread.join(timeout=5)
 
-    def __enter__(self) -> FixtureServer:
+    def __enter__(self) -> Self:
         return self.start()
 
     def __exit__(
@@ -119,21 +108,11 @@ class FixtureServer:
     ) -> None:
         self.stop()
 
-    def requests_for(self, path: str) -> list[RecordedRequest]:
-        with self._lock:
-            return [request for request in self.requests if request.path == path]
-
     # --- request handling (runs in the server's threads) ----------------------------
 
-    def _handle(self, handler: BaseHTTPRequestHandler) -> None:
+    def handle(self, handler: BaseHTTPRequestHandler) -> None:
+        """Answer one GET: an added route, else a file under root, else 404."""
         path = handler.path
-        with self._lock:
-            self.requests.append(
-                RecordedRequest(path, {k.lower(): v for k, v in handler.headers.items()})
-            )
-        if path in self.responders:
-            self.responders[path](handler)
-            return
         route = self.routes.get(path) or self.file_route(path)
         if route is None:
             send(
@@ -220,88 +199,3 @@ def _not_modified(handler: BaseHTTPRequestHandler, headers: dict[str, str]) -> b
         except (TypeError, ValueError):
             return False
     return False
-
-
-# --- misbehaving responders (tests and benchmarks: FixtureServer.responders[path] = …) ---
-
-
-@dataclass
-class Transfer:
-    """What a streaming responder did, for a test to check after the client is done."""
-
-    planned: int = 0  # body bytes it meant to send
-    sent: int = 0  # body bytes the socket accepted
-    closed_early: bool = False  # the client closed the connection before the end
-    finished: threading.Event = field(default_factory=threading.Event)
-
-
-def streaming(
-    size: int,
-    *,
-    chunk_size: int = 64 * 1024,
-    interval: float = 0.0,
-    headers: dict[str, str] | None = None,
-    declared_length: int | None = None,
-    length_header: bool = True,
-    filler: bytes = b"<!-- padding -->\n",
-    transfer: Transfer | None = None,
-) -> Responder:
-    """A 200 whose body of `size` bytes is written `chunk_size` at a time, `interval` s apart.
-
-    Covers a trickling server (chunk_size=1, interval=1.0) and a huge body that the client
-    must abort while it streams (`transfer` tells how much went out before it hung up).
-    The Content-Length is the true size unless `declared_length` is given; without
-    `length_header` there is none and the body ends when the connection closes.
-    """
-    record = transfer if transfer is not None else Transfer()
-
-    def respond(handler: BaseHTTPRequestHandler) -> None:
-        record.planned = size
-        handler.close_connection = True
-        handler.send_response(200)
-        for name, value in (headers or {"Content-Type": "application/rss+xml"}).items():
-            handler.send_header(name, value)
-        if length_header:
-            declared = size if declared_length is None else declared_length
-            handler.send_header("Content-Length", str(declared))
-        handler.end_headers()
-        block = (filler * (chunk_size // len(filler) + 1))[:chunk_size]
-        try:
-            while record.sent < size:
-                piece = block[: size - record.sent]
-                handler.wfile.write(piece)
-                handler.wfile.flush()
-                record.sent += len(piece)
-                if interval:
-                    time.sleep(interval)
-        except (BrokenPipeError, ConnectionResetError):
-            record.closed_early = True
-        finally:
-            record.finished.set()
-
-    return respond
-
-
-def never_answer(limit: float = 120.0) -> Responder:
-    """Accept the request and then say nothing, until the client hangs up (or `limit` s)."""
-
-    def respond(handler: BaseHTTPRequestHandler) -> None:
-        handler.close_connection = True
-        handler.connection.settimeout(limit)
-        try:
-            while handler.rfile.read(1):
-                pass
-        except OSError:
-            return
-
-    return respond
-
-
-def gzip_bomb(size: int, *, content_type: str = "application/rss+xml") -> Route:
-    """A route whose `size` zero bytes travel gzip-compressed (about 1000:1) whatever the
-    client asked for, as a hostile server would send them."""
-    return Route(
-        body=gzip.compress(b"\0" * size, compresslevel=9, mtime=0),
-        headers={"Content-Type": content_type, "Content-Encoding": "gzip"},
-        conditional=False,
-    )

@@ -18,10 +18,10 @@ from dataclasses import dataclass
 from datetime import datetime
 from functools import lru_cache
 
-from aggregator.ingest.normalize import html_to_text
 from aggregator.models import Item
 from aggregator.models import ItemFilter
 from aggregator.text import fold
+from aggregator.text import html_to_text
 
 
 @dataclass(frozen=True)

@@ -4,7 +4,8 @@ A news listing often shows a title and a link but no date, image or summary; the
 own page usually has them in Open Graph or schema.org JSON-LD. For each item the store does
 not know yet (at most FOLLOW_LIMIT per poll, so a first poll of a long listing stays polite),
 the story page is fetched once, read by parse.heuristics.page_metadata, merged into the
-listing's entry and normalized again, so every rule of normalize (sanitizing, date
+listing's entry and normalized again (only that entry: the others keep the Items the parse
+pool made), so every rule of normalize (sanitizing, date
 plausibility, absolute URLs) applies to what came from the story page too.
 
 Items already stored are not returned: they were followed when new, and re-reading them from
@@ -16,7 +17,7 @@ store anything, and never raise for a remote fault (the listing's item is kept a
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Sequence
 from dataclasses import replace
 from datetime import datetime
 
@@ -36,18 +37,9 @@ from aggregator.models import SourceConfig
 FOLLOW_LIMIT = 10  # story pages fetched per poll of one source
 
 
-def entry_items(
-    parsed: ParsedFeed, source: SourceConfig, now: datetime, language: str | None
-) -> Iterator[tuple[ParsedEntry, Item]]:
-    """Each usable entry with its normalized Item, so an entry can be enriched and redone."""
-    for entry in parsed.entries:
-        items = normalize_feed(replace(parsed, entries=(entry,)), source, now, language)
-        if items:
-            yield entry, items[0]
-
-
 async def follow_new_items(
     parsed: ParsedFeed,
+    entry_items: Sequence[tuple[ParsedEntry, Item]],
     source: SourceConfig,
     known_keys: set[str],
     fetch: FetchFunction,
@@ -57,11 +49,16 @@ async def follow_new_items(
     resolver: Resolver = system_resolver,
     limit: int = FOLLOW_LIMIT,
 ) -> list[Item]:
-    """The listing's new items, each enriched from its own page where that could be read."""
+    """The listing's new items, each enriched from its own page where that could be read.
+
+    `entry_items` are the listing's usable entries beside their normalized Items
+    (normalize.normalize_entries, as the parse pool already made them): only an entry that
+    was enriched is normalized again.
+    """
     result: list[Item] = []
     seen: set[str] = set()
     budget = limit
-    for entry, item in entry_items(parsed, source, now, language):
+    for entry, item in entry_items:
         if item.key in known_keys or item.key in seen:
             continue
         seen.add(item.key)

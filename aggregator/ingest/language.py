@@ -15,8 +15,8 @@ import re
 from collections.abc import Iterable
 from dataclasses import replace
 
-from aggregator.ingest.normalize import html_to_text
 from aggregator.models import Item
+from aggregator.text import html_to_text
 
 # Words that are common in one language and rare in the other ("a", "no", "me" are both).
 STOP_WORDS: dict[str, frozenset[str]] = {

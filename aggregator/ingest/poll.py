@@ -6,9 +6,9 @@ byte-identical) -> parse -> normalize -> (follow: true: enrich new items from th
 plain data. This is the only module that strings the stages together for
 polling, so the CLI, the scheduler and the benchmarks all poll the same way.
 
-Parse and normalize (aggregator.ingest.parse_worker) run off the event loop so that downloads go
-on meanwhile: in a thread, or in worker processes over the machine's cores once bodies
-queue up for them (they are most of a first poll's CPU); see Parser.
+Parse and normalize run off the event loop so that downloads go on meanwhile: in a thread,
+or in a pool of processes over the machine's cores once bodies queue up for them (they are
+most of a first poll's CPU); see aggregator.ingest.pool.ParsePool.
 
 A fault in one source becomes a FAILED PollReport naming the member, the address and the
 cause; it never raises into the caller and never touches what other sources stored.
@@ -18,13 +18,10 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import multiprocessing
-import os
 from collections.abc import Callable
 from collections.abc import Iterable
 from collections.abc import Sequence
-from concurrent.futures import ProcessPoolExecutor
-from concurrent.futures.process import BrokenProcessPool
+from dataclasses import dataclass
 from dataclasses import replace
 from datetime import datetime
 from datetime import timedelta
@@ -37,9 +34,10 @@ from aggregator.ingest.filters import filter_items
 from aggregator.ingest.follow import follow_new_items
 from aggregator.ingest.language import with_detected_language
 from aggregator.ingest.parse import parse_source
-from aggregator.ingest.parse.discover import discover_feed
+from aggregator.ingest.parse.discover import discover_if_page
 from aggregator.ingest.parse.discover import is_html_page
-from aggregator.ingest.parse_worker import parse_in_worker
+from aggregator.ingest.pool import ParsePool
+from aggregator.ingest.pool import parse_off_loop
 from aggregator.models import MISSING_STATUSES
 from aggregator.models import Config
 from aggregator.models import FetchResult
@@ -50,19 +48,33 @@ from aggregator.models import PollReport
 from aggregator.models import ScheduleHints
 from aggregator.models import SourceConfig
 from aggregator.models import SourceState
+from aggregator.models import StoredItems
 from aggregator.store import Store
 
 ReportCallback = Callable[[PollReport], None]
 
 logger = logging.getLogger(__name__)
-
-# Worker processes start only once this many fetched bodies wait for parsing at the same
-# time: each costs about a second of CPU to start and tens of MB, which a round with a few
-# changed sources (most answer 304) would pay for nothing.
-PARSE_POOL_BACKLOG = 8
-PARSE_POOL_MIN_SOURCES = 100  # a smaller round has too little to parse to repay that
-PARSE_POOL_MAX_WORKERS = 4
 PARSE_QUEUE = 8  # fetched bodies waiting for parsing, beyond the fetches in flight
+
+
+@dataclass(frozen=True)
+class PollSettings:
+    """What the configuration says about storing one source's items, beside the source."""
+
+    language: str | None  # the fallback for items whose language is not detected
+    retention: timedelta | None  # older items are not stored (they would be pruned)
+
+
+def poll_settings(config: Config, source: SourceConfig) -> PollSettings:
+    """The one place a poll's language and retention are worked out (CLI, scheduler, WebSub).
+
+    Only a member's own declared language is a safe fallback: the network's default ("en")
+    would mislabel the Spanish posts of a bilingual member.
+    """
+    language = next(
+        (member.language for member in config.members if member.id == source.member_id), None
+    )
+    return PollSettings(language=language, retention=config.network.retention)
 
 
 def selected_sources(config: Config, member_id: str | None = None) -> list[SourceConfig]:
@@ -74,55 +86,12 @@ def selected_sources(config: Config, member_id: str | None = None) -> list[Sourc
     ]
 
 
-class Parser:
-    """Runs parse_in_worker off the event loop, so that downloads go on meanwhile.
-
-    In a thread, until PARSE_POOL_BACKLOG bodies wait at once in a round of at least
-    PARSE_POOL_MIN_SOURCES sources (parsing is what a first poll spends its CPU on): then in
-    worker processes over the machine's cores. They are spawned, not forked (forking a
-    process that runs threads can deadlock). Like any spawned pool they re-import the
-    program's main module, so a script that polls must keep its work under
-    `if __name__ == "__main__":` (the CLI does); if they cannot start or one dies, parsing
-    goes back to threads. Call close() when the round is over.
-    """
-
-    def __init__(self, sources: int) -> None:
-        self._cores = os.cpu_count() or 1
-        self._pool: ProcessPoolExecutor | None = None
-        self._pool_usable = self._cores > 1 and sources >= PARSE_POOL_MIN_SOURCES
-        self._waiting = 0
-
-    async def __call__(
-        self, result: FetchResult, language: str | None
-    ) -> tuple[ParsedFeed | None, list[Item], str | None]:
-        self._waiting += 1
-        try:
-            if self._pool is None and self._pool_usable and self._waiting >= PARSE_POOL_BACKLOG:
-                context = multiprocessing.get_context("spawn")
-                workers = min(self._cores, PARSE_POOL_MAX_WORKERS)
-                self._pool = ProcessPoolExecutor(workers, mp_context=context)
-            if self._pool is not None and self._pool_usable:
-                loop = asyncio.get_running_loop()
-                try:
-                    return await loop.run_in_executor(self._pool, parse_in_worker, result, language)
-                except BrokenProcessPool:
-                    self._pool_usable = False
-            return await asyncio.to_thread(parse_in_worker, result, language)
-        finally:
-            self._waiting -= 1
-
-    def close(self) -> None:
-        if self._pool is not None:
-            self._pool.shutdown(wait=True, cancel_futures=True)
-            self._pool = None
-
-
 async def _parse(
-    result: FetchResult, language: str | None, workers: Parser | None
+    result: FetchResult, language: str | None, pool: ParsePool | None
 ) -> tuple[ParsedFeed | None, list[Item], str | None]:
-    if workers is not None:
-        return await workers(result, language)
-    return await asyncio.to_thread(parse_in_worker, result, language)
+    if pool is not None:
+        return await pool(result, language)
+    return await asyncio.to_thread(parse_off_loop, result, language)
 
 
 def with_hints(
@@ -138,6 +107,38 @@ def with_hints(
         conditional=bool(result.validators.etag or result.validators.last_modified),
     )
     return replace(report, hints=hints)
+
+
+def failed_report(result: FetchResult, cause: str) -> PollReport:
+    """A poll that failed: the cause in plain words, and where a permanent redirect points."""
+    return PollReport(
+        source=result.source,
+        outcome=PollOutcome.FAILED,
+        error=cause,
+        moved_to=result.permanent_redirect,
+    )
+
+
+def unchanged_report(result: FetchResult) -> PollReport:
+    """A 304, or a body byte-identical to the last one."""
+    return PollReport(
+        source=result.source, outcome=PollOutcome.UNCHANGED, moved_to=result.permanent_redirect
+    )
+
+
+def items_report(
+    result: FetchResult, stored: StoredItems, *, warning: str | None, filtered: int = 0
+) -> PollReport:
+    """A poll whose items were stored: what was new or updated, and what filters left out."""
+    return PollReport(
+        source=result.source,
+        outcome=stored.outcome,
+        new=stored.new,
+        updated=stored.updated,
+        moved_to=result.permanent_redirect,
+        warning=warning,
+        filtered=filtered,
+    )
 
 
 def gone_report(source: SourceConfig, gone_at: datetime) -> PollReport:
@@ -159,7 +160,7 @@ async def poll_source(
     fetcher: Fetcher,
     store: Store,
     language: str | None,
-    workers: Parser | None = None,
+    pool: ParsePool | None = None,
     retention: timedelta | None = None,
 ) -> PollReport:
     """`retention` (network.retention): older items are not stored (they would be pruned).
@@ -175,7 +176,7 @@ async def poll_source(
             fetcher=fetcher,
             store=store,
             language=language,
-            workers=workers,
+            pool=pool,
             retention=retention,
         )
     except Exception as exc:
@@ -188,7 +189,8 @@ async def poll_source(
     )
     try:
         # Off the event loop: the store's calls are synchronous SQL.
-        return await asyncio.to_thread(store.record_failure, failed, cause)
+        await asyncio.to_thread(store.record_failure, failed, cause)
+        return failed_report(failed, cause)
     except Exception:
         # The database itself may be what failed: the report still names the cause.
         logger.exception(
@@ -203,7 +205,7 @@ async def _poll_source(
     fetcher: Fetcher,
     store: Store,
     language: str | None,
-    workers: Parser | None = None,
+    pool: ParsePool | None = None,
     retention: timedelta | None = None,
 ) -> PollReport:
     state = store.source_state(source.url)
@@ -223,18 +225,19 @@ async def _poll_source(
                 fetcher=fetcher,
                 store=store,
                 language=language,
-                workers=workers,
+                pool=pool,
                 retention=retention,
             )
     else:
         result = await fetcher.fetch(source, state.validators)
-    if result.error is None and source.kind != "page" and is_html_page(result):
-        discovery = await discover_feed(
-            result, fetcher.fetch, read_feed=parse_source, resolver=fetcher.resolver
-        )
+    discovery = await discover_if_page(
+        result, fetcher.fetch, read_feed=parse_source, resolver=fetcher.resolver
+    )
+    if discovery is not None:
         chosen = discovery.chosen
         if chosen is None or chosen.result is None:
-            return with_hints(store.record_failure(result, discovery.problem), result)
+            store.record_failure(result, discovery.problem)
+            return with_hints(failed_report(result, discovery.problem), result)
         discovered = chosen.candidate.url
         store.remember_discovered_feed(source.url, discovered)
         result = replace(chosen.result, source=source)
@@ -246,7 +249,7 @@ async def _poll_source(
         fetcher=fetcher,
         store=store,
         language=language,
-        workers=workers,
+        pool=pool,
         retention=retention,
     )
     return replace(report, discovered=discovered) if discovered is not None else report
@@ -260,28 +263,34 @@ async def _poll_result(
     fetcher: Fetcher,
     store: Store,
     language: str | None,
-    workers: Parser | None = None,
+    pool: ParsePool | None = None,
     record_hub: bool = True,
     retention: timedelta | None = None,
 ) -> PollReport:
     if result.error is not None:
-        return with_hints(store.record_failure(result, result.error), result)
+        store.record_failure(result, result.error)
+        return with_hints(failed_report(result, result.error), result)
     if result.not_modified:
-        return with_hints(store.record_unchanged(result), result)
+        store.record_unchanged(result)
+        return with_hints(unchanged_report(result), result)
     assert result.content is not None
     if state.body_hash is not None and body_digest(result.content) == state.body_hash:
-        return with_hints(store.record_unchanged(result), result)
-    done, items, cause = await _parse(result, language, workers)
+        store.record_unchanged(result)
+        return with_hints(unchanged_report(result), result)
+    done, items, cause = await _parse(result, language, pool)
     if done is None:
-        return with_hints(store.record_failure(result, cause or "unreadable"), result)
+        store.record_failure(result, cause or "unreadable")
+        return with_hints(failed_report(result, cause or "unreadable"), result)
     parsed = done
     if record_hub:
         # A body a WebSub hub delivered is not asked about its hub (record_hub=False): a hub
         # that sends entries without the feed's links must not end its own subscription.
         store.remember_websub_hub(source.url, *advertised_hub(parsed))
     if source.follow:
+        # For a follow source the pool sends back exactly the entries behind `items`.
         items = await follow_new_items(
             parsed,
+            list(zip(parsed.entries, items, strict=True)),
             source,
             store.known_item_keys(source.url),
             fetcher.fetch,
@@ -293,8 +302,9 @@ async def _poll_result(
         # Stored, they would go at the next prune and come back at the next poll.
         items = [item for item in items if item.published >= result.fetched_at - retention]
     chosen = filter_items(with_detected_language(items), source.filters, result.fetched_at)
-    report = store.record_items(result, chosen.kept, warning=parsed.warning)
-    return with_hints(replace(report, filtered=len(chosen.dropped)), result, parsed)
+    stored = store.record_items(result, chosen.kept, warning=parsed.warning)
+    report = items_report(result, stored, warning=parsed.warning, filtered=len(chosen.dropped))
+    return with_hints(report, result, parsed)
 
 
 def advertised_hub(parsed: ParsedFeed) -> tuple[str | None, str | None]:
@@ -372,11 +382,8 @@ async def poll_all(
     chosen: Sequence[SourceConfig] = (
         list(sources) if sources is not None else selected_sources(config)
     )
-    # Only a member's own declared language is a safe fallback: the network's default
-    # ("en") would mislabel the Spanish posts of a bilingual member.
-    languages = {member.id: member.language for member in config.members}
 
-    workers = Parser(len(chosen))
+    pool = ParsePool(len(chosen))
     # Sources fetched but not yet parsed wait with their bodies in memory: when parsing is
     # slower than fetching (a fast network), keep that queue short, not the whole round.
     in_flight = asyncio.Semaphore(fetcher.limits.concurrency + PARSE_QUEUE)
@@ -386,13 +393,14 @@ async def poll_all(
             return await poll_one(source)
 
     async def poll_one(source: SourceConfig) -> PollReport:
+        settings = poll_settings(config, source)
         report = await poll_source(
             source,
             fetcher=fetcher,
             store=store,
-            language=languages.get(source.member_id),
-            workers=workers,
-            retention=config.network.retention,
+            language=settings.language,
+            pool=pool,
+            retention=settings.retention,
         )
         if on_report is not None:
             on_report(report)
@@ -401,4 +409,4 @@ async def poll_all(
     try:
         return list(await asyncio.gather(*(one(source) for source in chosen)))
     finally:
-        workers.close()
+        pool.close()

@@ -27,13 +27,11 @@ from bs4 import Tag
 from aggregator.errors import ParseError
 from aggregator.ingest.fetch import describe_exception
 from aggregator.ingest.language import detect_language
-from aggregator.ingest.normalize import html_to_text
 from aggregator.ingest.normalize import normalize_feed
 from aggregator.ingest.parse import parse_source
 from aggregator.ingest.parse.discover import Discovery
 from aggregator.ingest.parse.discover import FetchFunction
-from aggregator.ingest.parse.discover import discover_feed
-from aggregator.ingest.parse.discover import is_html_page
+from aggregator.ingest.parse.discover import discover_if_page
 from aggregator.ingest.parse.pages import PAGE_FORMAT
 from aggregator.ingest.parse.pages import decode_page
 from aggregator.ingest.safety import Resolver
@@ -47,6 +45,7 @@ from aggregator.models import ParsedFeed
 from aggregator.models import SourceConfig
 from aggregator.models import SourceKind
 from aggregator.text import fold
+from aggregator.text import html_to_text
 from aggregator.text import short_id
 from aggregator.urls import absolute_url
 from aggregator.urls import canonical_url
@@ -169,32 +168,16 @@ async def _preview_source(
         )
     if as_page:
         return _read(url, "page", url, result, now, selectors=selectors)
-    if not is_html_page(result):
+    discovery = await discover_if_page(result, fetch, read_feed=parse_source, resolver=resolver)
+    if discovery is None:
         return _read(url, "feed", url, result, now)
-    discovery = await discover_feed(result, fetch, read_feed=parse_source, resolver=resolver)
     chosen = discovery.chosen
     if chosen is not None and chosen.result is not None:
-        feed_result = FetchResult(
-            source=SourceConfig(PREVIEW_MEMBER, "feed", chosen.candidate.url),
-            fetched_at=chosen.result.fetched_at,
-            final_url=chosen.result.final_url,
-            status=chosen.result.status,
-            content=chosen.result.content,
-            content_type=chosen.result.content_type,
-        )
-        found = _read(url, "feed", chosen.candidate.url, feed_result, now, discovery=discovery)
+        found = _read(url, "feed", chosen.candidate.url, chosen.result, now, discovery=discovery)
         # The site's own page names the organization better than a feed titled "News".
         return replace(found, site_title=page_site_name(result) or found.site_title)
     # No feed: what the page itself would give as a `page:` source.
-    page_result = FetchResult(
-        source=SourceConfig(PREVIEW_MEMBER, "page", url),
-        fetched_at=result.fetched_at,
-        final_url=result.final_url,
-        status=result.status,
-        content=result.content,
-        content_type=result.content_type,
-    )
-    preview = _read(url, "page", url, page_result, now, discovery=discovery)
+    preview = _read(url, "page", url, result, now, discovery=discovery)
     return _add_warning(
         replace(preview, site_title=page_site_name(result) or preview.site_title),
         "no feed was found on the site, so this address would be read as a news page",
@@ -212,14 +195,8 @@ def _read(
     discovery: Discovery | None = None,
 ) -> Preview:
     source = SourceConfig(PREVIEW_MEMBER, kind, source_url, selectors=selectors)
-    result = FetchResult(
-        source=source,
-        fetched_at=result.fetched_at,
-        final_url=result.final_url,
-        status=result.status,
-        content=result.content,
-        content_type=result.content_type,
-    )
+    # The source as the preview reads it (the result may come from discovery or a `url:`).
+    result = replace(result, source=source)
     try:
         parsed = parse_source(result)
     except ParseError as exc:

@@ -30,7 +30,6 @@ from aggregator.publish.syndication import summary_text
 from aggregator.text import has_control_character
 from aggregator.text import tag_slug
 
-API_MEDIA_TYPE = "application/json"
 DEFAULT_LIMIT = 20
 MAX_LIMIT = 100
 MAX_QUERY_LENGTH = 200

@@ -14,14 +14,12 @@ import xml.etree.ElementTree as ET
 from collections.abc import Sequence
 from urllib.parse import quote
 
+from aggregator.models import NETWORK_FEED_ATTRIBUTE
 from aggregator.models import MemberConfig
 from aggregator.models import NetworkConfig
 from aggregator.publish.syndication import feed_self_url
 
 OPML_DOCS = "http://opml.org/spec2.opml"
-# Marks, in members.opml, an outline that is the network's feed of a member, not a feed of
-# the member's own (OPML 2.0 lets outlines carry attributes of their own).
-NETWORK_FEED_ATTRIBUTE = "wsrNetworkFeed"
 
 
 def members_opml(network: NetworkConfig, members: Sequence[MemberConfig]) -> bytes:

@@ -26,9 +26,9 @@ from feedgen.feed import FeedGenerator
 
 from aggregator import PROJECT_URL
 from aggregator import __version__
-from aggregator.ingest.normalize import html_to_text
 from aggregator.models import NetworkConfig
 from aggregator.models import PublishedStory
+from aggregator.text import html_to_text
 
 GENERATOR_NAME = "WSR Network aggregator"
 

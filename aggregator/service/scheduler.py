@@ -33,10 +33,13 @@ from typing import Any
 
 from apscheduler.schedulers.asyncio import AsyncIOScheduler
 
+from aggregator.clock import Clock
+from aggregator.clock import utc_now
 from aggregator.errors import AggregatorError
 from aggregator.ingest.fetch import UNREACHABLE_CAUSES
 from aggregator.ingest.fetch import Fetcher
 from aggregator.ingest.fetch import host_key
+from aggregator.ingest.poll import poll_settings
 from aggregator.ingest.poll import poll_source
 from aggregator.models import Config
 from aggregator.models import HostPause
@@ -45,8 +48,6 @@ from aggregator.models import PollReport
 from aggregator.models import PruneReport
 from aggregator.models import ScheduleRecord
 from aggregator.models import SourceConfig
-from aggregator.service.clock import Clock
-from aggregator.service.clock import utc_now
 from aggregator.service.hooks import SchedulerHooks
 from aggregator.service.policy import DEFAULT_POLICY
 from aggregator.service.policy import SchedulePolicy
@@ -198,21 +199,14 @@ class PollScheduler:
         try:
             configured = configured_interval(self.config, source)
             state = state_from_record(record, configured)
-            language = next(
-                (
-                    member.language
-                    for member in self.config.members
-                    if member.id == source.member_id
-                ),
-                None,
-            )
+            settings = poll_settings(self.config, source)
             try:
                 report = await poll_source(
                     source,
                     fetcher=self.fetcher,
                     store=self.store,
-                    language=language,
-                    retention=self.config.network.retention,
+                    language=settings.language,
+                    retention=settings.retention,
                 )
             except Exception as exc:
                 # logger.exception keeps the traceback; one source's fault (a bug, a

@@ -53,6 +53,8 @@ from starlette.routing import Route
 from starlette.schemas import SchemaGenerator
 
 from aggregator import __version__
+from aggregator.clock import Clock
+from aggregator.clock import utc_now
 from aggregator.config import load_config
 from aggregator.errors import ListenError
 from aggregator.errors import StorageError
@@ -60,8 +62,6 @@ from aggregator.models import Config
 from aggregator.publish import api
 from aggregator.publish import html as html_pages
 from aggregator.publish import site
-from aggregator.service.clock import Clock
-from aggregator.service.clock import utc_now
 from aggregator.service.status import render_status_html
 from aggregator.service.status import render_status_json
 from aggregator.service.status import status_rows
@@ -70,6 +70,7 @@ from aggregator.store import Store
 CACHE_CONTROL = "public, max-age=300"
 VERSION_CHECK_SECONDS = 1.0  # how stale the render cache may be after a write
 CACHE_ENTRIES = 1024  # distinct documents kept (API queries with `q` are unbounded)
+
 
 @dataclass(frozen=True)
 class Rendered:

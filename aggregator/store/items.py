@@ -32,12 +32,11 @@ from aggregator.dedupe import title_key
 from aggregator.errors import StorageError
 from aggregator.identity import body_digest
 from aggregator.identity import story_uid
-from aggregator.ingest.normalize import html_to_text
 from aggregator.models import GONE_STATUS
 from aggregator.models import FetchResult
 from aggregator.models import Item
 from aggregator.models import PollOutcome
-from aggregator.models import PollReport
+from aggregator.models import StoredItems
 from aggregator.store import schema
 from aggregator.store.base import RETRIED_SQLSTATES
 from aggregator.store.base import WRITE_ATTEMPTS
@@ -49,6 +48,7 @@ from aggregator.store.stories import bounded_date
 from aggregator.store.stories import candidate_ids
 from aggregator.store.stories import refresh_story_dates
 from aggregator.store.stories import save_story_keys
+from aggregator.text import html_to_text
 from aggregator.text import tag_slug
 
 # Bound on the values of one IN (...) list (SQLite allows 32,766 parameters, but a batch
@@ -69,7 +69,7 @@ _STORED_ITEM = select(
 class ItemsMixin(StoreBase):
     """Recording polls: items upserted, matched to stories, the source's health updated."""
 
-    def record_failure(self, result: FetchResult, cause: str) -> PollReport:
+    def record_failure(self, result: FetchResult, cause: str) -> None:
         """A failed poll touches only the source's health: stored items stay published."""
         with self.engine.begin() as connection:
             connection.execute(
@@ -88,22 +88,11 @@ class ItemsMixin(StoreBase):
                     **_gone_values(result),
                 )
             )
-        return PollReport(
-            source=result.source,
-            outcome=PollOutcome.FAILED,
-            error=cause,
-            moved_to=result.permanent_redirect,
-        )
 
-    def record_unchanged(self, result: FetchResult) -> PollReport:
+    def record_unchanged(self, result: FetchResult) -> None:
         """A 304, or a 200 whose body is byte-identical to the last one."""
         with self.engine.begin() as connection:
             self._mark_success(connection, result, body_hash=None, warning=None)
-        return PollReport(
-            source=result.source,
-            outcome=PollOutcome.UNCHANGED,
-            moved_to=result.permanent_redirect,
-        )
 
     def record_items(
         self,
@@ -111,8 +100,8 @@ class ItemsMixin(StoreBase):
         items: Sequence[Item],
         *,
         warning: str | None = None,
-    ) -> PollReport:
-        """Store a successful poll's items in one transaction; report what changed.
+    ) -> StoredItems:
+        """Store a successful poll's items in one transaction; count what changed.
 
         Safe beside other processes writing the same database: see lock_for_items. A
         transaction PostgreSQL rolled back to break a deadlock is run again.
@@ -127,20 +116,7 @@ class ItemsMixin(StoreBase):
                 sqlstate = getattr(exc.orig, "sqlstate", None)
                 if attempt == WRITE_ATTEMPTS or sqlstate not in RETRIED_SQLSTATES:
                     raise
-        if new:
-            outcome = PollOutcome.NEW
-        elif updated:
-            outcome = PollOutcome.UPDATED
-        else:
-            outcome = PollOutcome.UNCHANGED
-        return PollReport(
-            source=result.source,
-            outcome=outcome,
-            new=new,
-            updated=updated,
-            moved_to=result.permanent_redirect,
-            warning=warning,
-        )
+        return StoredItems(new=new, updated=updated)
 
     def _store_items(
         self, result: FetchResult, unique: Sequence[Item], warning: str | None

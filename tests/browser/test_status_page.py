@@ -18,7 +18,6 @@ import pytest
 from playwright.sync_api import expect
 
 from aggregator.config import parse_config
-from aggregator.demo.server import FixtureServer
 from aggregator.demo.server import Route
 from aggregator.ingest.fetch import CONNECTION_REFUSED
 from aggregator.ingest.fetch import Fetcher
@@ -27,6 +26,7 @@ from aggregator.service import web
 from aggregator.store import Store
 from tests.browser.conftest import Browsing
 from tests.browser.helpers import NOW
+from tests.support.server import FixtureServer
 
 FAILING_NAME = "Centro de Trabajadores Unidos en la Lucha"
 RSS = b"""<?xml version="1.0"?><rss version="2.0"><channel><title>Dairy</title>

@@ -21,7 +21,7 @@ from playwright.sync_api import expect
 from aggregator.config import parse_config
 from aggregator.demo import demo_config_text
 from aggregator.demo import sample_sites
-from aggregator.demo.server import FixtureServer
+from aggregator.demo import server as demo_server
 from aggregator.demo.server import Route
 from aggregator.ingest.fetch import Fetcher
 from aggregator.ingest.poll import poll_all
@@ -33,13 +33,14 @@ from aggregator.store import Store
 from tests.browser.conftest import Browsing
 from tests.browser.helpers import NOW
 from tests.browser.helpers import Site
+from tests.support.server import FixtureServer
 
 
 @dataclass(frozen=True)
 class Service:
     config: Config
     store: Store
-    sites: FixtureServer  # the demo's member sites, still serving their images
+    sites: demo_server.FixtureServer  # the demo's member sites, still serving their images
     base: str  # where the web app listens
 
 

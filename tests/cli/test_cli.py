@@ -13,9 +13,9 @@ import feedparser
 import pytest
 
 from aggregator.cli import main
-from aggregator.demo.server import FixtureServer
 from aggregator.demo.server import Route
 from tests.conftest import FIXTURES
+from tests.support.server import FixtureServer
 
 CONFIG = textwrap.dedent(
     """\

@@ -17,9 +17,9 @@ from pathlib import Path
 import pytest
 
 from aggregator.cli import build_parser
-from aggregator.demo.server import FixtureServer
 from aggregator.demo.server import Route
 from tests.site_fixtures import serve_sites
+from tests.support.server import FixtureServer
 
 ROOT = Path(__file__).resolve().parents[2]
 

@@ -12,8 +12,8 @@ from pathlib import Path
 
 import pytest
 
-from aggregator.demo.server import FixtureServer
 from aggregator.store import Store
+from tests.support.server import FixtureServer
 
 
 @pytest.fixture(scope="module")

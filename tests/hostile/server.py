@@ -17,6 +17,7 @@ from collections.abc import Callable
 from collections.abc import Iterator
 from collections.abc import Mapping
 from contextlib import contextmanager
+from datetime import UTC
 from datetime import datetime
 from http.server import BaseHTTPRequestHandler
 from http.server import ThreadingHTTPServer
@@ -35,8 +36,8 @@ from aggregator.models import FetchLimits
 from aggregator.models import FetchResult
 from aggregator.models import PollReport
 from aggregator.models import SourceConfig
-from aggregator.publish.export import combined_feed_files
 from aggregator.publish.export import export_files
+from aggregator.publish.site import render_document
 from aggregator.store import Store
 
 # A global unicast address that is never connected to: HostMapTransport reroutes it.
@@ -132,8 +133,13 @@ def poll(
 
 def export(config: Config, store: Store, directory: Path) -> dict[str, bytes]:
     """Write the combined feeds as `aggregator export` does; their bytes by file name."""
-    stories = store.latest_stories(config.network.items_per_feed)
-    written = export_files(directory, combined_feed_files(config.network, stories))
+    # The combined feed in every format, rendered by site.py (the one path -> renderer map).
+    now = datetime.now(UTC)
+    files = {
+        path: render_document(path, config, store, now=now).body
+        for path in ("feed.atom", "feed.rss", "feed.json")
+    }
+    written = export_files(directory, files)
     return {path.name: path.read_bytes() for path in written}
 
 

@@ -17,7 +17,6 @@ import logging
 import pytest
 
 from aggregator.config import parse_config
-from aggregator.demo.server import FixtureServer
 from aggregator.demo.server import Route
 from aggregator.ingest.fetch import Fetcher
 from aggregator.ingest.poll import poll_all
@@ -34,6 +33,7 @@ from tests.service.test_websub import feed_body
 from tests.service.test_websub import serving
 from tests.service.test_websub import wait_until
 from tests.service.test_websub import with_network
+from tests.support.server import FixtureServer
 
 
 def json_feed_with_hub(feed_url: str, hub: str) -> bytes:

@@ -14,7 +14,7 @@ from pathlib import Path
 import pytest
 
 from aggregator.cli import main
-from aggregator.demo.server import FixtureServer
+from tests.support.server import FixtureServer
 
 REPOSITORY = Path(__file__).resolve().parents[2]
 

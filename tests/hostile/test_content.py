@@ -20,7 +20,6 @@ from pathlib import Path
 import feedparser
 import pytest
 
-from aggregator.demo.server import FixtureServer
 from aggregator.demo.server import Route
 from aggregator.ingest.normalize import MAX_CONTENT_LENGTH
 from aggregator.models import FetchLimits
@@ -30,6 +29,7 @@ from tests.hostile.server import config_for
 from tests.hostile.server import export
 from tests.hostile.server import poll
 from tests.store.queries import count_items
+from tests.support.server import FixtureServer
 
 FIXTURES = Path(__file__).parent / "fixtures"
 RSS_TYPE = {"Content-Type": "application/rss+xml; charset=utf-8"}

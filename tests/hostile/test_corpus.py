@@ -1,8 +1,8 @@
 """Every file of feedparser's malformed-and-odd feed corpus through parse + normalize, each
 within a time bound.
 
-tests/parse/test_feeds.py runs the corpus through parse_source alone and
-tests/test_normalize.py through normalize_feed alone (on feedparser's own output), with no
+tests/ingest/parse/test_feeds.py runs the corpus through parse_source alone and
+tests/ingest/test_normalize.py through normalize_feed alone (on feedparser's own output), with no
 time bound; this is the path a poll takes, end to end, timed per file.
 """
 
@@ -12,7 +12,6 @@ import re
 import time
 from datetime import UTC
 from datetime import datetime
-from pathlib import Path
 
 import pytest
 
@@ -21,8 +20,9 @@ from aggregator.ingest.normalize import normalize_feed
 from aggregator.ingest.parse import parse_source
 from aggregator.models import FetchResult
 from aggregator.models import SourceConfig
+from tests import paths
 
-CORPUS = Path(__file__).resolve().parents[3] / "shared" / "corpora" / "feedparser-tests"
+CORPUS = paths.CORPUS
 PER_FILE_SECONDS = 1.0
 NOW = datetime(2026, 11, 24, 12, 0, tzinfo=UTC)
 URL = "https://member.example.org/feed"

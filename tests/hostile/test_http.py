@@ -17,12 +17,7 @@ import pytest
 
 from aggregator.cli import main
 from aggregator.cli import report_line
-from aggregator.demo.server import FixtureServer
 from aggregator.demo.server import Route
-from aggregator.demo.server import Transfer
-from aggregator.demo.server import gzip_bomb
-from aggregator.demo.server import never_answer
-from aggregator.demo.server import streaming
 from aggregator.models import FetchLimits
 from aggregator.models import PollOutcome
 from aggregator.store import Store
@@ -32,6 +27,11 @@ from tests.hostile.server import fetch_once
 from tests.hostile.server import poll
 from tests.hostile.server import tls_server
 from tests.store.queries import count_items
+from tests.support.misbehaving import Transfer
+from tests.support.misbehaving import gzip_bomb
+from tests.support.misbehaving import never_answer
+from tests.support.misbehaving import streaming
+from tests.support.server import FixtureServer
 
 RSS = b"""<?xml version="1.0" encoding="utf-8"?>
 <rss version="2.0"><channel><title>Member news</title><link>https://m.example.org/</link>

@@ -18,19 +18,20 @@ from typing import Any
 
 import pytest
 
-from aggregator.demo.server import FixtureServer
 from aggregator.demo.server import Route
-from aggregator.ingest import parse_worker
 from aggregator.ingest import poll as poll_module
+from aggregator.ingest import pool as pool_module
 from aggregator.models import FetchResult
 from aggregator.models import Item
 from aggregator.models import PollOutcome
 from aggregator.models import PollReport
+from aggregator.models import StoredItems
 from aggregator.store import Store
 from tests.hostile.server import config_for
 from tests.hostile.server import poll
 from tests.hostile.test_url_faults import GOOD_FEED
 from tests.hostile.test_url_faults import XML
+from tests.support.server import FixtureServer
 
 HOSTILE_FEED = GOOD_FEED.replace(b"good.example.org", b"hostile.example.org").replace(
     b"Farmworkers ratify the heat standard", b"Hostile headline"
@@ -44,7 +45,7 @@ class StoreFailingFor(Store):
 
     def record_items(
         self, result: FetchResult, items: Sequence[Item], **options: Any
-    ) -> PollReport:
+    ) -> StoredItems:
         if result.source.url == self.failing_url:
             raise RuntimeError("boom while storing")
         return super().record_items(result, items, **options)
@@ -94,14 +95,16 @@ def test_a_fault_while_parsing_one_source_is_its_failure(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     hostile, good = _serve_two(server)
-    real_parse = parse_worker.parse_in_worker
+    real_parse = pool_module.parse_off_loop
 
     def parse(result: FetchResult, language: str | None) -> Any:
         if result.source.url == hostile:
             raise RecursionError("maximum recursion depth exceeded")
         return real_parse(result, language)
 
-    monkeypatch.setattr(poll_module, "parse_in_worker", parse)
+    # In a round the parse pool calls it (in a thread: a small round never starts processes).
+    monkeypatch.setattr(pool_module, "parse_off_loop", parse)
+    monkeypatch.setattr(poll_module, "parse_off_loop", parse)
     reports = poll(config_for({"hostile": [hostile], "good": [good]}), sqlite_store)
     _check_round(reports, sqlite_store, hostile, "maximum recursion depth")
 

@@ -11,7 +11,6 @@ import asyncio
 
 import pytest
 
-from aggregator.demo.server import FixtureServer
 from aggregator.demo.server import Route
 from aggregator.ingest.safety import UnsafeAddressError
 from aggregator.ingest.safety import check_discovered_link
@@ -23,6 +22,7 @@ from tests.hostile.server import PUBLIC_HOST
 from tests.hostile.server import HostMapTransport
 from tests.hostile.server import fake_resolver
 from tests.hostile.server import fetch_once
+from tests.support.server import FixtureServer
 
 FEED = b"<rss version='2.0'><channel><title>t</title></channel></rss>"
 OTHER_PUBLIC_HOST = "cdn.member-mirror.example"

@@ -17,9 +17,9 @@ import feedparser
 import pytest
 
 from aggregator.cli import main
-from aggregator.demo.server import FixtureServer
 from aggregator.demo.server import Route
 from aggregator.store import Store
+from tests.support.server import FixtureServer
 
 REPOSITORY = Path(__file__).resolve().parents[2]
 SOURCES = 12
@@ -219,7 +219,7 @@ def test_sigkill_in_the_middle_of_an_export_leaves_each_file_old_or_new(
 WRITER = """
 import sys
 from pathlib import Path
-from aggregator.publish.export import write_atomically
+from aggregator.files import write_atomically
 write_atomically(Path(sys.argv[1]), b"<!-- new -->" * (12 * 1024 * 1024))
 """
 

@@ -14,12 +14,12 @@ import subprocess
 import sys
 from pathlib import Path
 
-from aggregator.demo.server import FixtureServer
 from aggregator.demo.server import Route
 from tests.hostile.test_url_faults import GOOD_FEED
 from tests.hostile.test_url_faults import HTML
 from tests.hostile.test_url_faults import XML
 from tests.hostile.test_url_faults import page_linking
+from tests.support.server import FixtureServer
 
 ESCAPES = "\x1b]0;pwned\x07\x1b[2J\x1b]52;c;cm0gLXJmIH4=\x07\x9b1m"
 

@@ -17,13 +17,13 @@ from hypothesis import settings
 from hypothesis import strategies as st
 
 from aggregator.cli import main
-from aggregator.demo.server import FixtureServer
 from aggregator.demo.server import Route
 from aggregator.models import PollOutcome
 from aggregator.store import Store
 from tests.hostile.server import config_for
 from tests.hostile.server import fetch_once
 from tests.hostile.server import poll
+from tests.support.server import FixtureServer
 
 GOOD_FEED = (
     b"<?xml version='1.0'?><rss version='2.0'><channel><title>Good</title>"

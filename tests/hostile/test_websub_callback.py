@@ -13,7 +13,6 @@ from pathlib import Path
 
 import httpx
 
-from aggregator.demo.server import FixtureServer
 from aggregator.service.websub.rules import MAX_LEASE_SECONDS
 from aggregator.service.websub.rules import SubscriptionState
 from aggregator.service.websub.rules import callback_url
@@ -21,6 +20,7 @@ from aggregator.store import Store
 from tests.service.test_websub import NOW
 from tests.service.test_websub import Hub
 from tests.service.test_websub import subscriber_setup
+from tests.support.server import FixtureServer
 
 
 def test_a_huge_lease_is_bounded_not_a_500(tmp_path: Path) -> None:

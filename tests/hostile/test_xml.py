@@ -15,11 +15,10 @@ from pathlib import Path
 import feedparser
 import pytest
 
-from aggregator.demo.server import FixtureServer
 from aggregator.demo.server import Route
 from aggregator.ingest.normalize import normalize_feed
+from aggregator.ingest.parse import parse_feed
 from aggregator.ingest.parse import parse_source
-from aggregator.ingest.parse.feeds import parse_feed
 from aggregator.models import FetchResult
 from aggregator.models import PollOutcome
 from aggregator.models import SourceConfig
@@ -28,6 +27,7 @@ from tests.hostile.server import config_for
 from tests.hostile.server import export
 from tests.hostile.server import poll
 from tests.store.queries import count_items
+from tests.support.server import FixtureServer
 
 FIXTURES = Path(__file__).parent / "fixtures"
 URL = "https://alliance.example.org/feed/"

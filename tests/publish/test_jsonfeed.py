@@ -12,13 +12,13 @@ from typing import Any
 
 import pytest
 
-from aggregator.ingest.normalize import html_to_text as plain_text
 from aggregator.models import Credit
 from aggregator.models import NetworkConfig
 from aggregator.models import PublishedStory
 from aggregator.publish.jsonfeed import EXTENSION_KEY
 from aggregator.publish.jsonfeed import JSON_FEED_VERSION
 from aggregator.publish.jsonfeed import render_json_feed
+from aggregator.text import html_to_text as plain_text
 
 NETWORK = NetworkConfig(
     title="Worker-driven Social Responsibility Network",

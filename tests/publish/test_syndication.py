@@ -14,7 +14,6 @@ from typing import Any
 import feedparser
 import pytest
 
-from aggregator.ingest.normalize import html_to_text
 from aggregator.models import Credit
 from aggregator.models import NetworkConfig
 from aggregator.models import PublishedStory
@@ -23,6 +22,7 @@ from aggregator.publish.syndication import GENERATOR_NAME
 from aggregator.publish.syndication import UNTITLED
 from aggregator.publish.syndication import render_atom
 from aggregator.publish.syndication import render_rss
+from aggregator.text import html_to_text
 
 ATOM = "http://www.w3.org/2005/Atom"
 NS = {"a": ATOM}

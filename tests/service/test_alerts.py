@@ -21,7 +21,6 @@ import pytest
 from aiosmtpd.controller import Controller
 
 from aggregator.config import parse_config
-from aggregator.demo.server import FixtureServer
 from aggregator.demo.server import Route
 from aggregator.ingest.fetch import Fetcher
 from aggregator.ingest.poll import poll_all
@@ -35,6 +34,7 @@ from aggregator.service.alerts import plan_alerts
 from aggregator.service.status import SourceStatus
 from aggregator.store import Store
 from tests.support.alerts import alerts_due
+from tests.support.server import FixtureServer
 
 NOW = datetime(2026, 12, 1, 12, 0, tzinfo=UTC)
 URL = "https://dairy.example.org/feed/"

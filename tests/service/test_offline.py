@@ -21,7 +21,6 @@ from pathlib import Path
 import pytest
 
 from aggregator.config import parse_config
-from aggregator.demo.server import FixtureServer
 from aggregator.demo.server import Route
 from aggregator.ingest.fetch import CONNECTION_REFUSED
 from aggregator.ingest.fetch import DNS_FAILED
@@ -37,6 +36,7 @@ from aggregator.service.policy import offline_cause
 from aggregator.service.scheduler import PollScheduler
 from aggregator.store import Store
 from tests.support.scheduling import run_due_polls
+from tests.support.server import FixtureServer
 
 NOW = datetime(2026, 12, 1, 12, 0, tzinfo=UTC)
 HOUR = timedelta(hours=1)

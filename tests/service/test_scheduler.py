@@ -26,7 +26,6 @@ import httpx
 import pytest
 
 from aggregator.config import parse_config
-from aggregator.demo.server import FixtureServer
 from aggregator.demo.server import Route
 from aggregator.ingest.fetch import Fetcher
 from aggregator.ingest.fetch import cache_max_age
@@ -50,6 +49,7 @@ from tests.conftest import FIXTURES
 from tests.store.queries import count_items
 from tests.support.scheduling import due_sources
 from tests.support.scheduling import run_due_polls
+from tests.support.server import FixtureServer
 
 NOW = datetime(2026, 12, 1, 12, 0, tzinfo=UTC)
 HOUR = timedelta(hours=1)

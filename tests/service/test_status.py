@@ -16,7 +16,6 @@ from rich.console import Console
 
 from aggregator.cli import main
 from aggregator.config import parse_config
-from aggregator.demo.server import FixtureServer
 from aggregator.demo.server import Route
 from aggregator.ingest.fetch import Fetcher
 from aggregator.ingest.poll import poll_all
@@ -30,6 +29,7 @@ from aggregator.service.status import status_rows
 from aggregator.service.status import status_table
 from aggregator.store import Store
 from tests.conftest import FIXTURES
+from tests.support.server import FixtureServer
 
 NOW = datetime(2026, 12, 1, 12, 0, tzinfo=UTC)
 RSS = (FIXTURES / "rss_ttl_syndication.xml").read_bytes()

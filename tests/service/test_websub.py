@@ -38,11 +38,10 @@ import pytest
 
 from aggregator.config import load_config
 from aggregator.config import parse_config
-from aggregator.demo.server import FixtureServer
 from aggregator.demo.server import Route
 from aggregator.errors import ConfigError
 from aggregator.ingest.fetch import Fetcher
-from aggregator.ingest.parse.feeds import parse_feed
+from aggregator.ingest.parse import parse_feed
 from aggregator.ingest.poll import advertised_hub
 from aggregator.ingest.poll import poll_all
 from aggregator.models import Config
@@ -65,6 +64,7 @@ from aggregator.store import Store
 from tests.conftest import FIXTURES
 from tests.support.scheduling import drain
 from tests.support.scheduling import run_due_polls
+from tests.support.server import FixtureServer
 
 WORDPRESS = FIXTURES / "websub_wordpress_rss_with_hub.xml"
 PUSHED = FIXTURES / "websub_wordpress_rss_pushed.xml"

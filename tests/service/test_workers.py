@@ -31,7 +31,6 @@ from sqlalchemy import func
 from sqlalchemy import select
 
 from aggregator.config import parse_config
-from aggregator.demo.server import FixtureServer
 from aggregator.demo.server import Route
 from aggregator.demo.server import send
 from aggregator.ingest.fetch import Fetcher
@@ -46,6 +45,7 @@ from aggregator.store import schema
 from tests.store.queries import count_items
 from tests.store.queries import leases
 from tests.support.scheduling import run_due_polls
+from tests.support.server import FixtureServer
 
 ROOT = Path(__file__).resolve().parents[2]
 MEMBERS = 300  # one feed each; members 2k and 2k+1 cross-post one statement

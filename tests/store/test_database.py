@@ -12,6 +12,7 @@ from pathlib import Path
 import pytest
 
 from aggregator.errors import StorageError
+from aggregator.ingest.poll import failed_report
 from aggregator.models import CacheValidators
 from aggregator.models import Config
 from aggregator.models import FetchResult
@@ -183,7 +184,8 @@ def test_failed_poll_keeps_everything_published(synced: Store) -> None:
         content=None,
         error="HTTP 500 (server error)",
     )
-    report = synced.record_failure(failure, "HTTP 500 (server error)")
+    synced.record_failure(failure, "HTTP 500 (server error)")
+    report = failed_report(failure, "HTTP 500 (server error)")
     assert report.outcome is PollOutcome.FAILED
     assert len(synced.latest_stories(10)) == 1
     state = synced.source_state(HARVEST_FEED.url)

@@ -1,7 +1,9 @@
 """The parse stage: a FetchResult's body -> ParsedFeed, by the source's kind and the body's format.
 
-Feeds go to feeds.py (JSON Feed read directly, everything else through feedparser); news
-pages go to pages.py (BeautifulSoup and the member's CSS selectors), or to heuristics.py when
+This module only dispatches (like Miniflux's parser.go): a feed body is sniffed (sniff.py)
+and goes to jsonfeed.py (read directly) or rss_atom.py (feedparser, after xml_guard.py has
+dropped any entity declarations); fields.py holds what those readers share. News pages go to
+pages.py (BeautifulSoup and the member's CSS selectors), or to heuristics.py when
 the page has no selectors. A `url:` source arrives here with its discovered feed's body.
 
 It must never fetch, clean, absolutize or date-clamp (normalize does that), and never raise
@@ -11,14 +13,25 @@ anything but ParseError, whatever bytes arrive: one member's broken body must no
 from __future__ import annotations
 
 from aggregator.errors import ParseError
-from aggregator.ingest.parse.feeds import FormatError
-from aggregator.ingest.parse.feeds import parse_feed
+from aggregator.ingest.parse.fields import FormatError
 from aggregator.ingest.parse.heuristics import parse_page_heuristically
+from aggregator.ingest.parse.jsonfeed import parse_json_feed
 from aggregator.ingest.parse.pages import parse_page
+from aggregator.ingest.parse.rss_atom import parse_xml_feed
+from aggregator.ingest.parse.sniff import is_json
 from aggregator.models import FetchResult
 from aggregator.models import ParsedFeed
 
 __all__ = ["parse_feed", "parse_page", "parse_page_heuristically", "parse_source"]
+
+
+def parse_feed(content: bytes, url: str, content_type: str | None) -> ParsedFeed:
+    """Read a feed body fetched from `url` (after redirects) with its Content-Type header."""
+    if not content.strip():
+        raise FormatError("not a feed: the address returned an empty body")
+    if is_json(content, content_type):
+        return parse_json_feed(content, url)
+    return parse_xml_feed(content, url, content_type)
 
 
 def parse_source(result: FetchResult) -> ParsedFeed:

@@ -34,13 +34,13 @@ from bs4 import BeautifulSoup
 from bs4 import Tag
 
 from aggregator.errors import ParseError
-from aggregator.ingest.parse.feeds import looks_like_html
-from aggregator.ingest.parse.feeds import split_content_type
-from aggregator.ingest.parse.pages import _base_url
 from aggregator.ingest.parse.pages import decode_page
+from aggregator.ingest.parse.pages import document_base_url
 from aggregator.ingest.parse.site_tools import SiteTool
 from aggregator.ingest.parse.site_tools import detect_site_tool
 from aggregator.ingest.parse.site_tools import tool_locations
+from aggregator.ingest.parse.sniff import looks_like_html
+from aggregator.ingest.parse.sniff import split_content_type
 from aggregator.ingest.safety import Resolver
 from aggregator.ingest.safety import UnsafeAddressError
 from aggregator.ingest.safety import check_discovered_link
@@ -150,7 +150,7 @@ class Discovery:
 def feed_links(content: bytes, url: str, content_type: str | None) -> list[FeedCandidate]:
     """The feeds a page names in `<link rel="alternate" type="…">`, in page order."""
     soup = BeautifulSoup(decode_page(content, content_type), "lxml")
-    base = _base_url(soup, url)
+    base = document_base_url(soup, url)
     found: list[FeedCandidate] = []
     for link in soup.find_all("link", href=True):
         rel = link.get("rel")
@@ -221,6 +221,21 @@ async def link_refusal(
 
 
 # --- the orchestrator -----------------------------------------------------------------
+
+
+async def discover_if_page(
+    result: FetchResult,
+    fetch: FetchFunction,
+    *,
+    read_feed: Callable[[FetchResult], ParsedFeed],
+    resolver: Resolver = system_resolver,
+) -> Discovery | None:
+    """The one branching point of discovery, for polls and previews alike: a fetched feed or
+    site address that answered with a web page gets its feed discovered; anything else
+    (an error, a `page:` source, a body that is no web page) is read as it is (None)."""
+    if result.error is not None or result.source.kind == "page" or not is_html_page(result):
+        return None
+    return await discover_feed(result, fetch, read_feed=read_feed, resolver=resolver)
 
 
 async def discover_feed(
@@ -305,13 +320,6 @@ def _read(
 def is_html_page(result: FetchResult) -> bool:
     """Whether a fetched source body is a web page (so its feed must be discovered)."""
     return result.content is not None and looks_like_html(result.content, result.content_type)
-
-
-def describe(source: SourceConfig, discovery: Discovery) -> str:
-    chosen = discovery.chosen
-    if chosen is None:
-        return discovery.problem
-    return f"{source.url} is a web page; using its feed {chosen.candidate.url}"
 
 
 def _text(tag: Tag, name: str) -> str | None:

@@ -33,10 +33,10 @@ from bs4 import BeautifulSoup
 from bs4 import Tag
 
 from aggregator.ingest.parse.pages import PAGE_FORMAT
-from aggregator.ingest.parse.pages import _attr
-from aggregator.ingest.parse.pages import _base_url
-from aggregator.ingest.parse.pages import _image_url
+from aggregator.ingest.parse.pages import attribute_text
 from aggregator.ingest.parse.pages import decode_page
+from aggregator.ingest.parse.pages import document_base_url
+from aggregator.ingest.parse.pages import element_image_url
 from aggregator.ingest.parse.pages import parse_date
 from aggregator.models import ParsedEntry
 from aggregator.models import ParsedFeed
@@ -94,7 +94,7 @@ class PageMetadata:
 def parse_page_heuristically(content: bytes, url: str, content_type: str | None) -> ParsedFeed:
     """The news listing on the page fetched from `url`, found without selectors."""
     soup = BeautifulSoup(decode_page(content, content_type), "lxml")
-    base_url = _base_url(soup, url)
+    base_url = document_base_url(soup, url)
     language = _page_language(soup)
     title_tag = soup.find("title")
     page_title = _text(title_tag) if isinstance(title_tag, Tag) else None
@@ -226,12 +226,12 @@ def _block_entry(block: Tag, base_url: str, page_language: str | None) -> Parsed
     summary = _summary(block, title)
     image = block.find(["img", "picture"])
     return ParsedEntry(
-        link=_attr(anchor, "href") if anchor is not None else None,
+        link=attribute_text(anchor, "href") if anchor is not None else None,
         title=title,
         summary_html=summary,
         published=_date(block),
-        image=_image_url(image) if isinstance(image, Tag) else None,
-        language=_attr(block, "lang") or page_language,
+        image=element_image_url(image) if isinstance(image, Tag) else None,
+        language=attribute_text(block, "lang") or page_language,
         base_url=base_url,
     )
 
@@ -259,7 +259,7 @@ def _best_link(block: Tag) -> Tag | None:
 
 
 def _usable_link(anchor: Tag) -> bool:
-    href = _attr(anchor, "href") or ""
+    href = attribute_text(anchor, "href") or ""
     if not href or href.startswith(("#", "javascript:", "mailto:", "tel:")):
         return False
     return "/tag/" not in href and "/category/" not in href and "/author/" not in href
@@ -271,12 +271,14 @@ def _date(block: Tag) -> datetime | None:
         classes = " ".join(time_tag.get("class") or [])
         if "updated" in classes and "published" not in classes:
             continue
-        moment = _date_text(_attr(time_tag, "datetime")) or _date_text(time_tag.get_text())
+        moment = _date_text(attribute_text(time_tag, "datetime")) or _date_text(time_tag.get_text())
         if moment is not None:
             return moment
     for element in block.find_all(class_=_DATE_CLASS):
         if isinstance(element, Tag) and element.name not in _HEADINGS and element.name != "a":
-            moment = _date_text(_attr(element, "title")) or _date_text(element.get_text(" "))
+            moment = _date_text(attribute_text(element, "title")) or _date_text(
+                element.get_text(" ")
+            )
             if moment is not None:
                 return moment
     for string in block.find_all(string=_YEAR):
@@ -338,14 +340,14 @@ def _strip_furniture(soup: BeautifulSoup) -> None:
     for tag in soup.find_all(True):
         if not isinstance(tag, Tag) or tag.name in ("html", "body", "main"):
             continue
-        if tag.name in _FURNITURE_TAGS or _attr(tag, "role") in _FURNITURE_ROLES:
+        if tag.name in _FURNITURE_TAGS or attribute_text(tag, "role") in _FURNITURE_ROLES:
             doomed.append(tag)
         elif tag.name in ("header", "footer"):
             # A story card's own header (title, date) stays; the site's goes.
             if tag.find_parent(["article", "main"]) is None:
                 doomed.append(tag)
         elif tag.find_parent("article") is None and tag.name != "article":
-            tokens = [*(tag.get("class") or []), _attr(tag, "id") or ""]
+            tokens = [*(tag.get("class") or []), attribute_text(tag, "id") or ""]
             if any(
                 _FURNITURE_TOKEN.search(token) and not _LAYOUT_FLAG.match(token) for token in tokens
             ):
@@ -482,7 +484,7 @@ def _resolve(link: str | None, base_url: str) -> str:
 def page_metadata(content: bytes, url: str, content_type: str | None) -> PageMetadata:
     """What a story's page says about itself: JSON-LD first, then Open Graph and meta tags."""
     soup = BeautifulSoup(decode_page(content, content_type), "lxml")
-    base_url = _base_url(soup, url)
+    base_url = document_base_url(soup, url)
     article = next(
         (value for value in _json_ld_objects(soup) if _types(value) & _ARTICLE_TYPES), None
     )
@@ -493,7 +495,7 @@ def page_metadata(content: bytes, url: str, content_type: str | None) -> PageMet
             tag = soup.find("meta", attrs={"property": name}) or soup.find(
                 "meta", attrs={"name": name}
             )
-            value = _attr(tag, "content") if isinstance(tag, Tag) else None
+            value = attribute_text(tag, "content") if isinstance(tag, Tag) else None
             if value:
                 return value
         return None
@@ -501,7 +503,8 @@ def page_metadata(content: bytes, url: str, content_type: str | None) -> PageMet
     published = data.published or _date_text(meta("article:published_time", "date"))
     if published is None:
         time_tag = soup.find("time", datetime=True)
-        published = _date_text(_attr(time_tag, "datetime")) if isinstance(time_tag, Tag) else None
+        if isinstance(time_tag, Tag):
+            published = _date_text(attribute_text(time_tag, "datetime"))
     description = meta("og:description", "description", "twitter:description")
     return PageMetadata(
         title=data.title or meta("og:title", "twitter:title"),
@@ -541,11 +544,11 @@ def with_metadata(entry: ParsedEntry, metadata: PageMetadata) -> ParsedEntry:
 
 
 def _page_language(soup: BeautifulSoup) -> str | None:
-    language = _attr(soup.html, "lang") if soup.html else None
+    language = attribute_text(soup.html, "lang") if soup.html else None
     if language:
         return language
     locale = soup.find("meta", attrs={"property": "og:locale"})
-    value = _attr(locale, "content") if isinstance(locale, Tag) else None
+    value = attribute_text(locale, "content") if isinstance(locale, Tag) else None
     return value.replace("_", "-") if value else None
 
 

@@ -28,8 +28,8 @@ from bs4.dammit import EncodingDetector
 from feedparser.datetimes import _parse_date as feedparser_parse_date
 from soupsieve import SelectorSyntaxError
 
-from aggregator.ingest.parse.feeds import FormatError
-from aggregator.ingest.parse.feeds import split_content_type
+from aggregator.ingest.parse.fields import FormatError
+from aggregator.ingest.parse.sniff import split_content_type
 from aggregator.models import PageSelectors
 from aggregator.models import ParsedEntry
 from aggregator.models import ParsedFeed
@@ -93,8 +93,8 @@ def parse_page(
 ) -> ParsedFeed:
     """Scrape the news page fetched from `url` (after redirects) into entries."""
     soup = BeautifulSoup(decode_page(content, content_type), "lxml")
-    base_url = _base_url(soup, url)
-    page_language = _attr(soup.html, "lang") if soup.html else None
+    base_url = document_base_url(soup, url)
+    page_language = attribute_text(soup.html, "lang") if soup.html else None
     title_tag = soup.find("title")
     page_title = _collapse(title_tag.get_text()) if isinstance(title_tag, Tag) else None
 
@@ -186,8 +186,8 @@ def _entry(
         title_is_html=False,
         summary_html=summary_html or None,
         published=_date(item, selectors.date),
-        image=_image_url(image) if image else None,
-        language=_attr(item, "lang") or page_language,
+        image=element_image_url(image) if image else None,
+        language=attribute_text(item, "lang") or page_language,
         base_url=base_url,
     )
 
@@ -203,10 +203,10 @@ def _link(item: Tag, selector: str | None) -> str | None:
     element = _select_one(item, selector) if selector else item
     if element is None:
         return None
-    if element.name == "a" and _attr(element, "href"):
-        return _attr(element, "href")
+    if element.name == "a" and attribute_text(element, "href"):
+        return attribute_text(element, "href")
     anchor = _select_one(element, "a[href]")
-    return _attr(anchor, "href") if anchor else None
+    return attribute_text(anchor, "href") if anchor else None
 
 
 def _date(item: Tag, selector: str | None) -> datetime | None:
@@ -216,10 +216,10 @@ def _date(item: Tag, selector: str | None) -> datetime | None:
         element = _select_one(item, "time[datetime]") or _select_one(item, "time")
     if element is None:
         return None
-    candidates = [_attr(element, "datetime")]
+    candidates = [attribute_text(element, "datetime")]
     inner_time = _select_one(element, "time[datetime]")
     if inner_time is not None:
-        candidates.append(_attr(inner_time, "datetime"))
+        candidates.append(attribute_text(inner_time, "datetime"))
     candidates.append(element.get_text())
     for candidate in candidates:
         moment = parse_date(candidate) if candidate else None
@@ -228,16 +228,16 @@ def _date(item: Tag, selector: str | None) -> datetime | None:
     return None
 
 
-def _image_url(element: Tag) -> str | None:
+def element_image_url(element: Tag) -> str | None:
     """src, else a lazy-loading data-src, else the first srcset candidate; looks inside too."""
     for tag in (element, *element.select("img, source")):
         for name in ("src", "data-src", "data-lazy-src"):
-            value = _attr(tag, name)
+            value = attribute_text(tag, name)
             # Lazy loaders park a tiny data: placeholder in src until the image scrolls in.
             if value and not value.startswith("data:"):
                 return value
         for name in ("srcset", "data-srcset"):
-            value = _attr(tag, name)
+            value = attribute_text(tag, name)
             if value:
                 first = value.split(",")[0].split()
                 if first:
@@ -248,10 +248,10 @@ def _image_url(element: Tag) -> str | None:
 # --- helpers --------------------------------------------------------------------------
 
 
-def _base_url(soup: BeautifulSoup, url: str) -> str:
+def document_base_url(soup: BeautifulSoup, url: str) -> str:
     """The page URL, or the first <base href> resolved against it (as browsers do)."""
     base = soup.find("base", href=True)
-    href = _attr(base, "href") if isinstance(base, Tag) else None
+    href = attribute_text(base, "href") if isinstance(base, Tag) else None
     return urljoin(url, href) if href else url
 
 
@@ -273,7 +273,7 @@ def _select_one(root: Tag, selector: str) -> Tag | None:
         raise FormatError(f"the selector {selector!r} is not valid CSS: {exc}") from exc
 
 
-def _attr(tag: Tag | None, name: str) -> str | None:
+def attribute_text(tag: Tag | None, name: str) -> str | None:
     if tag is None:
         return None
     value = tag.get(name)

@@ -22,6 +22,8 @@ import httpx
 from starlette.applications import Starlette
 
 from aggregator import USER_AGENT
+from aggregator.clock import Clock
+from aggregator.clock import utc_now
 from aggregator.errors import AggregatorError
 from aggregator.ingest.fetch import Fetcher
 from aggregator.ingest.safety import Resolver
@@ -29,8 +31,6 @@ from aggregator.ingest.safety import system_resolver
 from aggregator.models import Config
 from aggregator.models import PollOutcome
 from aggregator.models import PollReport
-from aggregator.service.clock import Clock
-from aggregator.service.clock import utc_now
 from aggregator.service.websub.callback import install_routes
 from aggregator.service.websub.publisher import HubPinger
 from aggregator.service.websub.publisher import member_tag_slugs

@@ -26,10 +26,13 @@ from datetime import timedelta
 
 import httpx
 
+from aggregator.clock import Clock
+from aggregator.clock import utc_now
 from aggregator.ingest.fetch import Fetcher
 from aggregator.ingest.fetch import describe_exception
 from aggregator.ingest.fetch import describe_status
 from aggregator.ingest.poll import ingest_body
+from aggregator.ingest.poll import poll_settings
 from aggregator.ingest.safety import Resolver
 from aggregator.ingest.safety import UnsafeAddressError
 from aggregator.ingest.safety import check_discovered_link
@@ -39,8 +42,6 @@ from aggregator.models import Config
 from aggregator.models import PollReport
 from aggregator.models import SourceConfig
 from aggregator.models import WebSubRecord
-from aggregator.service.clock import Clock
-from aggregator.service.clock import utc_now
 from aggregator.service.websub.rules import ACCEPTING
 from aggregator.service.websub.rules import DEFAULT_SETTINGS
 from aggregator.service.websub.rules import MAX_CHALLENGE
@@ -296,7 +297,7 @@ class WebSubSubscriber:
                 "its signature does not match" if signature else "it is not signed",
             )
             return 200
-        language = config.member(source.member_id).language
+        settings = poll_settings(config, source)
         report = await ingest_body(
             source,
             body,
@@ -304,9 +305,9 @@ class WebSubSubscriber:
             url=record.topic,
             store=self.store,
             now=self.now(),
-            language=language,
+            language=settings.language,
             fetcher=self.fetcher,
-            retention=config.network.retention,
+            retention=settings.retention,
         )
         logger.info(
             "%s: pushed by its WebSub hub: %s (%d new, %d updated)%s",

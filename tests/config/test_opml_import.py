@@ -18,8 +18,9 @@ from aggregator.config.opml_import import merge_opml
 from aggregator.config.opml_import import read_opml
 from aggregator.errors import ConfigError
 from aggregator.publish.opml import members_opml
+from tests import paths
 
-FIXTURES = Path(__file__).parent / "fixtures" / "opml"
+FIXTURES = paths.FIXTURES / "opml"
 
 
 @pytest.fixture

@@ -12,6 +12,7 @@ from aggregator.config import parse_config
 from aggregator.demo.server import Route
 from aggregator.ingest.fetch import Fetcher
 from aggregator.ingest.follow import follow_new_items
+from aggregator.ingest.normalize import normalize_entries
 from aggregator.ingest.parse.heuristics import PageMetadata
 from aggregator.ingest.parse.heuristics import page_metadata
 from aggregator.ingest.parse.heuristics import parse_page_heuristically
@@ -324,7 +325,16 @@ def test_follow_never_fetches_a_private_story_page_from_a_public_listing() -> No
         return ["93.184.216.34"]  # member.example.org, without real DNS
 
     items = asyncio.run(
-        follow_new_items(listing, source, set(), fetch, NOW, None, resolver=resolver)
+        follow_new_items(
+            listing,
+            normalize_entries(listing, source, NOW),
+            source,
+            set(),
+            fetch,
+            NOW,
+            None,
+            resolver=resolver,
+        )
     )
     assert [item.title for item in items] == ["Hostile link on a public page"]
     assert requested == []

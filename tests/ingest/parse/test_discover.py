@@ -13,7 +13,6 @@ import pytest
 
 from aggregator.cli import main
 from aggregator.config import parse_config
-from aggregator.demo.server import FixtureServer
 from aggregator.demo.server import Route
 from aggregator.ingest.fetch import Fetcher
 from aggregator.ingest.parse import parse_source
@@ -36,6 +35,7 @@ from aggregator.models import SourceConfig
 from aggregator.store import Store
 from tests.site_fixtures import SITES
 from tests.site_fixtures import serve_sites
+from tests.support.server import FixtureServer
 
 NOW = datetime(2025, 3, 20, 12, 0, tzinfo=UTC)
 SOURCE = SourceConfig(member_id="gfc", kind="url", url="https://greenway.example.org/")

@@ -21,9 +21,9 @@ from aggregator.errors import ConfigError
 from aggregator.errors import ConfigProblem
 from aggregator.models import FetchLimits
 from aggregator.models import PageSelectors
+from tests import paths
 
-ROOT = Path(__file__).resolve().parent.parent
-FIXTURES = Path(__file__).resolve().parent / "fixtures" / "config"
+FIXTURES = paths.FIXTURES / "config"
 
 # Four lines, so `members:` is line 5 and the first member starts on line 6.
 HEADER = """\
@@ -226,7 +226,7 @@ FOUNDING_MEMBERS = {
 
 
 def test_shipped_config_loads_with_the_eight_founding_members() -> None:
-    config = load_config(ROOT / "config" / "feeds.yaml")
+    config = load_config(paths.ROOT / "config" / "feeds.yaml")
 
     ids = [member.id for member in config.members]
     assert len(ids) == len(set(ids)) == 8
@@ -247,7 +247,7 @@ def test_shipped_config_loads_with_the_eight_founding_members() -> None:
 
 
 def test_shipped_config_finds_unconfirmed_feeds_instead_of_guessing_them() -> None:
-    config = load_config(ROOT / "config" / "feeds.yaml")
+    config = load_config(paths.ROOT / "config" / "feeds.yaml")
 
     kinds = {member.id: [source.kind for source in member.sources] for member in config.members}
     # Only CIW's feed is confirmed; every other founding member is found from its website.
@@ -260,7 +260,7 @@ def test_shipped_config_finds_unconfirmed_feeds_instead_of_guessing_them() -> No
 
 
 def test_shipped_config_header_documents_every_kind_of_source_and_key() -> None:
-    text = (ROOT / "config" / "feeds.yaml").read_text(encoding="utf-8")
+    text = (paths.ROOT / "config" / "feeds.yaml").read_text(encoding="utf-8")
     header = text[: text.index("\nmembers:")]  # the opening notes and the MEMBER KEYS
     for documented in (
         "- feed:",

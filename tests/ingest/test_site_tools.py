@@ -20,10 +20,10 @@ from pathlib import Path
 import feedparser
 import pytest
 
-from aggregator.demo.server import FixtureServer
 from aggregator.ingest.parse.site_tools import detect_site_tool
 from tests.site_fixtures import SITES
 from tests.site_fixtures import serve_sites
+from tests.support.server import FixtureServer
 
 UPLOADS = "https://tomatopickers.example.org/wp-content/uploads/2025/03"
 

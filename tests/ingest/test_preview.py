@@ -9,11 +9,11 @@ import pytest
 
 from aggregator.cli import main
 from aggregator.config import parse_config
-from aggregator.demo.server import FixtureServer
 from aggregator.demo.server import Route
 from aggregator.ingest.preview import parse_selectors_option
 from aggregator.models import PageSelectors
 from tests.site_fixtures import serve_sites
+from tests.support.server import FixtureServer
 
 HEADER = """\
 network:

@@ -1,4 +1,4 @@
-"""parse_worker: the parse -> normalize call of worker processes; poll.Parser, which runs it."""
+"""ingest/pool.py: parse_off_loop (parse -> normalize off the event loop) and ParsePool."""
 
 from __future__ import annotations
 
@@ -9,19 +9,19 @@ from concurrent.futures.process import BrokenProcessPool
 from dataclasses import replace
 from datetime import UTC
 from datetime import datetime
-from pathlib import Path
 from typing import Any
 
 import pytest
 
-from aggregator.ingest import poll
+from aggregator.ingest import pool
 from aggregator.ingest.normalize import normalize_feed
 from aggregator.ingest.parse import parse_source
-from aggregator.ingest.parse_worker import parse_in_worker
+from aggregator.ingest.pool import parse_off_loop
 from aggregator.models import FetchResult
 from aggregator.models import SourceConfig
+from tests import paths
 
-FIXTURES = Path(__file__).parent / "fixtures"
+FIXTURES = paths.FIXTURES
 NOW = datetime(2026, 11, 25, 12, 0, tzinfo=UTC)
 URL = "https://riverbend-workers.example.org/feed/"
 
@@ -42,7 +42,7 @@ def test_items_are_those_of_parse_then_normalize() -> None:
     result = fetched("wordpress_content_encoded.xml")
     expected = normalize_feed(parse_source(result), result.source, NOW, "en")
 
-    _, items, cause = parse_in_worker(result, "en")
+    _, items, cause = parse_off_loop(result, "en")
 
     assert cause is None
     assert items == expected
@@ -50,8 +50,8 @@ def test_items_are_those_of_parse_then_normalize() -> None:
 
 
 def test_raw_entries_stay_in_the_worker_unless_follow_needs_them() -> None:
-    parsed, _, _ = parse_in_worker(fetched("wordpress_content_encoded.xml"), None)
-    followed, _, _ = parse_in_worker(fetched("wordpress_content_encoded.xml", follow=True), None)
+    parsed, _, _ = parse_off_loop(fetched("wordpress_content_encoded.xml"), None)
+    followed, _, _ = parse_off_loop(fetched("wordpress_content_encoded.xml", follow=True), None)
 
     assert parsed is not None and parsed.entries == ()
     assert parsed.format == "rss20"
@@ -59,14 +59,14 @@ def test_raw_entries_stay_in_the_worker_unless_follow_needs_them() -> None:
 
 
 def test_an_unreadable_body_comes_back_as_its_cause() -> None:
-    parsed, items, cause = parse_in_worker(fetched("", content=b"   "), None)
+    parsed, items, cause = parse_off_loop(fetched("", content=b"   "), None)
 
     assert parsed is None
     assert items == []
     assert cause is not None and "empty" in cause
 
 
-async def parse_all(parser: poll.Parser, results: list[FetchResult]) -> list[Any]:
+async def parse_all(parser: pool.ParsePool, results: list[FetchResult]) -> list[Any]:
     try:
         return list(await asyncio.gather(*(parser(result, None) for result in results)))
     finally:
@@ -81,9 +81,9 @@ def test_worker_processes_give_the_same_items_as_a_thread(
         fetched("rss10_iso8859_1.xml"),
         fetched("", content=b"<html><body>not a feed</body></html>"),
     ]
-    in_threads = asyncio.run(parse_all(poll.Parser(1), results))
-    monkeypatch.setattr(poll, "PARSE_POOL_BACKLOG", 1)
-    monkeypatch.setattr(poll, "PARSE_POOL_MIN_SOURCES", 1)
+    in_threads = asyncio.run(parse_all(pool.ParsePool(1), results))
+    monkeypatch.setattr(pool, "PARSE_POOL_BACKLOG", 1)
+    monkeypatch.setattr(pool, "PARSE_POOL_MIN_SOURCES", 1)
     monkeypatch.setattr(os, "cpu_count", lambda: 2)
     pools: list[ProcessPoolExecutor] = []
 
@@ -92,8 +92,8 @@ def test_worker_processes_give_the_same_items_as_a_thread(
             super().__init__(*args, **kwargs)
             pools.append(self)
 
-    monkeypatch.setattr(poll, "ProcessPoolExecutor", RecordedPool)
-    pooled = poll.Parser(len(results))
+    monkeypatch.setattr(pool, "ProcessPoolExecutor", RecordedPool)
+    pooled = pool.ParsePool(len(results))
 
     in_processes = asyncio.run(parse_all(pooled, results))
 
@@ -118,25 +118,25 @@ class BrokenPool:
 
 
 def test_a_broken_pool_falls_back_to_threads(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(poll, "PARSE_POOL_BACKLOG", 1)
-    monkeypatch.setattr(poll, "PARSE_POOL_MIN_SOURCES", 1)
+    monkeypatch.setattr(pool, "PARSE_POOL_BACKLOG", 1)
+    monkeypatch.setattr(pool, "PARSE_POOL_MIN_SOURCES", 1)
     monkeypatch.setattr(os, "cpu_count", lambda: 2)
-    monkeypatch.setattr(poll, "ProcessPoolExecutor", BrokenPool)
+    monkeypatch.setattr(pool, "ProcessPoolExecutor", BrokenPool)
     result = fetched("wordpress_content_encoded.xml")
 
-    [(_, items, cause)] = asyncio.run(parse_all(poll.Parser(1), [result]))
+    [(_, items, cause)] = asyncio.run(parse_all(pool.ParsePool(1), [result]))
 
     assert cause is None
     assert items == normalize_feed(parse_source(result), result.source, NOW, None)
 
 
 def test_small_rounds_never_start_worker_processes(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(poll, "PARSE_POOL_BACKLOG", 1)
-    monkeypatch.setattr(poll, "ProcessPoolExecutor", BrokenPool)
+    monkeypatch.setattr(pool, "PARSE_POOL_BACKLOG", 1)
+    monkeypatch.setattr(pool, "ProcessPoolExecutor", BrokenPool)
     started: list[object] = []
     monkeypatch.setattr(BrokenPool, "__init__", lambda self, *a, **k: started.append(self))
     results = [replace(fetched("wordpress_content_encoded.xml"))] * 3
 
-    asyncio.run(parse_all(poll.Parser(poll.PARSE_POOL_MIN_SOURCES - 1), results))
+    asyncio.run(parse_all(pool.ParsePool(pool.PARSE_POOL_MIN_SOURCES - 1), results))
 
     assert started == []

@@ -10,13 +10,13 @@ from datetime import UTC
 from datetime import datetime
 
 from aggregator import USER_AGENT
-from aggregator.demo.server import FixtureServer
 from aggregator.demo.server import Route
 from aggregator.ingest.fetch import Fetcher
 from aggregator.models import CacheValidators
 from aggregator.models import FetchLimits
 from aggregator.models import FetchResult
 from aggregator.models import SourceConfig
+from tests.support.server import FixtureServer
 
 FEED = b"<?xml version='1.0'?><rss version='2.0'><channel><title>t</title></channel></rss>"
 

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 from datetime import UTC
 from datetime import datetime
-from pathlib import Path
 
 import pytest
 from hypothesis import given
@@ -21,8 +20,9 @@ from aggregator.models import FetchResult
 from aggregator.models import PageSelectors
 from aggregator.models import ParsedFeed
 from aggregator.models import SourceConfig
+from tests import paths
 
-FIXTURES = Path(__file__).parent.parent / "fixtures"
+FIXTURES = paths.FIXTURES
 PAGE_URL = "https://greenway-coalition.example.org/news/index.php?lang=en"
 CARDS = PageSelectors(item="article.news-card")
 

@@ -9,7 +9,6 @@ from datetime import datetime
 from datetime import timedelta
 from datetime import timezone
 from html.parser import HTMLParser
-from pathlib import Path
 
 import pytest
 from hypothesis import given
@@ -19,15 +18,16 @@ from hypothesis import strategies as st
 from aggregator.ingest.normalize import ALLOWED_ATTRIBUTES
 from aggregator.ingest.normalize import MAX_CONTENT_LENGTH
 from aggregator.ingest.normalize import SUMMARY_LENGTH
-from aggregator.ingest.normalize import html_to_text
 from aggregator.ingest.normalize import normalize_feed
 from aggregator.ingest.normalize import sanitize_html
 from aggregator.models import Item
 from aggregator.models import ParsedEntry
 from aggregator.models import ParsedFeed
 from aggregator.models import SourceConfig
+from aggregator.text import html_to_text
+from tests import paths
 
-FIXTURES = Path(__file__).parent / "fixtures"
+FIXTURES = paths.FIXTURES
 FEED_URL = "https://news.example.org/feed/"
 SOURCE = SourceConfig(member_id="ciw", kind="feed", url="http://example.org/feed")
 NOW = datetime(2024, 6, 1, 12, 0, tzinfo=UTC)
@@ -602,7 +602,7 @@ def test_empty_entries_are_dropped_and_order_is_kept() -> None:
 
 # --- feedparser's test corpus ------------------------------------------------------------
 
-CORPUS = Path(__file__).resolve().parents[2] / "shared" / "corpora" / "feedparser-tests"
+CORPUS = paths.CORPUS
 
 
 def _corpus_entries() -> list[tuple[str, ParsedEntry]]:

@@ -1,4 +1,4 @@
-"""Tests for aggregator.ingest.parse.feeds and parse_source on feed sources.
+"""Tests for the feed readers (ingest/parse: sniff, rss_atom, jsonfeed) and parse_source on feeds.
 
 Exact extraction from realistic fixtures, charset handling, JSON Feed 1.0/1.1, and
 "only ParseError, whatever the bytes".
@@ -9,7 +9,6 @@ from __future__ import annotations
 import re
 from datetime import UTC
 from datetime import datetime
-from pathlib import Path
 
 import pytest
 from hypothesis import given
@@ -17,17 +16,18 @@ from hypothesis import settings
 from hypothesis import strategies as st
 
 from aggregator.errors import ParseError
+from aggregator.ingest.parse import parse_feed
 from aggregator.ingest.parse import parse_source
-from aggregator.ingest.parse.feeds import FormatError
-from aggregator.ingest.parse.feeds import parse_feed
-from aggregator.ingest.parse.feeds import split_content_type
-from aggregator.ingest.parse.feeds import text_to_html
+from aggregator.ingest.parse.fields import FormatError
+from aggregator.ingest.parse.fields import text_to_html
+from aggregator.ingest.parse.sniff import split_content_type
 from aggregator.models import FetchResult
 from aggregator.models import ParsedFeed
 from aggregator.models import SourceConfig
+from tests import paths
 
-FIXTURES = Path(__file__).parent.parent / "fixtures"
-CORPUS = Path(__file__).parents[3] / "shared" / "corpora" / "feedparser-tests"
+FIXTURES = paths.FIXTURES
+CORPUS = paths.CORPUS
 FEED_URL = "https://riverbend-workers.example.org/feed/"
 
 

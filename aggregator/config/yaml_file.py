@@ -1,0 +1,174 @@
+"""Reading feeds.yaml from disk and as YAML: the one reader of the file.
+
+Both `load_config` and `import-opml` read feeds.yaml through `read_config_text`, so the
+file is decoded (UTF-8, with or without Notepad's byte-order mark) and its read errors are
+worded the same way everywhere; YAML syntax errors are turned into plain-words problems.
+
+It must never use an unsafe YAML loader or build anything from YAML tags (the round-trip
+loader only ever produces plain data), and never check what the file means (check_*.py do).
+"""
+
+from __future__ import annotations
+
+import os
+import re
+from pathlib import Path
+
+from ruamel.yaml import YAML
+from ruamel.yaml.constructor import DuplicateKeyError
+from ruamel.yaml.error import MarkedYAMLError
+from ruamel.yaml.error import YAMLError
+from ruamel.yaml.nodes import MappingNode
+from ruamel.yaml.nodes import Node
+from ruamel.yaml.nodes import ScalarNode
+from ruamel.yaml.nodes import SequenceNode
+from ruamel.yaml.reader import ReaderError
+
+from aggregator.errors import ConfigError
+from aggregator.errors import ConfigProblem
+
+DEFAULT_PATH = "config/feeds.yaml"
+
+
+def read_config_text(path: str | os.PathLike[str]) -> str:
+    """The text of the feeds.yaml at `path`; raises ConfigError saying why it cannot be read."""
+    name = os.fspath(path)
+    try:
+        raw = Path(name).read_bytes()
+    except FileNotFoundError as error:
+        # Relative paths are read from the current directory: name the folder it looked in.
+        problem = ConfigProblem(
+            f"the file does not exist (looked for {Path(name).absolute()}); point at your "
+            "feeds.yaml with --config PATH or the AGGREGATOR_CONFIG environment variable"
+        )
+        raise ConfigError(name, [problem]) from error
+    except IsADirectoryError as error:
+        raise ConfigError(name, [ConfigProblem("this is a folder, not a file")]) from error
+    except OSError as error:
+        reason = error.strerror or str(error)
+        problem = ConfigProblem(f"the file cannot be read ({reason})")
+        raise ConfigError(name, [problem]) from error
+    try:
+        # "-sig" because Notepad on Windows starts UTF-8 files with a byte-order mark.
+        text = raw.decode("utf-8-sig")
+    except UnicodeDecodeError as error:
+        line = raw[: error.start].count(b"\n") + 1
+        problem = ConfigProblem(
+            "the file is not saved as UTF-8 text; save it again choosing the UTF-8 encoding",
+            line=line,
+        )
+        raise ConfigError(name, [problem]) from error
+    return text
+
+
+def load_yaml(text: str, path: str) -> object:
+    """feeds.yaml's text as plain round-trip data; raises ConfigError on a syntax problem."""
+    try:
+        return YAML(typ="rt").load(text)
+    except YAMLError as error:
+        raise ConfigError(path, [_syntax_problem(error, text)]) from error
+    except (ValueError, IndexError) as error:
+        # ruamel.yaml 0.19 crashes on plain values it mistakes for numbers, such as "-_".
+        problem = ConfigProblem(
+            "a value here looks like a number but is not one; put it in quotes",
+            line=_false_number_line(text),
+        )
+        raise ConfigError(path, [problem]) from error
+
+
+# The YAML reader's own words ("mapping values are not allowed here") mean nothing to
+# staff; these say what usually causes each one. The reader's words are kept at the end.
+_SYNTAX_HINTS = (
+    (
+        "'\\t' that cannot start any token",
+        "a tab character is used here; indent with spaces only, never tabs",
+    ),
+    (
+        "cannot start any token",
+        "a value here starts with a character YAML reserves (such as @ or `); "
+        "put the whole value in quotes",
+    ),
+    (
+        "mapping values are not allowed here",
+        "there is an unexpected ':' here; if a value contains ': ', put the whole value "
+        "in quotes, otherwise indent this line like the lines around it",
+    ),
+    (
+        "could not find expected ':'",
+        "a line is missing the ':' after its key (write 'key: value' with a space after "
+        "the colon), or is indented wrongly",
+    ),
+    (
+        "while scanning a quoted scalar",
+        "a quote is opened but never closed",
+    ),
+    (
+        "while parsing a flow",
+        "a list in [ ] or a block in { } is not closed properly; check the brackets and commas",
+    ),
+    (
+        "alias",
+        "a value here starts with '*' or '&', which YAML treats specially; put the whole "
+        "value in quotes (a CSS selector such as '*' needs quotes)",
+    ),
+    (
+        "expected <block end>",
+        "this line is not indented like the lines around it; keys of the same block must "
+        "start in the same column, and each list entry starts with '- '",
+    ),
+)
+_DUPLICATE_KEY = re.compile(r'found duplicate key "(?P<key>[^"]*)"')
+
+
+def _syntax_problem(error: YAMLError, text: str) -> ConfigProblem:
+    if isinstance(error, ReaderError):
+        return ConfigProblem(
+            "the file contains an invisible control character that is not allowed; "
+            "delete it or retype the line",
+            line=text[: error.position].count("\n") + 1,
+        )
+    if not isinstance(error, MarkedYAMLError):
+        return ConfigProblem(f"the file is not written correctly as YAML ({error})")
+    problem = error.problem or ""
+    context = error.context or ""
+    mark = error.problem_mark or error.context_mark
+    line: int | None = int(mark.line) + 1 if mark is not None else None
+    if isinstance(error, DuplicateKeyError):
+        found = _DUPLICATE_KEY.search(problem)
+        key = found.group("key") if found else "?"
+        return ConfigProblem(
+            f"the key {key!r} appears twice in the same block; keep only one", line=line
+        )
+    message = "the file is not written correctly as YAML here; check the indentation and quotes"
+    for clue, hint in _SYNTAX_HINTS:
+        if clue in problem or clue in context:
+            message = hint
+            break
+    start = error.context_mark
+    if start is not None and line is not None and int(start.line) + 1 != line:
+        message += f" (the trouble may begin on line {int(start.line) + 1})"
+    if problem:
+        message += f" [YAML reader: {problem}]"
+    return ConfigProblem(message, line=line)
+
+
+_NUMBER_TAGS = frozenset({"tag:yaml.org,2002:int", "tag:yaml.org,2002:float"})
+
+
+def _false_number_line(text: str) -> int | None:
+    """The line of the first plain value the YAML reader takes for a number without digits."""
+    try:
+        pending: list[Node] = [YAML(typ="rt").compose(text)]
+    except YAMLError:
+        return None
+    lines: list[int] = []
+    while pending:
+        node = pending.pop()
+        if isinstance(node, ScalarNode):
+            if str(node.tag) in _NUMBER_TAGS and not any(c.isdigit() for c in node.value):
+                lines.append(int(node.start_mark.line) + 1)
+        elif isinstance(node, SequenceNode):
+            pending.extend(node.value)
+        elif isinstance(node, MappingNode):
+            pending.extend(part for pair in node.value for part in pair)
+    return min(lines, default=None)

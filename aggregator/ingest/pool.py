@@ -1,0 +1,98 @@
+"""The CPU-bound middle of a poll (parse -> normalize), and the pool that runs it off the loop.
+
+poll.py hands each fetched body to a ParsePool: a thread, or spawned processes over the
+machine's cores when a round is big enough to use more than one. (A "pool", not a
+"worker": `--role worker` is a service process, and these are not.) A pool process
+unpickles parse_off_loop and so imports this module: it imports only the parse and
+normalize stages, not the HTTP client, the database or the web stack, which would add
+tens of megabytes to every process for nothing.
+
+parse_off_loop is pure: no network, no database, no clock (the fetch time travels in the
+FetchResult). This module must never import aggregator.ingest.poll,
+aggregator.ingest.fetch, aggregator.store or anything above the ingest stage.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import multiprocessing
+import os
+from concurrent.futures import ProcessPoolExecutor
+from concurrent.futures.process import BrokenProcessPool
+from dataclasses import replace
+
+from aggregator.errors import ParseError
+from aggregator.ingest.normalize import normalize_entries
+from aggregator.ingest.parse import parse_source
+from aggregator.models import FetchResult
+from aggregator.models import Item
+from aggregator.models import ParsedFeed
+
+# Pool processes start only once this many fetched bodies wait for parsing at the same
+# time: each costs about a second of CPU to start and tens of MB, which a round with a few
+# changed sources (most answer 304) would pay for nothing.
+PARSE_POOL_BACKLOG = 8
+PARSE_POOL_MIN_SOURCES = 100  # a smaller round has too little to parse to repay that
+PARSE_POOL_MAX_PROCESSES = 4
+
+
+def parse_off_loop(
+    result: FetchResult, language: str | None
+) -> tuple[ParsedFeed | None, list[Item], str | None]:
+    """Parse then normalize: (parsed, items, None), or (None, [], cause) for a ParseError.
+
+    The cause travels as a string because a ParseError does not survive pickling. The
+    parsed entries travel only when the source's `follow` needs them, so that a feed's raw
+    HTML is not sent back beside its normalized items; then they are exactly the entries
+    behind `items`, in the same order, so that follow need not normalize them again.
+    """
+    try:
+        parsed = parse_source(result)
+    except ParseError as exc:
+        return None, [], exc.cause
+    pairs = normalize_entries(parsed, result.source, result.fetched_at, language)
+    entries = tuple(entry for entry, _ in pairs) if result.source.follow else ()
+    return replace(parsed, entries=entries), [item for _, item in pairs], None
+
+
+class ParsePool:
+    """Runs parse_off_loop off the event loop, so that downloads go on meanwhile.
+
+    In a thread, until PARSE_POOL_BACKLOG bodies wait at once in a round of at least
+    PARSE_POOL_MIN_SOURCES sources (parsing is what a first poll spends its CPU on): then in
+    worker processes over the machine's cores. They are spawned, not forked (forking a
+    process that runs threads can deadlock). Like any spawned pool they re-import the
+    program's main module, so a script that polls must keep its work under
+    `if __name__ == "__main__":` (the CLI does); if they cannot start or one dies, parsing
+    goes back to threads. Call close() when the round is over.
+    """
+
+    def __init__(self, sources: int) -> None:
+        self._cores = os.cpu_count() or 1
+        self._pool: ProcessPoolExecutor | None = None
+        self._pool_usable = self._cores > 1 and sources >= PARSE_POOL_MIN_SOURCES
+        self._waiting = 0
+
+    async def __call__(
+        self, result: FetchResult, language: str | None
+    ) -> tuple[ParsedFeed | None, list[Item], str | None]:
+        self._waiting += 1
+        try:
+            if self._pool is None and self._pool_usable and self._waiting >= PARSE_POOL_BACKLOG:
+                context = multiprocessing.get_context("spawn")
+                processes = min(self._cores, PARSE_POOL_MAX_PROCESSES)
+                self._pool = ProcessPoolExecutor(processes, mp_context=context)
+            if self._pool is not None and self._pool_usable:
+                loop = asyncio.get_running_loop()
+                try:
+                    return await loop.run_in_executor(self._pool, parse_off_loop, result, language)
+                except BrokenProcessPool:
+                    self._pool_usable = False
+            return await asyncio.to_thread(parse_off_loop, result, language)
+        finally:
+            self._waiting -= 1
+
+    def close(self) -> None:
+        if self._pool is not None:
+            self._pool.shutdown(wait=True, cancel_futures=True)
+            self._pool = None
