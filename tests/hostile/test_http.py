@@ -7,7 +7,6 @@ server from tests/hostile/server.py). None may hang, crash or lose what was stor
 from __future__ import annotations
 
 import socket
-import time
 from datetime import timedelta
 from email.utils import format_datetime
 from pathlib import Path
@@ -249,11 +248,11 @@ def test_tls_certificate_that_cannot_be_verified(tmp_path: Path) -> None:
 
 def test_server_that_accepts_and_never_answers_hits_the_deadline(server: FixtureServer) -> None:
     server.responders["/silent.xml"] = never_answer()
-    started = time.monotonic()
     result = fetch_once(
         server.url("/silent.xml"), limits=FetchLimits(total_timeout=1.0, read_timeout=30)
     )
-    assert time.monotonic() - started < 5
+    # This message comes only from the total deadline (the 30 s read timeout would say
+    # "timed out waiting for the server"); how long it took is for bench/, not a test.
     assert result.error == "no complete answer within 1 s"
 
 
@@ -263,11 +262,9 @@ def test_a_byte_a_second_trickle_hits_the_total_deadline(server: FixtureServer) 
     server.responders["/trickle.xml"] = streaming(
         len(RSS), chunk_size=1, interval=1.0, transfer=transfer
     )
-    started = time.monotonic()
     result = fetch_once(
         server.url("/trickle.xml"), limits=FetchLimits(total_timeout=2.0, read_timeout=10)
     )
-    assert time.monotonic() - started < 6
     assert result.error == "no complete answer within 2 s"
     assert transfer.finished.wait(10)
     assert transfer.closed_early and transfer.sent < len(RSS)
@@ -282,12 +279,12 @@ def test_declared_body_over_the_cap_is_refused_before_reading(server: FixtureSer
     server.responders["/huge.xml"] = streaming(
         50 * 1024 * 1024, interval=0.2, transfer=transfer
     )
-    started = time.monotonic()
     result = fetch_once(server.url("/huge.xml"), limits=FetchLimits(max_bytes=1024 * 1024))
-    assert time.monotonic() - started < 1.5  # refused on its Content-Length alone
     assert result.error == "response larger than 1 MB: not read"
     assert transfer.finished.wait(10)
     assert transfer.closed_early and transfer.sent < transfer.planned
+    # Refused on its Content-Length alone: far less than the 1 MB cap was ever sent.
+    assert transfer.sent < 512 * 1024
 
 
 @pytest.mark.parametrize("declared", [None, 1000], ids=["no-length", "lying-length"])

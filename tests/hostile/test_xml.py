@@ -7,7 +7,6 @@ alone where it is about time and memory.
 
 from __future__ import annotations
 
-import time
 from datetime import UTC
 from datetime import datetime
 from pathlib import Path
@@ -63,9 +62,7 @@ def database_bytes(tmp_path: Path) -> bytes:
 
 
 def test_billion_laughs_is_not_expanded() -> None:
-    started = time.monotonic()
     feed = parse_feed(fixture("billion_laughs.xml"), URL, RSS_TYPE)
-    assert time.monotonic() - started < 1
     assert feed.warning is not None  # reported as a broken document
     for entry in feed.entries:
         assert "lollol" not in (entry.title or "") + (entry.summary_html or "")
@@ -85,18 +82,14 @@ def quadratic_blowup(entity_size: int = 50_000, references: int = 20_000) -> byt
 
 def test_quadratic_blowup_is_not_expanded() -> None:
     body = quadratic_blowup()
-    started = time.monotonic()
     feed = parse_feed(body, URL, RSS_TYPE)
-    assert time.monotonic() - started < 2
     assert all(len(entry.summary_html or "") < len(body) for entry in feed.entries)
 
 
 def test_quadratic_blowup_in_utf16_is_not_expanded() -> None:
     text = quadratic_blowup().decode("ascii")
     body = text.replace('version="1.0"', 'version="1.0" encoding="utf-16"', 1).encode("utf-16")
-    started = time.monotonic()
     feed = parse_feed(body, URL, RSS_TYPE)
-    assert time.monotonic() - started < 2
     assert all(len(entry.summary_html or "") < len(body) for entry in feed.entries)
 
 
@@ -119,7 +112,10 @@ def test_external_entities_never_reach_the_database_or_the_published_feeds(
 # --- shape of the document ---------------------------------------------------------------
 
 
-def test_deeply_nested_content_is_read_in_bounded_time() -> None:
+def test_deeply_nested_content_is_read_and_its_nesting_bounded() -> None:
+    # How long it takes is measured in bench/, never asserted here: a timed assertion only
+    # measures how busy the machine is. What is checked: no RecursionError, the text kept,
+    # the script gone and the published nesting cut down.
     depth = 100_000
     body = (
         b'<?xml version="1.0"?><feed xmlns="http://www.w3.org/2005/Atom"><title>t</title>'
@@ -131,10 +127,8 @@ def test_deeply_nested_content_is_read_in_bounded_time() -> None:
         + b"</div></content></entry></feed>"
     )
     source = SourceConfig(member_id="alliance", kind="feed", url=URL)
-    started = time.monotonic()
     parsed = parse_source(FetchResult(source, NOW, URL, 200, body, "application/atom+xml"))
     [item] = normalize_feed(parsed, source, NOW)
-    assert time.monotonic() - started < 8
     assert "inner words" in item.content_html
     assert "<script" not in item.content_html
     assert item.content_html.count("<div") < 300

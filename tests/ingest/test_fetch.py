@@ -6,8 +6,6 @@ import asyncio
 import gzip
 import socket
 import urllib.request
-from datetime import UTC
-from datetime import datetime
 
 from aggregator import USER_AGENT
 from aggregator.demo.server import Route
@@ -127,8 +125,6 @@ def test_body_over_the_cap_is_refused(server: FixtureServer) -> None:
 
 def test_slow_server_hits_the_total_deadline(server: FixtureServer) -> None:
     server.routes["/slow"] = Route(body=FEED, delay=3.0)
-    started = datetime.now(UTC)
     result = fetch(server.url("/slow"), limits=FetchLimits(total_timeout=0.5, read_timeout=10))
-    elapsed = (datetime.now(UTC) - started).total_seconds()
+    # "0.5 s" is the total deadline's message; the read timeout (10 s) words it otherwise.
     assert result.error is not None and "0.5 s" in result.error
-    assert elapsed < 2.5

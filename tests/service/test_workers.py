@@ -137,7 +137,9 @@ def stop(process: subprocess.Popen[str]) -> tuple[str, str]:
     return stdout, stderr
 
 
-def wait_for(condition: Callable[[], bool], seconds: float = 60) -> bool:
+def wait_for(condition: Callable[[], bool], seconds: float = 180) -> bool:
+    """Whether `condition` came true within `seconds`: a liveness bound, generous because a
+    busy 2-core machine runs three worker processes and PostgreSQL here."""
     deadline = time.monotonic() + seconds
     while time.monotonic() < deadline:
         if condition():
