@@ -204,6 +204,19 @@ hidden_stories = Table(
     Column("hidden_at", UTCDateTime, nullable=False),
 )
 
+# Staff's corrections of the cross-post rule, a copy of feeds.yaml's `keep_apart:` and
+# `merge:` lists (store/corrections.py): one row per item address of each group, so a new
+# item's corrections are one indexed read by its link. `group_id` is the entry's position.
+story_corrections = Table(
+    "story_corrections",
+    metadata,
+    Column("kind", String(16), primary_key=True),
+    Column("group_id", Integer, primary_key=True),
+    Column("url", Text, primary_key=True),
+    Column("reason", Text),
+    Index("ix_story_corrections_url", "url"),
+)
+
 # WebSub subscriptions (aggregator.service.websub): one per source whose feed advertises a hub.
 # `callback_id` is the unguessable last segment of our callback URL; a new hub or topic gets
 # a new one (and a new secret), so deliveries for an old subscription find nothing (410).
