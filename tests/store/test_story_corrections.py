@@ -61,7 +61,7 @@ def poll_both(store: Store, garment: Item) -> None:
     store.record_items(fetched(GARMENT_FEED, at=NOW + timedelta(days=1)), [garment])
 
 
-def credits(store: Store) -> list[list[str]]:
+def credited(store: Store) -> list[list[str]]:
     stories = store.latest_stories(10)
     return sorted([credit.member_id for credit in story.credits] for story in stories)
 
@@ -69,10 +69,10 @@ def credits(store: Store) -> list[list[str]]:
 def test_keep_apart_splits_a_stored_story(store: Store) -> None:
     store.sync_config(CONFIG)
     poll_both(store, copy())
-    assert credits(store) == [["harvest", "garment"]]
+    assert credited(store) == [["harvest", "garment"]]
     merged_id = store.latest_stories(1)[0].id
     store.sync_config(corrected(KEEP_APART))
-    assert credits(store) == [["garment"], ["harvest"]]
+    assert credited(store) == [["garment"], ["harvest"]]
     by_member = {story.credits[0].member_id: story for story in store.latest_stories(10)}
     # The item that spoke for the story keeps it (its id, title, date); the other is alone.
     assert by_member["harvest"].id == merged_id
@@ -86,17 +86,17 @@ def test_keep_apart_splits_a_stored_story(store: Store) -> None:
 def test_keep_apart_holds_when_the_items_are_polled_again(store: Store) -> None:
     store.sync_config(corrected(KEEP_APART))
     poll_both(store, copy())
-    assert credits(store) == [["garment"], ["harvest"]]
+    assert credited(store) == [["garment"], ["harvest"]]
     edited = copy(content_hash="garment-2", summary="Edited.")
     store.record_items(fetched(GARMENT_FEED, b"<rss>2</rss>", NOW + timedelta(days=2)), [edited])
-    assert credits(store) == [["garment"], ["harvest"]]
+    assert credited(store) == [["garment"], ["harvest"]]
 
 
 def test_merge_joins_two_stored_stories_and_the_first_seen_speaks(store: Store) -> None:
     store.sync_config(CONFIG)
     # The later-seen item claims an earlier date: it joins, it does not take over.
     poll_both(store, other_story())
-    assert credits(store) == [["garment"], ["harvest"]]
+    assert credited(store) == [["garment"], ["harvest"]]
     harvest_id = next(story.id for story in store.latest_stories(10) if story.url == HARVEST_URL)
     store.sync_config(corrected(MERGE))
     [story] = store.latest_stories(10)
