@@ -365,6 +365,20 @@ class PublishedStory:
 
 
 @dataclass(frozen=True)
+class MergeRecord:
+    """An item the automatic cross-post rule joined to another member's story, for /status."""
+
+    story_id: str  # "urn:uuid:…"
+    member_id: str  # the member whose item joined
+    title: str
+    url: str | None
+    first_seen_at: datetime  # when it joined
+    matched_member: str  # whose item it was matched with
+    rule: str
+    evidence: dict[str, object]
+
+
+@dataclass(frozen=True)
 class SourceState:
     """What the database remembers about a source between polls."""
 

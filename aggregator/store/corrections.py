@@ -33,11 +33,10 @@ from aggregator.models import StoryCorrection
 from aggregator.store import schema
 from aggregator.store.base import StoreBase
 from aggregator.store.base import bump_data_version
+from aggregator.store.stories import STAFF_MERGE
 from aggregator.store.stories import refresh_story_dates
 from aggregator.store.stories import speaking_item
 from aggregator.urls import slash_variants
-
-STAFF_MERGE = "staff merge"
 
 
 @dataclass(frozen=True)

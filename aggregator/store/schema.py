@@ -168,6 +168,7 @@ items = Table(
     Index("ix_items_title_key", "title_key", "published"),
     Index("ix_items_member_published", "member_id", "published"),
     Index("ix_items_published", "published"),  # retention: the oldest items first
+    Index("ix_items_first_seen", "first_seen_at"),  # /status: the latest merges
 )
 
 # The cross-post candidate index: each item under every key of dedupe.candidate_keys (its

@@ -2,6 +2,7 @@
 
 Adds story_corrections, one row per item address of each group. It starts empty: the
 next sync of feeds.yaml fills it and applies the corrections to the stored stories.
+Adds an index on items.first_seen_at, so /status reads the latest merges without a scan.
 
 Revision ID: 0005
 Revises: 0004
@@ -29,8 +30,10 @@ def upgrade() -> None:
         sa.PrimaryKeyConstraint("kind", "group_id", "url"),
     )
     op.create_index("ix_story_corrections_url", "story_corrections", ["url"])
+    op.create_index("ix_items_first_seen", "items", ["first_seen_at"])
 
 
 def downgrade() -> None:
+    op.drop_index("ix_items_first_seen", table_name="items")
     op.drop_index("ix_story_corrections_url", table_name="story_corrections")
     op.drop_table("story_corrections")
