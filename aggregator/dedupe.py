@@ -26,6 +26,7 @@ from __future__ import annotations
 
 import re
 import unicodedata
+from collections.abc import Mapping
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
@@ -485,3 +486,20 @@ def _evidence(item: _Item, candidate: StoryCandidate, rule: str) -> dict[str, ob
     if rule == "link":
         evidence["shared_link"] = item.url
     return evidence
+
+
+def evidence_in_words(evidence: Mapping[str, object]) -> str:
+    """A merge's rule and key evidence in one line staff can read (/status lists them)."""
+    rule = str(evidence.get("rule", "unknown rule"))
+    if "shared_link" in evidence:
+        return f"{rule}: both link to {evidence['shared_link']}"
+    if "merge_with" in evidence:
+        reason = f" ({evidence['reason']})" if evidence.get("reason") else ""
+        return f"{rule}: staff listed it with {evidence['merge_with']}{reason}"
+    words = evidence.get("shared_title_words")
+    shared = ", ".join(map(str, words)) if isinstance(words, list) and words else "none"
+    return (
+        f"{rule}: titles {evidence.get('title_key')!r} and {evidence.get('matched_title_key')!r}"
+        f"; shared title words: {shared}; text similarity {evidence.get('text_similarity')}"
+        f"; {evidence.get('days_apart')} days apart"
+    )

@@ -91,6 +91,17 @@ class HiddenStory:
 
 
 @dataclass(frozen=True)
+class StoryCorrection:
+    """Staff's correction of the cross-post rule (feeds.yaml `keep_apart:` or `merge:`):
+    items, by canonical address, that must never share a story, or must be one story."""
+
+    kind: str  # "keep_apart" or "merge", as the feeds.yaml key is spelled
+    items: tuple[str, ...]  # at least two canonical item addresses
+    reason: str | None = None
+    line: int | None = None
+
+
+@dataclass(frozen=True)
 class EmailSettings:
     """Where alert emails go (feeds.yaml `network.alerts.email`); login from the environment."""
 
@@ -149,6 +160,7 @@ class Config:
     members: tuple[MemberConfig, ...]
     path: str = "config/feeds.yaml"
     hidden: tuple[HiddenStory, ...] = ()
+    corrections: tuple[StoryCorrection, ...] = ()  # keep_apart: then merge:
 
     def member(self, member_id: str) -> MemberConfig:
         for member in self.members:
@@ -350,6 +362,20 @@ class PublishedStory:
 
 
 # --- storage records (what aggregator.store reads back) -------------------------------
+
+
+@dataclass(frozen=True)
+class MergeRecord:
+    """An item the automatic cross-post rule joined to another member's story, for /status."""
+
+    story_id: str  # "urn:uuid:…"
+    member_id: str  # the member whose item joined
+    title: str
+    url: str | None
+    first_seen_at: datetime  # when it joined
+    matched_member: str  # whose item it was matched with
+    rule: str
+    evidence: dict[str, object]
 
 
 @dataclass(frozen=True)

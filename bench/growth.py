@@ -8,8 +8,10 @@ items, in bulk: going through the poll path would take hours at 1M), then three 
 timed through the Store, as the pipeline calls them:
 - latest-50: Store.latest_stories(50), what the feeds, the API and the widget read;
 - dedup lookup: the (source, key) lookup of an existing item plus Store._find_story (the
-  cross-post candidates by title key or canonical URL), for items whose title matches
-  stored ones;
+  per-item cross-post matching: staff corrections, the candidate index's bounded range reads
+  by title key, distinctive title words and link, and the rule over the candidates), for
+  items whose title matches stored ones; the bulk items are indexed in story_keys as the
+  poll path indexes them;
 - a full poll cycle: poll_all over a small generated corpus (first poll, everything new,
   then an unchanged re-poll) served on 127.0.0.1, in this process; median of three.
 It prints a table per backend and the query plan of latest-50 (to show the index is used).
@@ -51,6 +53,7 @@ from sqlalchemy import update
 from sqlalchemy.exc import OperationalError
 
 from aggregator.config import load_config
+from aggregator.dedupe import candidate_keys
 from aggregator.dedupe import title_key
 from aggregator.ingest.fetch import Fetcher
 from aggregator.ingest.poll import poll_all
@@ -197,20 +200,34 @@ class Grower:
                 self.titles.append((title, published, self.source_ids[source_index]))
         with self.engine.begin() as connection:
             first_id = (connection.scalar(select(func.max(schema.stories.c.id))) or 0) + 1
-            # Explicit ids tie each item to its story without reading them back; each item
-            # has its own story (the lookups, not the bulk data, exercise cross-post merging).
+            first_item = (connection.scalar(select(func.max(schema.items.c.id))) or 0) + 1
+            # Explicit ids tie each item to its story and its index keys without reading them
+            # back; each item has its own story (the lookups, not the bulk data, exercise
+            # cross-post merging).
             for index, (story, row) in enumerate(zip(stories, rows, strict=True)):
                 story["id"] = row["story_id"] = first_id + index
+                row["id"] = first_item + index
             connection.execute(schema.stories.insert(), stories)
             connection.execute(schema.items.insert(), rows)
+            # The cross-post candidate index, as the poll path writes it (store.stories.
+            # save_story_keys): without it a story match would find no candidate at all.
+            connection.execute(
+                schema.story_keys.insert(),
+                [
+                    {"key": key, "item_id": row["id"], "published": row["published"]}
+                    for row in rows
+                    for key in dict.fromkeys(candidate_keys(row["title"], row["url"]))
+                ],
+            )
             if connection.dialect.name == "postgresql":
-                # Explicit ids do not advance the sequence the poll path's inserts draw from.
-                connection.execute(
-                    text(
-                        "SELECT setval(pg_get_serial_sequence('stories', 'id'), "
-                        "(SELECT max(id) FROM stories))"
+                # Explicit ids do not advance the sequences the poll path's inserts draw from.
+                for table in ("stories", "items"):
+                    connection.execute(
+                        text(
+                            f"SELECT setval(pg_get_serial_sequence('{table}', 'id'), "
+                            f"(SELECT max(id) FROM {table}))"
+                        )
                     )
-                )
         self.items += count
 
 

@@ -306,6 +306,35 @@ def build_parser() -> argparse.ArgumentParser:
         action="store_true",
         help="also list the full evidence: title keys, normalizations, figures",
     )
+    for name, kind, summary, description, example in (
+        (
+            "keep-apart",
+            "keep_apart",
+            "never let these items share a story",
+            "Correct the cross-post rule: the items (by their addresses, as `aggregator story` "
+            "shows them) are split into stories of their own now and never merged again. "
+            "Written under 'keep_apart:' in feeds.yaml, so colleagues see it and a rebuilt "
+            "database gets it back.",
+            "aggregator keep-apart https://a.example/fire https://b.example/fund "
+            '--reason "the fund is a new story"',
+        ),
+        (
+            "merge",
+            "merge",
+            "make these items one story",
+            "Correct the cross-post rule: the stories holding these items (by their addresses) "
+            "become one, credited to every member; the item seen first speaks for it. Written "
+            "under 'merge:' in feeds.yaml, and applied again to items fetched later.",
+            "aggregator merge https://a.example/win https://b.example/settlement "
+            '--reason "same settlement"',
+        ),
+    ):
+        correction = add_command(commands, name, summary, description, example)
+        correction.set_defaults(correction_kind=kind)
+        correction.add_argument(
+            "items", metavar="URL", nargs="+", help="two or more item addresses"
+        )
+        correction.add_argument("--reason", help="why, written beside it in feeds.yaml")
     import_opml_command = add_command(
         commands,
         "import-opml",
@@ -475,6 +504,12 @@ def _dispatch(args: argparse.Namespace, out: TextIO) -> int:
             from aggregator.cli.stories import command_story
 
             return command_story(args.database, args.story, args.why, out)
+        if args.command in ("keep-apart", "merge"):
+            from aggregator.cli.stories import command_correct
+
+            return command_correct(
+                args.config, args.database, args.correction_kind, args.items, args.reason, out
+            )
         if args.command == "import-opml":
             from aggregator.cli.sources import command_import_opml
 

@@ -12,6 +12,7 @@ from ruamel.yaml.comments import CommentedMap
 
 from aggregator.config.check_base import describe
 from aggregator.config.check_base import node_line
+from aggregator.config.check_corrections import CorrectionChecks
 from aggregator.config.check_hidden import HiddenChecks
 from aggregator.config.check_members import MemberChecks
 from aggregator.config.check_network import NetworkChecks
@@ -21,7 +22,7 @@ from aggregator.config.yaml_file import read_config_text
 from aggregator.errors import ConfigError
 from aggregator.models import Config
 
-_TOP_KEYS = ("network", "members", "hidden")
+_TOP_KEYS = ("network", "members", "hidden", "keep_apart", "merge")
 
 
 def load_config(path: str | os.PathLike[str]) -> Config:
@@ -44,7 +45,7 @@ def parse_config(text: str, path: str = DEFAULT_PATH) -> Config:
     return config
 
 
-class Checker(MemberChecks, NetworkChecks, HiddenChecks):
+class Checker(MemberChecks, NetworkChecks, HiddenChecks, CorrectionChecks):
     """The whole feeds.yaml checker: the top level, then each block's checks."""
 
     def config(self, root: object, path: str) -> Config | None:
@@ -64,6 +65,13 @@ class Checker(MemberChecks, NetworkChecks, HiddenChecks):
         network = self.network(root)
         members = self.members(root)
         hidden = self.hidden(root)
-        if network is None or members is None or hidden is None:
+        corrections = self.corrections(root)
+        if network is None or members is None or hidden is None or corrections is None:
             return None
-        return Config(network=network, members=members, path=path, hidden=hidden)
+        return Config(
+            network=network,
+            members=members,
+            path=path,
+            hidden=hidden,
+            corrections=corrections,
+        )

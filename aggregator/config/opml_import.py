@@ -130,7 +130,7 @@ def _categories(outline: etree._Element) -> list[str]:
 
 def merge_opml(config_text: str, members: list[OpmlMember], path: str) -> tuple[str, ImportReport]:
     """feeds.yaml's text with the OPML's new feeds added; raises ConfigError if it won't check."""
-    yaml = _round_trip_yaml(config_text)
+    yaml = round_trip_yaml(config_text)
     root = yaml.load(config_text)
     if not isinstance(root, CommentedMap):
         raise ConfigError(
@@ -224,7 +224,7 @@ def import_opml(
     return report
 
 
-def _round_trip_yaml(text: str) -> YAML:
+def round_trip_yaml(text: str) -> YAML:
     """A round-trip dumper that indents lists the way this file already does."""
     yaml = YAML(typ="rt")
     yaml.preserve_quotes = True

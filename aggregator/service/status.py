@@ -21,9 +21,11 @@ from typing import Any
 from rich.markup import escape as rich_escape
 from rich.table import Table
 
+from aggregator.dedupe import evidence_in_words
 from aggregator.ingest.fetch import host_key
 from aggregator.models import GONE_STATUS
 from aggregator.models import Config
+from aggregator.models import MergeRecord
 from aggregator.models import NetworkConfig
 from aggregator.models import SourceHealth
 from aggregator.store import Store
@@ -134,6 +136,17 @@ def source_status(
 # --- words for times ------------------------------------------------------------------
 
 
+# /status lists the automatic cross-member merges of the last week, so staff see a wrong
+# one within a day and correct it (`aggregator keep-apart`).
+MERGES_SHOWN = 20
+MERGES_WINDOW = timedelta(days=7)
+
+
+def recent_merges(store: Store, now: datetime) -> list[MergeRecord]:
+    """The last MERGES_SHOWN automatic merges of different members' items, MERGES_WINDOW back."""
+    return store.recent_merges(now - MERGES_WINDOW, MERGES_SHOWN)
+
+
 def relative_time(moment: datetime | None, now: datetime) -> str:
     """'3 h ago', 'in 12 min', 'never'."""
     if moment is None:
@@ -237,9 +250,25 @@ def _iso(moment: datetime | None) -> str | None:
     return moment.isoformat(timespec="seconds").replace("+00:00", "Z")
 
 
-def status_document(rows: Sequence[SourceStatus], now: datetime) -> dict[str, Any]:
+def status_document(
+    rows: Sequence[SourceStatus], now: datetime, merges: Sequence[MergeRecord] = ()
+) -> dict[str, Any]:
     return {
         "generated": _iso(now),
+        "recent_merges": [
+            {
+                "story": merge.story_id,
+                "member": merge.member_id,
+                "title": merge.title,
+                "url": merge.url,
+                "merged_at": _iso(merge.first_seen_at),
+                "matched_member": merge.matched_member,
+                "rule": merge.rule,
+                "reason": evidence_in_words(merge.evidence),
+                "evidence": merge.evidence,
+            }
+            for merge in merges
+        ],
         "sources": [
             {
                 "member": {"id": row.member_id, "name": row.member_name},
@@ -266,8 +295,11 @@ def status_document(rows: Sequence[SourceStatus], now: datetime) -> dict[str, An
     }
 
 
-def render_status_json(rows: Sequence[SourceStatus], now: datetime) -> bytes:
-    return json.dumps(status_document(rows, now), ensure_ascii=False, indent=2).encode("utf-8")
+def render_status_json(
+    rows: Sequence[SourceStatus], now: datetime, merges: Sequence[MergeRecord] = ()
+) -> bytes:
+    document = status_document(rows, now, merges)
+    return json.dumps(document, ensure_ascii=False, indent=2).encode("utf-8")
 
 
 # On a narrow screen (a phone) each source becomes a card of "label: value" lines, so that
@@ -277,7 +309,7 @@ body{font-family:system-ui,sans-serif;margin:1rem;color:#222}
 table{border-collapse:collapse;width:100%}
 th,td{border-bottom:1px solid #ddd;padding:.35rem .5rem;text-align:left;vertical-align:top}
 th{background:#f4f4f4}
-td.url,td.problem{overflow-wrap:anywhere}
+td.url,td.problem,td.reason{overflow-wrap:anywhere}
 .member-id{color:#666;font-size:.85em}
 .state-ok{color:#176b26}.state-failing,.state-gone{color:#b00020;font-weight:bold}
 .state-moved,.state-paused{color:#8a5a00}
@@ -292,7 +324,12 @@ td.url,td.problem{overflow-wrap:anywhere}
 """
 
 
-def render_status_html(rows: Sequence[SourceStatus], network: NetworkConfig, now: datetime) -> str:
+def render_status_html(
+    rows: Sequence[SourceStatus],
+    network: NetworkConfig,
+    now: datetime,
+    merges: Sequence[MergeRecord] = (),
+) -> str:
     """A complete, script-free HTML page; every value is escaped."""
     esc = html.escape
     counts: dict[str, int] = {}
@@ -334,7 +371,42 @@ def render_status_html(rows: Sequence[SourceStatus], network: NetworkConfig, now
         f'Generated <time datetime="{_iso(now)}">{_iso(now)}</time>. '
         '<a href="status.json">JSON</a></p>'
         f"<table><thead><tr>{headers}</tr></thead><tbody>{''.join(body_rows)}</tbody></table>"
+        f"{_merges_section(merges, now)}"
         "</body></html>\n"
+    )
+
+
+_MERGE_HEADERS = ("Merged", "Story", "Members", "Why")
+
+
+def _merges_section(merges: Sequence[MergeRecord], now: datetime) -> str:
+    """The latest automatic cross-member merges, each with its rule and evidence in words
+    and the command that undoes it."""
+    esc = html.escape
+    days = MERGES_WINDOW.days
+    heading = f'<h2 id="merges">Cross-posts merged automatically (last {days} days)</h2>'
+    if not merges:
+        return f"{heading}<p>No merges of different members' posts in the last {days} days.</p>"
+    labels = [f' data-label="{esc(header)}"' for header in _MERGE_HEADERS]
+    body = []
+    for merge in merges:
+        title = esc(merge.title)
+        link = f'<a href="{esc(merge.url)}">{title}</a>' if merge.url else title
+        body.append(
+            "<tr>"
+            f"{_time_cell(merge.first_seen_at, relative_time(merge.first_seen_at, now), labels[0])}"
+            f'<td class="url"{labels[1]}>{link} '
+            f'<span class="member-id">{esc(merge.story_id)}</span></td>'
+            f"<td{labels[2]}>{esc(merge.member_id)} joined {esc(merge.matched_member)}</td>"
+            f'<td class="reason"{labels[3]}>{esc(evidence_in_words(merge.evidence))}</td>'
+            "</tr>"
+        )
+    headers = "".join(f'<th scope="col">{esc(header)}</th>' for header in _MERGE_HEADERS)
+    return (
+        f"{heading}<p>The last {len(merges)} items joined to another member's story. A wrong "
+        "one is undone with <code>aggregator keep-apart URL URL</code>; "
+        "<code>aggregator story URL --why</code> shows the full evidence.</p>"
+        f"<table><thead><tr>{headers}</tr></thead><tbody>{''.join(body)}</tbody></table>"
     )
 
 

@@ -62,6 +62,7 @@ from aggregator.models import Config
 from aggregator.publish import api
 from aggregator.publish import html as html_pages
 from aggregator.publish import site
+from aggregator.service.status import recent_merges
 from aggregator.service.status import render_status_html
 from aggregator.service.status import render_status_json
 from aggregator.service.status import status_rows
@@ -222,9 +223,7 @@ def listen(host: str, port: int) -> socket.socket:
     except OSError as exc:
         sock.close()
         if exc.errno == errno.EADDRINUSE:
-            raise ListenError(
-                f"port {port} is already in use; choose another with --port"
-            ) from exc
+            raise ListenError(f"port {port} is already in use; choose another with --port") from exc
         raise ListenError(f"cannot listen on {host}:{port}: {exc.strerror or exc}") from exc
     sock.set_inheritable(True)
     return sock
@@ -376,7 +375,8 @@ def healthz(request: Request) -> Response:
 
 
 def status(request: Request) -> Response:
-    """Every member and source: last poll, last success, last error, failures, next poll.
+    """Every member and source: last poll, last success, last error, failures, next poll;
+    then the last automatic cross-member merges with their reason.
 
     ---
     summary: Source health, as HTML (/status) or JSON (/status.json)
@@ -386,15 +386,16 @@ def status(request: Request) -> Response:
     state = _state(request)
     now = state.clock()
     rows = status_rows(state.store, state.config, now)
+    merges = recent_merges(state.store, now)
     headers = {"Cache-Control": "no-store"}
     if request.url.path.endswith(".json"):
         return Response(
-            render_status_json(rows, now),
+            render_status_json(rows, now, merges),
             media_type="application/json; charset=utf-8",
             headers=headers,
         )
     return Response(
-        render_status_html(rows, state.config.network, now),
+        render_status_html(rows, state.config.network, now, merges),
         media_type="text/html; charset=utf-8",
         headers=headers,
     )

@@ -13,6 +13,7 @@
   published.py   reading stories for the publishers and the API
   websub.py      WebSub subscription rows
   stories.py     the cross-post candidate index, which item speaks for a story, story details
+  corrections.py staff's keep_apart:/merge: corrections, stored and applied to stories
 
 A new method goes in the mixin module of its domain (or a new one added here), never in
 this file. Nothing outside this package writes SQL; this package never fetches, parses
@@ -22,6 +23,7 @@ or renders, and returns the record types of aggregator.models, never ORM rows.
 from __future__ import annotations
 
 from aggregator.store.base import StoreBase
+from aggregator.store.corrections import CorrectionsMixin
 from aggregator.store.health import HealthMixin
 from aggregator.store.items import ItemsMixin
 from aggregator.store.moderation import ModerationMixin
@@ -43,6 +45,7 @@ class Store(
     PublishedMixin,
     WebSubMixin,
     StoriesMixin,
+    CorrectionsMixin,
     StoreBase,
 ):
     """Everything the pipeline reads from and writes to the database.

@@ -43,6 +43,9 @@ from aggregator.store.base import WRITE_ATTEMPTS
 from aggregator.store.base import StoreBase
 from aggregator.store.base import bump_data_version
 from aggregator.store.base import lock_for_items
+from aggregator.store.corrections import corrections_for
+from aggregator.store.corrections import staff_merge_match
+from aggregator.store.corrections import stories_with
 from aggregator.store.stories import CANDIDATE_ROWS
 from aggregator.store.stories import bounded_date
 from aggregator.store.stories import candidate_ids
@@ -276,11 +279,19 @@ class ItemsMixin(StoreBase):
     def _find_story(self, connection: Connection, item: Item) -> Match | None:
         """The story a new item joins, and why: the rule of aggregator.dedupe over the
         candidates the index gives (store/stories.py)."""
+        # Staff's corrections (feeds.yaml keep_apart:/merge:) overrule the automatic rule.
+        corrections = corrections_for(connection, item.url)
+        staff = staff_merge_match(connection, corrections)
+        if staff is not None:
+            return staff
         ids = candidate_ids(connection, item)
         if not ids:
             # Most items have no candidate at all: skip reading their HTML as text.
             return None
         rows = connection.execute(CANDIDATE_ROWS, {"ids": sorted(ids)}).all()
+        if corrections.apart:
+            apart = stories_with(connection, corrections.apart)
+            rows = [row for row in rows if row.story_id not in apart]
         candidates = [
             StoryCandidate(
                 story_id=row.story_id,

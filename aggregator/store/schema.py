@@ -168,6 +168,7 @@ items = Table(
     Index("ix_items_title_key", "title_key", "published"),
     Index("ix_items_member_published", "member_id", "published"),
     Index("ix_items_published", "published"),  # retention: the oldest items first
+    Index("ix_items_first_seen", "first_seen_at"),  # /status: the latest merges
 )
 
 # The cross-post candidate index: each item under every key of dedupe.candidate_keys (its
@@ -202,6 +203,19 @@ hidden_stories = Table(
     Column("reason", Text, nullable=False),
     Column("origin", String(8), nullable=False),
     Column("hidden_at", UTCDateTime, nullable=False),
+)
+
+# Staff's corrections of the cross-post rule, a copy of feeds.yaml's `keep_apart:` and
+# `merge:` lists (store/corrections.py): one row per item address of each group, so a new
+# item's corrections are one indexed read by its link. `group_id` is the entry's position.
+story_corrections = Table(
+    "story_corrections",
+    metadata,
+    Column("kind", String(16), primary_key=True),
+    Column("group_id", Integer, primary_key=True),
+    Column("url", Text, primary_key=True),
+    Column("reason", Text),
+    Index("ix_story_corrections_url", "url"),
 )
 
 # WebSub subscriptions (aggregator.service.websub): one per source whose feed advertises a hub.

@@ -15,10 +15,11 @@ from aggregator.models import SourceState
 from aggregator.store import schema
 from aggregator.store.base import bump_data_version
 from aggregator.store.base import lock_for_writing
+from aggregator.store.corrections import CorrectionsMixin
 from aggregator.store.moderation import ModerationMixin
 
 
-class SourcesMixin(ModerationMixin):
+class SourcesMixin(ModerationMixin, CorrectionsMixin):
     """Members and sources as feeds.yaml has them, and each source's remembered state.
 
     Built on ModerationMixin because syncing feeds.yaml also syncs its `hidden:` list.
@@ -62,6 +63,7 @@ class SourcesMixin(ModerationMixin):
             # Member names, addresses and tags are published: renderings cached before are stale.
             bump_data_version(connection)
         self.sync_hidden(config.hidden)
+        self.sync_corrections(config.corrections)
 
     def source_state(self, url: str) -> SourceState:
         with self.engine.connect() as connection:

@@ -22,11 +22,14 @@ from aggregator.dedupe import CROSS_POST_WINDOW
 from aggregator.dedupe import LINK_WINDOW
 from aggregator.dedupe import candidate_keys
 from aggregator.models import Item
+from aggregator.models import MergeRecord
 from aggregator.models import StoryItemRecord
 from aggregator.models import StoryRecord
 from aggregator.store import schema
 from aggregator.store.base import StoreBase
 
+# The rule name of a merge staff asked for (store/corrections.py), not the automatic rule's.
+STAFF_MERGE = "staff merge"
 # Items read per candidate key (the nearest in time first): a generic title or a common
 # word cannot make one lookup read the whole window.
 MAX_CANDIDATES_PER_KEY = 50
@@ -154,8 +157,53 @@ def refresh_story_dates(connection: Connection, story_id: int) -> None:
     )
 
 
+# Rows read back for recent_merges before the staff merges are left out (staff made those).
+_RECENT_MERGES_READ = 200
+
+
 class StoriesMixin(StoreBase):
     """What staff read about stories: their items and why they were merged."""
+
+    def recent_merges(self, since: datetime, limit: int) -> list[MergeRecord]:
+        """The latest items the automatic rule joined to another member's story, first seen
+        at or after `since`, newest first (an indexed read of the newest items)."""
+        items = schema.items.c
+        with self.engine.connect() as connection:
+            rows = connection.execute(
+                select(
+                    items.member_id,
+                    items.title,
+                    items.url,
+                    items.first_seen_at,
+                    items.merge_reason,
+                    schema.stories.c.uid,
+                )
+                .join(schema.stories, schema.stories.c.id == items.story_id)
+                .where(items.first_seen_at >= since, items.merge_reason.is_not(None))
+                .order_by(items.first_seen_at.desc(), items.id.desc())
+                .limit(_RECENT_MERGES_READ)
+            ).all()
+        found = []
+        for row in rows:
+            evidence = row.merge_reason
+            if not isinstance(evidence, dict) or evidence.get("rule") == STAFF_MERGE:
+                continue
+            matched = str(evidence.get("matched_member", ""))
+            if matched == row.member_id:
+                continue
+            found.append(
+                MergeRecord(
+                    story_id=f"urn:uuid:{row.uid}",
+                    member_id=row.member_id,
+                    title=row.title,
+                    url=row.url,
+                    first_seen_at=row.first_seen_at,
+                    matched_member=matched,
+                    rule=str(evidence.get("rule", "")),
+                    evidence=evidence,
+                )
+            )
+        return found[:limit]
 
     def story_record(self, target: str) -> StoryRecord | None:
         """The story named by its id ("urn:uuid:…") or one of its items' canonical links."""

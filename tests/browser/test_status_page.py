@@ -33,6 +33,12 @@ RSS = b"""<?xml version="1.0"?><rss version="2.0"><channel><title>Dairy</title>
 <link>http://127.0.0.1/</link><item><title>One story</title>
 <link>http://127.0.0.1/one</link><guid>dairy-one</guid>
 <pubDate>Mon, 30 Nov 2026 10:00:00 GMT</pubDate></item></channel></rss>"""
+# Another member's post of the same article link: the automatic rule merges it, and /status
+# must list that merge with its reason.
+CROSS_POST = b"""<?xml version="1.0"?><rss version="2.0"><channel><title>Farm</title>
+<link>http://127.0.0.1/</link><item><title>Dairy workers' story, shared</title>
+<link>http://127.0.0.1/one</link><guid>farm-one</guid>
+<pubDate>Mon, 30 Nov 2026 11:00:00 GMT</pubDate></item></channel></rss>"""
 
 
 def closed_port() -> int:
@@ -46,6 +52,7 @@ def status_site(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     directory: Path = tmp_path_factory.mktemp("status")
     with FixtureServer() as sites:
         sites.routes["/feed.xml"] = Route(body=RSS)
+        sites.routes["/farm.xml"] = Route(body=CROSS_POST)
         config = parse_config(
             f"""network:
   title: Test network
@@ -62,13 +69,19 @@ members:
     url: http://127.0.0.1/dairy/
     sources:
       - feed: {sites.url("/feed.xml")}
+  - id: farm
+    name: Farmworker Alliance
+    url: http://127.0.0.1/farm/
+    sources:
+      - feed: {sites.url("/farm.xml")}
 """
         )
         store = Store.open(f"sqlite:///{directory / 'aggregator.db'}")
         store.sync_config(config)
 
         async def poll() -> None:
-            async with Fetcher() as fetcher:
+            # Fetched at NOW, the page's clock: the merge is within /status's window.
+            async with Fetcher(clock=lambda: NOW) as fetcher:
                 await poll_all(config, store, fetcher)
 
         # In its own thread: Playwright's sync API keeps an event loop running in this one.
@@ -119,3 +132,24 @@ def test_status_shows_names_and_problems_on_screen_and_links_home(
     home.click()
     page.wait_for_url(status_site + "/")
     expect(page.locator("main article").first).to_be_visible()
+
+
+@pytest.mark.parametrize("width", [1280, 390])
+def test_status_lists_the_latest_automatic_merge_with_its_reason(
+    browsing: Browsing, status_site: str, width: int
+) -> None:
+    context = browsing.context(javascript=False, viewport={"width": width, "height": 800})
+    page = context.new_page()
+    page.goto(status_site + "/status")
+    expect(page.locator("h2#merges")).to_contain_text("Cross-posts merged automatically")
+    merge = page.locator("#merges + p + table tbody tr")
+    expect(merge).to_have_count(1)
+    expect(merge).to_contain_text("link: both link to http://127.0.0.1/one")
+    expect(merge).to_contain_text("joined")
+    expect(merge.locator("td.url a")).to_have_attribute("href", "http://127.0.0.1/one")
+    for cell in merge.locator("td").all():
+        box = cell.bounding_box()
+        assert box is not None
+        assert box["x"] >= 0
+        assert box["x"] + box["width"] <= width + 0.5, (width, box)
+    assert page.evaluate("document.documentElement.scrollWidth") <= width
