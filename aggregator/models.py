@@ -222,6 +222,18 @@ class FetchResult:
 
 
 @dataclass(frozen=True)
+class ImageCandidate:
+    """An image a source offers for an entry, with the size it declares (None: not declared).
+
+    normalize ranks these (ingest/images.choose_thumbnail) to pick the item's thumbnail.
+    """
+
+    url: str  # as the source gave it: may be relative to the entry's base
+    width: int | None = None
+    height: int | None = None
+
+
+@dataclass(frozen=True)
 class ParsedEntry:
     """One entry as the source wrote it: strings may hold HTML, URLs may be relative."""
 
@@ -238,6 +250,10 @@ class ParsedEntry:
     image: str | None = None
     language: str | None = None
     base_url: str | None = None  # xml:base in force for this entry's content, if any
+    # Every image the entry's metadata offers (media:content/thumbnail, enclosures, a followed
+    # page's Open Graph) with its declared size; `image` is the first of them, or the one the
+    # format names. The images inside the content are read by normalize itself.
+    images: tuple[ImageCandidate, ...] = ()
 
 
 @dataclass(frozen=True)

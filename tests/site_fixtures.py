@@ -7,6 +7,10 @@ fixture server serves files by name, so those addresses are added here as routes
 
 from __future__ import annotations
 
+import os
+import re
+import subprocess
+import sys
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -56,3 +60,38 @@ def serve_sites() -> Iterator[FixtureServer]:
     with FixtureServer(SITES) as server:
         add_cms_routes(server)
         yield server
+
+
+# What the site tools leave in feeds (aggregator/ingest/site_debris.py): none of it may
+# reach a published feed, page or widget.
+SHORTCODE = re.compile(r"\[/?(?:caption|embed|video|audio|gallery|contact-form-7|et_pb_|vc_)")
+DEBRIS = (
+    "appeared first on",
+    "This entry was posted in",
+    "Share this:",
+    "Like this:",
+    "Loading...",
+    "Related",
+    "All rights reserved",
+    "data:image",
+    "placeholder.gif",
+    "s.w.org",
+    "[…]",
+    "[&#8230;]",
+    "Read More",
+    "Continue reading",
+    "Seguir leyendo",
+    "Leer más",
+)
+
+
+def aggregator(*args: str, cwd: Path) -> subprocess.CompletedProcess[str]:
+    """`aggregator ARGS` in a subprocess, as staff run it."""
+    return subprocess.run(
+        [sys.executable, "-m", "aggregator.cli", *args],
+        capture_output=True,
+        text=True,
+        cwd=cwd,
+        env={**os.environ, "PYTHONIOENCODING": "utf-8"},
+        check=False,
+    )

@@ -19,12 +19,15 @@ from datetime import UTC
 from datetime import datetime
 from datetime import timedelta
 from functools import partial
-from urllib.parse import urlsplit
 
 import nh3
 
+from aggregator.ingest.images import choose_thumbnail
+from aggregator.ingest.images import content_images
+from aggregator.ingest.images import is_tracking_pixel
+from aggregator.ingest.images import pixels
 from aggregator.ingest.site_debris import clean_entry
-from aggregator.ingest.site_debris import is_decorative_image
+from aggregator.models import ImageCandidate
 from aggregator.models import Item
 from aggregator.models import ParsedEntry
 from aggregator.models import ParsedFeed
@@ -66,31 +69,10 @@ ELLIPSIS = "…"
 EARLIEST_DATE = datetime(1990, 1, 1, tzinfo=UTC)
 FUTURE_TOLERANCE = timedelta(minutes=10)
 
-# Hosts that serve nothing but tracking images and share buttons (suffix match).
-PIXEL_HOSTS = frozenset(
-    {
-        "pixel.wp.com",
-        "stats.wordpress.com",
-        "feeds.feedburner.com",
-        "feedsportal.com",
-        "api.flattr.com",
-        "pixel.quantserve.com",
-        "scorecardresearch.com",
-        "google-analytics.com",
-        "doubleclick.net",
-        "pixel.mathtag.com",
-        "pixel.facebook.com",
-    }
-)
-_PIXEL_FILE = re.compile(
-    r"/(?:pixel|1x1|spacer|blank|transparent|beacon|tracking|open)\.(?:gif|png)$", re.IGNORECASE
-)
-
 # nh3 serializes attribute values double-quoted with '"', '<' and '>' escaped, so this
 # reads its output exactly; it is never applied to unsanitized input.
 _IMG_TAG = re.compile(r'<img((?:\s+[^\s"\'<>/=]+(?:="[^"]*")?)*)\s*/?>')
 _ATTRIBUTE = re.compile(r'([^\s"\'<>/=]+)(?:="([^"]*)")?')
-_LEADING_NUMBER = re.compile(r"\s*(\d+)")
 _BLOCK_END = re.compile(
     r"</(?:p|div|li|ul|ol|dl|blockquote|pre|table|figure|h[1-6])>|<br>|<hr>", re.IGNORECASE
 )
@@ -203,8 +185,10 @@ def _normalize_entry(
     content_text = html_to_text(content)
     summary_html = _sanitize_content(entry.summary_html, base)
     summary_text = html_to_text(summary_html)
+    raw_content = entry.content_html
     if not _has_substance(content, content_text):
         content, content_text = summary_html, summary_text
+        raw_content = entry.summary_html
     if not _has_substance(content, content_text):
         if not title and url is None:
             return None
@@ -214,7 +198,10 @@ def _normalize_entry(
     published, updated, date_from_source = _dates(entry, now)
     authors = _unique(entry.authors, casefold=False)
     tags = _unique(entry.tags, casefold=True)
-    image = _image_url(entry.image, base) or _first_image(content)
+    named = (ImageCandidate(entry.image),) if entry.image else ()
+    # Read before sanitizing: the sanitizer drops srcset, whose widths rank the images.
+    in_content = content_images(raw_content or "") if content else []
+    image = choose_thumbnail([*entry.images, *named, *in_content], base)
 
     guid = INVALID_CHARS.sub("", entry.guid or "").strip()
     if guid:
@@ -352,29 +339,13 @@ def _digest(parts: list[str], *, separator: str) -> str:
 # --- images ----------------------------------------------------------------------------
 
 
-def _image_url(url: str | None, base: str | None) -> str | None:
-    resolved = absolute_url(url, base)
-    if resolved is None or _is_pixel_url(resolved) or is_decorative_image(resolved):
-        return None
-    return canonical_url(resolved)
-
-
-def _first_image(sanitized: str) -> str | None:
-    for match in _IMG_TAG.finditer(sanitized):
-        src = _img_attributes(match.group(1)).get("src")
-        image = _image_url(src, None)
-        if image is not None:
-            return image
-    return None
-
-
 def _keep_useful_image(match: re.Match[str]) -> str:
     attributes = _img_attributes(match.group(1))
     src = attributes.get("src")
-    if not src or _is_pixel_url(src):
+    if not src or is_tracking_pixel(src):
         return ""
-    width = _pixels(attributes.get("width"))
-    height = _pixels(attributes.get("height"))
+    width = pixels(attributes.get("width"))
+    height = pixels(attributes.get("height"))
     if width is not None and height is not None and width <= 1 and height <= 1:
         return ""
     return match.group(0)
@@ -382,24 +353,6 @@ def _keep_useful_image(match: re.Match[str]) -> str:
 
 def _img_attributes(serialized: str) -> dict[str, str]:
     return {name: html.unescape(value) for name, value in _ATTRIBUTE.findall(serialized)}
-
-
-def _pixels(value: str | None) -> int | None:
-    match = _LEADING_NUMBER.match(value or "")
-    return int(match.group(1)) if match else None
-
-
-def _is_pixel_url(url: str) -> bool:
-    try:
-        parts = urlsplit(url)
-    except ValueError:
-        return True
-    host = (parts.hostname or "").lower()
-    if any(host == pixel or host.endswith("." + pixel) for pixel in PIXEL_HOSTS):
-        return True
-    if host.endswith("facebook.com") and parts.path == "/tr":
-        return True
-    return bool(_PIXEL_FILE.search(parts.path))
 
 
 # --- HTML helpers ----------------------------------------------------------------------

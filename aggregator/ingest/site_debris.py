@@ -21,7 +21,6 @@ import html
 import re
 from dataclasses import dataclass
 from dataclasses import replace
-from urllib.parse import urlsplit
 
 from bs4 import BeautifulSoup
 from bs4 import Tag
@@ -29,6 +28,7 @@ from bs4.dammit import EntitySubstitution
 from bs4.element import NavigableString
 from bs4.formatter import HTMLFormatter
 
+from aggregator.ingest.images import srcset_widths
 from aggregator.models import ParsedEntry
 
 ELLIPSIS = "…"
@@ -203,13 +203,6 @@ _FOOTER_CLASSES = ("sharedaddy", "sd-sharing", "jp-relatedposts", "jp-post-flair
 _BLOCKS = frozenset({"p", "div", "section", "footer", "aside", "ul", "h3", "h4", "h5", "h6"})
 _PLACEHOLDER = re.compile(r"^data:|placeholder|lazy[_-]?load|/blank\.|/1x1\.|spacer\.", re.I)
 _EMOJI_SOURCE = "s.w.org/images/core/emoji"
-# Thumbnails: images that decorate the page rather than illustrate the story.
-_DECORATIVE_HOSTS = ("gravatar.com", "s.w.org", "wp.com/i/emoji", "feedburner.com")
-_DECORATIVE_PATH = re.compile(
-    r"avatar|emoji|smiley|share[_-]?(?:button|icon)|social[_-]?icon|/icons?/|"
-    r"(?:facebook|twitter|linkedin|whatsapp|email|print)[_-]?(?:icon|button|share)",
-    re.IGNORECASE,
-)
 
 
 class _SourceOrder(HTMLFormatter):
@@ -275,15 +268,6 @@ def clean_entry(entry: ParsedEntry) -> ParsedEntry:
     )
 
 
-def is_decorative_image(url: str) -> bool:
-    """Whether an image address is an avatar, emoji or share icon (never a thumbnail)."""
-    parts = urlsplit(url)
-    address = f"{parts.hostname or ''}{parts.path}".lower()
-    return any(host in address for host in _DECORATIVE_HOSTS) or bool(
-        _DECORATIVE_PATH.search(parts.path)
-    )
-
-
 def _attribute(tag: Tag, name: str) -> str:
     value = tag.get(name)
     return value.strip() if isinstance(value, str) else ""
@@ -316,17 +300,13 @@ def _repair_image(image: Tag) -> None:
 
 
 def _largest_in_srcset(srcset: str) -> str:
-    best, best_width = "", -1
-    for candidate in srcset.split(","):
-        parts = candidate.split()
-        if not parts:
-            continue
-        descriptor = parts[1] if len(parts) > 1 else "1x"
-        digits = "".join(character for character in descriptor if character.isdigit())
-        width = int(digits) if digits else 0
-        if width > best_width:
-            best, best_width = parts[0], width
-    return best
+    variants = list(enumerate(srcset_widths(srcset)))
+    if not variants:
+        return ""
+    # The widest variant; without width descriptors ("1x, 2x") the last, by convention the
+    # densest.
+    _, (url, _) = max(variants, key=lambda pair: (pair[1][1] or 0, pair[0]))
+    return url
 
 
 def _unwrap_noscript(noscript: Tag) -> None:

@@ -13,11 +13,11 @@ from datetime import datetime
 from hypothesis import given
 from hypothesis import strategies as st
 
+from aggregator.ingest.images import is_decorative_image
 from aggregator.ingest.normalize import normalize_feed
 from aggregator.ingest.site_debris import clean_body
 from aggregator.ingest.site_debris import clean_entry
 from aggregator.ingest.site_debris import clean_title
-from aggregator.ingest.site_debris import is_decorative_image
 from aggregator.ingest.site_debris import strip_shortcodes
 from aggregator.models import ParsedEntry
 from aggregator.models import ParsedFeed

@@ -9,10 +9,6 @@ read back with feedparser, with every real image, caption and link kept.
 from __future__ import annotations
 
 import json
-import os
-import re
-import subprocess
-import sys
 import textwrap
 from collections.abc import Iterator
 from pathlib import Path
@@ -21,7 +17,10 @@ import feedparser
 import pytest
 
 from aggregator.ingest.parse.site_tools import detect_site_tool
+from tests.site_fixtures import DEBRIS
+from tests.site_fixtures import SHORTCODE
 from tests.site_fixtures import SITES
+from tests.site_fixtures import aggregator
 from tests.site_fixtures import serve_sites
 from tests.support.server import FixtureServer
 
@@ -32,17 +31,6 @@ UPLOADS = "https://tomatopickers.example.org/wp-content/uploads/2025/03"
 def sites() -> Iterator[FixtureServer]:
     with serve_sites() as server:
         yield server
-
-
-def aggregator(*args: str, cwd: Path) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [sys.executable, "-m", "aggregator.cli", *args],
-        capture_output=True,
-        text=True,
-        cwd=cwd,
-        env={**os.environ, "PYTHONIOENCODING": "utf-8"},
-        check=False,
-    )
 
 
 @pytest.mark.parametrize(
@@ -105,27 +93,6 @@ CONFIG = textwrap.dedent(
           - feed: {base}/bilingual/es/feed/
     """
 )
-SHORTCODE = re.compile(r"\[/?(?:caption|embed|video|audio|gallery|contact-form-7|et_pb_|vc_)")
-DEBRIS = (
-    "appeared first on",
-    "This entry was posted in",
-    "Share this:",
-    "Like this:",
-    "Loading...",
-    "Related",
-    "All rights reserved",
-    "data:image",
-    "placeholder.gif",
-    "s.w.org",
-    "[…]",
-    "[&#8230;]",
-    "Read More",
-    "Continue reading",
-    "Seguir leyendo",
-    "Leer más",
-)
-
-
 def test_fetch_and_export_publish_member_posts_without_site_debris(
     sites: FixtureServer, tmp_path: Path
 ) -> None:

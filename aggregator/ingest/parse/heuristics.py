@@ -32,12 +32,14 @@ from urllib.parse import urljoin
 from bs4 import BeautifulSoup
 from bs4 import Tag
 
+from aggregator.ingest.images import pixels
 from aggregator.ingest.parse.pages import PAGE_FORMAT
 from aggregator.ingest.parse.pages import attribute_text
 from aggregator.ingest.parse.pages import decode_page
 from aggregator.ingest.parse.pages import document_base_url
 from aggregator.ingest.parse.pages import element_image_url
 from aggregator.ingest.parse.pages import parse_date
+from aggregator.models import ImageCandidate
 from aggregator.models import ParsedEntry
 from aggregator.models import ParsedFeed
 
@@ -86,6 +88,10 @@ class PageMetadata:
     description: str | None = None
     language: str | None = None
     url: str | None = None  # the page's address, the base for its relative URLs
+    # Every image the page names for itself (JSON-LD, og:image with og:image:width/height,
+    # twitter:image), relative like `image`: the thumbnail is chosen among them and the
+    # listing's own (ingest/images.choose_thumbnail).
+    images: tuple[ImageCandidate, ...] = ()
 
 
 # --- the listing ----------------------------------------------------------------------
@@ -506,6 +512,14 @@ def page_metadata(content: bytes, url: str, content_type: str | None) -> PageMet
         if isinstance(time_tag, Tag):
             published = _date_text(attribute_text(time_tag, "datetime"))
     description = meta("og:description", "description", "twitter:description")
+    images = [ImageCandidate(data.image)] if data.image else []
+    open_graph = meta("og:image", "og:image:url", "og:image:secure_url")
+    if open_graph:
+        width, height = pixels(meta("og:image:width")), pixels(meta("og:image:height"))
+        images.append(ImageCandidate(open_graph, width, height))
+    twitter = meta("twitter:image")
+    if twitter:
+        images.append(ImageCandidate(twitter))
     return PageMetadata(
         title=data.title or meta("og:title", "twitter:title"),
         published=published,
@@ -514,6 +528,7 @@ def page_metadata(content: bytes, url: str, content_type: str | None) -> PageMet
         description=_html_text(data.summary_html) or description,
         language=_page_language(soup),
         url=base_url,
+        images=tuple(images),
     )
 
 
@@ -526,6 +541,11 @@ def with_metadata(entry: ParsedEntry, metadata: PageMetadata) -> ParsedEntry:
     if image is None and metadata.image:
         # The story page's image is relative to the story page, not to the listing.
         image = urljoin(metadata.url, metadata.image) if metadata.url else metadata.image
+    # The page's images join the listing's as thumbnail candidates, made absolute likewise.
+    page_images = tuple(
+        replace(found, url=urljoin(metadata.url, found.url) if metadata.url else found.url)
+        for found in metadata.images
+    )
     summary = entry.summary_html
     if not summary and metadata.description:
         summary = _escape(metadata.description)
@@ -535,6 +555,7 @@ def with_metadata(entry: ParsedEntry, metadata: PageMetadata) -> ParsedEntry:
         published=entry.published or metadata.published,
         updated=entry.updated or metadata.updated,
         image=image,
+        images=entry.images + page_images,
         summary_html=summary,
         language=metadata.language or entry.language,
     )

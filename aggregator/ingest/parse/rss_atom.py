@@ -18,6 +18,7 @@ from typing import Any
 import feedparser
 from feedparser.exceptions import ThingsNobodyCaresAboutButMe
 
+from aggregator.ingest.images import pixels
 from aggregator.ingest.parse.fields import FormatError
 from aggregator.ingest.parse.fields import first_text
 from aggregator.ingest.parse.fields import get
@@ -33,6 +34,7 @@ from aggregator.ingest.parse.sniff import looks_like_html
 from aggregator.ingest.parse.sniff import split_content_type
 from aggregator.ingest.parse.xml_guard import looks_truncated
 from aggregator.ingest.parse.xml_guard import without_entity_declarations
+from aggregator.models import ImageCandidate
 from aggregator.models import ParsedEntry
 from aggregator.models import ParsedFeed
 
@@ -156,6 +158,7 @@ def _entry(
     base_url = first_text(
         (detail, "base") for detail in (content, summary_detail, title_detail) if detail
     )
+    images = _entry_images(entry)
     language = text_at(entry, "language") or first_text(
         (detail, "language") for detail in (content, title_detail, summary_detail) if detail
     )
@@ -170,7 +173,8 @@ def _entry(
         updated=utc(get(entry, "updated_parsed")),
         authors=_author_names(entry) or feed_authors,
         tags=unique(tag.get("term") or tag.get("label") for tag in mappings(entry, "tags")),
-        image=_entry_image(entry),
+        image=images[0].url if images else None,
+        images=images,
         language=language or feed_language,
         base_url=base_url,
     )
@@ -184,23 +188,33 @@ def _entry_link(entry: Mapping[str, Any]) -> str | None:
     return text_at(entry, "link")
 
 
-def _entry_image(entry: Mapping[str, Any]) -> str | None:
-    for thumbnail in mappings(entry, "media_thumbnail"):
-        if text_at(thumbnail, "url"):
-            return text_at(thumbnail, "url")
+def _entry_images(entry: Mapping[str, Any]) -> tuple[ImageCandidate, ...]:
+    """Every image the entry's metadata offers, with declared sizes, most specific first.
+
+    normalize ranks them with the content's own images (ingest/images.choose_thumbnail).
+    """
+    found: list[ImageCandidate] = []
+    for media in mappings(entry, "media_thumbnail"):
+        found += _sized(media, "url")
     for media in mappings(entry, "media_content"):
         media_type = str(media.get("type") or "")
-        if (media.get("medium") == "image" or media_type.startswith("image/")) and text_at(
-            media, "url"
-        ):
-            return text_at(media, "url")
+        if media.get("medium") == "image" or media_type.startswith("image/"):
+            found += _sized(media, "url")
     for link in mappings(entry, "links"):
         if link.get("rel") == "enclosure" and str(link.get("type") or "").startswith("image/"):
-            href = text_at(link, "href")
-            if href:
-                return href
+            found += _sized(link, "href")
     # itunes:image is the one entry-level image feedparser stores under "image".
-    return text_at(mapping(entry, "image"), "href")
+    found += _sized(mapping(entry, "image") or {}, "href")
+    return tuple(found)
+
+
+def _sized(element: Mapping[str, Any], key: str) -> list[ImageCandidate]:
+    url = text_at(element, key)
+    if url is None:
+        return []
+    return [
+        ImageCandidate(url, pixels(text_at(element, "width")), pixels(text_at(element, "height")))
+    ]
 
 
 def _author_names(container: Mapping[str, Any]) -> tuple[str, ...]:
