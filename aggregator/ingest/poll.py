@@ -28,6 +28,7 @@ from concurrent.futures.process import BrokenProcessPool
 from dataclasses import replace
 from datetime import datetime
 from datetime import timedelta
+from functools import partial
 from urllib.parse import urljoin
 
 from aggregator.identity import body_digest
@@ -37,6 +38,7 @@ from aggregator.ingest.filters import filter_items
 from aggregator.ingest.follow import follow_new_items
 from aggregator.ingest.language import with_detected_language
 from aggregator.ingest.parse import parse_source
+from aggregator.ingest.parse.discover import FetchFunction
 from aggregator.ingest.parse.discover import discover_feed
 from aggregator.ingest.parse.discover import is_html_page
 from aggregator.ingest.parse_worker import parse_in_worker
@@ -213,7 +215,11 @@ async def _poll_source(
     if discovered is not None:
         # The feed autodiscovery chose earlier is polled in place of the site's address;
         # results stay recorded under the configured address.
-        result = await fetcher.fetch(replace(source, url=discovered), state.validators)
+        # Fetched as found, not as written: only the configured host may be private, and
+        # the remembered address is checked again each time (its DNS may have changed).
+        result = await fetcher.fetch(
+            replace(source, url=discovered), state.validators, found_from=source.url
+        )
         result = replace(result, source=source)
         if result.status in MISSING_STATUSES or is_html_page(result):
             # The site moved its feed: forget it and look again from the configured address.
@@ -230,7 +236,7 @@ async def _poll_source(
         result = await fetcher.fetch(source, state.validators)
     if result.error is None and source.kind != "page" and is_html_page(result):
         discovery = await discover_feed(
-            result, fetcher.fetch, read_feed=parse_source, resolver=fetcher.resolver
+            result, found_by(fetcher, source), read_feed=parse_source, resolver=fetcher.resolver
         )
         chosen = discovery.chosen
         if chosen is None or chosen.result is None:
@@ -284,7 +290,7 @@ async def _poll_result(
             parsed,
             source,
             store.known_item_keys(source.url),
-            fetcher.fetch,
+            found_by(fetcher, source),
             result.fetched_at,
             language,
             resolver=fetcher.resolver,
@@ -295,6 +301,12 @@ async def _poll_result(
     chosen = filter_items(with_detected_language(items), source.filters, result.fetched_at)
     report = store.record_items(result, chosen.kept, warning=parsed.warning)
     return with_hints(replace(report, filtered=len(chosen.dropped)), result, parsed)
+
+
+def found_by(fetcher: Fetcher, source: SourceConfig) -> FetchFunction:
+    """Fetches addresses found from `source` (discovered feeds, story pages) as found: only
+    the host staff wrote for the source may be private (Fetcher.fetch's found_from)."""
+    return partial(fetcher.fetch, found_from=source.url)
 
 
 def advertised_hub(parsed: ParsedFeed) -> tuple[str | None, str | None]:
