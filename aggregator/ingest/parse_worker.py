@@ -24,7 +24,14 @@ from aggregator.models import ParsedFeed
 def parse_and_normalize(result: FetchResult, language: str | None) -> tuple[ParsedFeed, list[Item]]:
     """The pure, CPU-bound middle of a poll."""
     parsed = parse_source(result)
-    return parsed, normalize_feed(parsed, result.source, result.fetched_at, language)
+    items = normalize_feed(parsed, result.source, result.fetched_at, language)
+    skipped = len(parsed.entries) - len(items)
+    if skipped:
+        # Said on the poll report and /status: a feed that suddenly sends empty items is
+        # broken or tampered with, and its stored stories were kept as they were.
+        note = f"{skipped} items with nothing to show (no title, no text) were skipped"
+        parsed = replace(parsed, warning=f"{parsed.warning}; {note}" if parsed.warning else note)
+    return parsed, items
 
 
 def parse_in_worker(
