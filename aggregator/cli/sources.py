@@ -10,6 +10,7 @@ import asyncio
 import sys
 from datetime import UTC
 from datetime import datetime
+from functools import partial
 from pathlib import Path
 from typing import TYPE_CHECKING
 from typing import TextIO
@@ -56,8 +57,13 @@ def command_preview(
 
     async def run() -> Preview:
         async with Fetcher() as fetcher:
+            # The typed address is the trusted one; feeds found from it are checked as found.
             return await preview_source(
-                url, fetch=fetcher.fetch, now=datetime.now(UTC), page=page, selectors=selectors
+                url,
+                fetch=partial(fetcher.fetch, found_from=url),
+                now=datetime.now(UTC),
+                page=page,
+                selectors=selectors,
             )
 
     result = asyncio.run(run())

@@ -3,8 +3,9 @@
 Owns the httpx client and its limits: a shared connection pool, a concurrency limit,
 per-phase timeouts plus a total deadline (a server trickling a byte a second cannot hold
 a poll forever), a cap on the decompressed body size enforced while streaming, redirects
-followed by hand up to a limit with each target checked first (aggregator.ingest.safety: no hop
-from a public site to a private address), conditional GET from stored validators.
+followed by hand up to a limit with each target checked first (aggregator.ingest.safety: only
+the host staff wrote may be private), connections made to the very addresses that were
+checked (aggregator.ingest.connect: no DNS rebinding), conditional GET from stored validators.
 
 It never raises for a fault of the remote side: an HTTP error, a refused connection or a
 timeout is a FetchResult with `error` set in words staff can act on, so one broken member
@@ -27,13 +28,18 @@ from email.utils import parsedate_to_datetime
 from types import TracebackType
 from urllib.parse import urlsplit
 
+import httpcore
 import httpx
 
 from aggregator import USER_AGENT
+from aggregator.ingest.connect import CheckedBackend
+from aggregator.ingest.connect import CheckedTransport
+from aggregator.ingest.connect import NameNotFoundError
 from aggregator.ingest.safety import Resolver
 from aggregator.ingest.safety import UnsafeAddressError
 from aggregator.ingest.safety import check_redirect
 from aggregator.ingest.safety import system_resolver
+from aggregator.ingest.safety import trusted_host
 from aggregator.models import CacheValidators
 from aggregator.models import FetchLimits
 from aggregator.models import FetchResult
@@ -88,7 +94,7 @@ def describe_exception(exc: BaseException, limits: FetchLimits) -> str:
     if isinstance(exc, httpx.TooManyRedirects):
         return f"too many redirects (more than {limits.max_redirects}), or a redirect loop"
     if isinstance(exc, UnsafeAddressError):
-        return f"a redirect was refused for safety: {exc}"
+        return f"a redirect or found address was refused for safety: {exc}"
     if isinstance(exc, httpx.RemoteProtocolError):
         return "the server broke off the connection before sending the whole answer"
     if isinstance(exc, httpx.TimeoutException):
@@ -97,7 +103,7 @@ def describe_exception(exc: BaseException, limits: FetchLimits) -> str:
         causes = list(_exception_chain(exc))
         if any(isinstance(cause, ssl.SSLError) for cause in causes):
             return f"secure connection (TLS) failed: {exc}"
-        if any(isinstance(cause, socket.gaierror) for cause in causes):
+        if any(isinstance(cause, (socket.gaierror, NameNotFoundError)) for cause in causes):
             return DNS_FAILED
         if any(isinstance(cause, ConnectionRefusedError) for cause in causes):
             return CONNECTION_REFUSED
@@ -209,28 +215,44 @@ class Fetcher:
         clock: Callable[[], datetime] | None = None,
         transport: httpx.AsyncBaseTransport | None = None,
         resolver: Resolver | None = None,
+        connector: httpcore.AsyncNetworkBackend | None = None,
     ) -> None:
+        """`resolver` looks up every host, for the checks and the connections alike;
+        `connector` opens the connections to the checked addresses (tests map a public
+        address to a local server). A `transport` replaces both connection pools and their
+        checks (tests that map host names); redirects are still checked first."""
         self.limits = limits or FetchLimits()
-        # Looks up each redirect target before it is requested (aggregator.ingest.safety).
         self._resolver = resolver or system_resolver
         self._clock = clock or (lambda: datetime.now(UTC))
         self._semaphore = asyncio.Semaphore(self.limits.concurrency)
         self._host_semaphores: dict[str, asyncio.Semaphore] = {}
-        self._client = httpx.AsyncClient(
-            headers={"User-Agent": USER_AGENT, "Accept": ACCEPT},
-            timeout=httpx.Timeout(self.limits.read_timeout, connect=self.limits.connect_timeout),
-            # Followed by hand in _follow, so each target is checked before it is requested.
-            follow_redirects=False,
-            limits=httpx.Limits(
-                max_connections=self.limits.concurrency,
-                max_keepalive_connections=self.limits.concurrency,
-            ),
-            transport=transport,
-            cookies=httpx.Cookies(NoCookies()),
-            # Proxies from the environment would route member sites (and the offline
-            # demo on 127.0.0.1) through a machine-wide setting nobody chose for us.
-            trust_env=False,
+        pool_limits = httpx.Limits(
+            max_connections=self.limits.concurrency,
+            max_keepalive_connections=self.limits.concurrency,
         )
+
+        def client(public_only: bool) -> httpx.AsyncClient:
+            backend = CheckedBackend(self._resolver, public_only=public_only, connector=connector)
+            return httpx.AsyncClient(
+                headers={"User-Agent": USER_AGENT, "Accept": ACCEPT},
+                timeout=httpx.Timeout(
+                    self.limits.read_timeout, connect=self.limits.connect_timeout
+                ),
+                # Followed by hand in _follow, so each target is checked before it is requested.
+                follow_redirects=False,
+                limits=pool_limits,
+                transport=transport or CheckedTransport(backend, limits=pool_limits),
+                cookies=httpx.Cookies(NoCookies()),
+                # Proxies from the environment would route member sites (and the offline
+                # demo on 127.0.0.1) through a machine-wide setting nobody chose for us.
+                trust_env=False,
+            )
+
+        # Requests to the host staff wrote for the source, which may be private; requests
+        # to any other host, which may reach public addresses only. Separate pools, so a
+        # connection made to a trusted host's private address never serves anyone else.
+        self._trusted_client = client(public_only=False)
+        self._client = client(public_only=True) if transport is None else self._trusted_client
 
     async def __aenter__(self) -> Fetcher:
         return self
@@ -245,6 +267,8 @@ class Fetcher:
 
     async def aclose(self) -> None:
         await self._client.aclose()
+        if self._trusted_client is not self._client:
+            await self._trusted_client.aclose()
 
     def now(self) -> datetime:
         """The fetcher's clock (tests pass their own): when a poll happened."""
@@ -262,14 +286,23 @@ class Fetcher:
             self._host_semaphores[host] = asyncio.Semaphore(self.limits.per_host)
         return self._host_semaphores[host]
 
-    async def fetch(self, source: SourceConfig, validators: CacheValidators) -> FetchResult:
+    async def fetch(
+        self, source: SourceConfig, validators: CacheValidators, *, found_from: str | None = None
+    ) -> FetchResult:
+        """One GET of `source.url`, redirects followed; never raises (but for cancellation).
+
+        `found_from`: the address staff wrote in feeds.yaml when `source.url` was found rather
+        than written (a discovered or remembered feed, a story page): only that address's
+        host may be private. By default `source.url` is the address staff wrote.
+        """
         # The host slot is taken before the global one, so sources queued behind a busy
         # host never hold global slots that other hosts could use.
         async with self._host_semaphore(source.url), self._semaphore:
             fetched_at = self._clock()
             try:
                 async with asyncio.timeout(self.limits.total_timeout):
-                    return await self._fetch(source, validators, fetched_at)
+                    trusted = trusted_host(found_from or source.url)
+                    return await self._fetch(source, validators, fetched_at, trusted)
             # Any fault is this source's failure, never the round's: a hostile link must
             # not stop everyone else's news (httpx.InvalidURL is not an httpx.HTTPError).
             except Exception as exc:
@@ -284,14 +317,18 @@ class Fetcher:
                 )
 
     async def _fetch(
-        self, source: SourceConfig, validators: CacheValidators, fetched_at: datetime
+        self,
+        source: SourceConfig,
+        validators: CacheValidators,
+        fetched_at: datetime,
+        trusted: str | None,
     ) -> FetchResult:
         headers = {}
         if validators.etag:
             headers["If-None-Match"] = validators.etag
         if validators.last_modified:
             headers["If-Modified-Since"] = validators.last_modified
-        response, moved_to = await self._follow(source.url, headers)
+        response, moved_to = await self._follow(source.url, headers, trusted)
         try:
             final_url = str(response.url)
             if response.status_code == 304:
@@ -334,20 +371,26 @@ class Fetcher:
             await response.aclose()
 
     async def _follow(
-        self, url: str, headers: dict[str, str]
+        self, url: str, headers: dict[str, str], trusted: str | None
     ) -> tuple[httpx.Response, str | None]:
         """GET `url`, following up to max_redirects redirects; the open final response and
         where the source moved for good (the address after the leading 301/308 hops: a
         temporary hop before it means the configured address must stay).
 
-        Each target is checked (aggregator.ingest.safety) before it is requested, so a hacked
-        public site cannot send us to 127.0.0.1, the office network or a metadata service.
+        Each address is checked (aggregator.ingest.safety) before it is requested, the first
+        one too (it may be a remembered one), so a hacked public site cannot send us to
+        127.0.0.1, the office network or a metadata service: only the `trusted` host may be
+        private, whatever the other hosts resolve to. The connection checks again what it
+        connects to (aggregator.ingest.connect).
         """
         moved_to: str | None = None
         permanent = True
         for _ in range(self.limits.max_redirects + 1):
-            request = self._client.build_request("GET", url, headers=headers)
-            response = await self._client.send(request, stream=True)
+            await check_redirect(url, self._resolver, trusted=trusted)
+            on_trusted_host = trusted is not None and trusted_host(url) == trusted
+            client = self._trusted_client if on_trusted_host else self._client
+            request = client.build_request("GET", url, headers=headers)
+            response = await client.send(request, stream=True)
             location = response.headers.get("location")
             if not response.is_redirect or location is None:
                 return response, moved_to
@@ -360,7 +403,6 @@ class Fetcher:
                 moved_to = target
             else:
                 permanent = False
-            await check_redirect(url, target, self._resolver)
             url = target
         raise httpx.TooManyRedirects(
             f"more than {self.limits.max_redirects} redirects", request=request

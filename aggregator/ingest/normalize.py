@@ -96,7 +96,8 @@ def normalize_feed(
 ) -> list[Item]:
     """One Item per usable entry, in the feed's order.
 
-    Entries with no title, no link and no content at all are dropped. `now` stands in for
+    Entries with nothing to show (no title and no content: a GUID or a link alone) are
+    dropped; count them with `len(parsed.entries) - len(items)`. `now` stands in for
     missing, implausible or future dates and must be timezone-aware.
     """
     return [item for _, item in normalize_entries(parsed, source, now, default_language)]
@@ -190,7 +191,9 @@ def _normalize_entry(
         content, content_text = summary_html, summary_text
         raw_content = entry.summary_html
     if not _has_substance(content, content_text):
-        if not title and url is None:
+        # Nothing a reader could see: a link or a GUID alone would be stored as a story
+        # with an empty headline, and overwrite the stored story that has that GUID.
+        if not title:
             return None
         content = content_text = ""
 

@@ -25,6 +25,7 @@ from dataclasses import dataclass
 from dataclasses import replace
 from datetime import datetime
 from datetime import timedelta
+from functools import partial
 from urllib.parse import urljoin
 
 from aggregator.identity import body_digest
@@ -34,6 +35,7 @@ from aggregator.ingest.filters import filter_items
 from aggregator.ingest.follow import follow_new_items
 from aggregator.ingest.language import with_detected_language
 from aggregator.ingest.parse import parse_source
+from aggregator.ingest.parse.discover import FetchFunction
 from aggregator.ingest.parse.discover import discover_if_page
 from aggregator.ingest.parse.discover import is_html_page
 from aggregator.ingest.pool import ParsePool
@@ -215,7 +217,11 @@ async def _poll_source(
     if discovered is not None:
         # The feed autodiscovery chose earlier is polled in place of the site's address;
         # results stay recorded under the configured address.
-        result = await fetcher.fetch(replace(source, url=discovered), state.validators)
+        # Fetched as found, not as written: only the configured host may be private, and
+        # the remembered address is checked again each time (its DNS may have changed).
+        result = await fetcher.fetch(
+            replace(source, url=discovered), state.validators, found_from=source.url
+        )
         result = replace(result, source=source)
         if result.status in MISSING_STATUSES or is_html_page(result):
             # The site moved its feed: forget it and look again from the configured address.
@@ -231,7 +237,7 @@ async def _poll_source(
     else:
         result = await fetcher.fetch(source, state.validators)
     discovery = await discover_if_page(
-        result, fetcher.fetch, read_feed=parse_source, resolver=fetcher.resolver
+        result, found_by(fetcher, source), read_feed=parse_source, resolver=fetcher.resolver
     )
     if discovery is not None:
         chosen = discovery.chosen
@@ -293,7 +299,7 @@ async def _poll_result(
             list(zip(parsed.entries, items, strict=True)),
             source,
             store.known_item_keys(source.url),
-            fetcher.fetch,
+            found_by(fetcher, source),
             result.fetched_at,
             language,
             resolver=fetcher.resolver,
@@ -305,6 +311,12 @@ async def _poll_result(
     stored = store.record_items(result, chosen.kept, warning=parsed.warning)
     report = items_report(result, stored, warning=parsed.warning, filtered=len(chosen.dropped))
     return with_hints(report, result, parsed)
+
+
+def found_by(fetcher: Fetcher, source: SourceConfig) -> FetchFunction:
+    """Fetches addresses found from `source` (discovered feeds, story pages) as found: only
+    the host staff wrote for the source may be private (Fetcher.fetch's found_from)."""
+    return partial(fetcher.fetch, found_from=source.url)
 
 
 def advertised_hub(parsed: ParsedFeed) -> tuple[str | None, str | None]:

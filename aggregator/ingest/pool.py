@@ -51,6 +51,12 @@ def parse_off_loop(
     except ParseError as exc:
         return None, [], exc.cause
     pairs = normalize_entries(parsed, result.source, result.fetched_at, language)
+    skipped = len(parsed.entries) - len(pairs)
+    if skipped:
+        # Said on the poll report and /status: a feed that suddenly sends empty items is
+        # broken or tampered with, and its stored stories were kept as they were.
+        note = f"{skipped} items with nothing to show (no title, no text) were skipped"
+        parsed = replace(parsed, warning=f"{parsed.warning}; {note}" if parsed.warning else note)
     entries = tuple(entry for entry, _ in pairs) if result.source.follow else ()
     return replace(parsed, entries=entries), [item for _, item in pairs], None
 

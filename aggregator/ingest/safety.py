@@ -3,12 +3,14 @@
 A member's site, once hacked or misconfigured, can redirect us (or advertise a feed link)
 to `http://127.0.0.1:…`, to a machine on the office network or to the cloud metadata
 service (169.254.169.254), and the aggregator would fetch it and republish the answer.
-The rule: an address staff wrote into feeds.yaml is trusted as written (an intranet
-member, the offline demo and tests on 127.0.0.1 all work), but a hop *from a public
-address* to anything that is not public is refused, and so is any scheme but http(s).
+The rule: the host of an address staff wrote into feeds.yaml is trusted as written (an
+intranet member, the offline demo and tests on 127.0.0.1 all work); any other host a fetch
+reaches (a redirect, a discovered or remembered feed, a story page, a hub) must resolve to
+public addresses only, and a name that cannot be looked up is refused. Only http(s).
 
 `is_public_address` is pure; `check_redirect` does the DNS lookups through a resolver
-passed in, so tests never need real DNS. This module never connects anywhere itself.
+passed in, so tests never need real DNS. This module never connects anywhere itself: the
+connection that checks the addresses it connects to is aggregator.ingest.connect.
 """
 
 from __future__ import annotations
@@ -81,9 +83,9 @@ async def system_resolver(host: str, port: int) -> list[str]:
     return [str(info[4][0]) for info in infos]
 
 
-async def host_is_public(host: str, port: int, resolver: Resolver) -> bool | None:
-    """Whether every address `host` resolves to is public (an IP literal is not looked up);
-    None when the name cannot be looked up at all.
+async def lookup(host: str, port: int, resolver: Resolver) -> list[str] | None:
+    """The addresses of `host` (an IP literal as written, a name looked up once); None when
+    the name cannot be looked up at all.
 
     Any failure of the lookup is None, whatever the resolver raised: a host name a hostile
     page wrote can make getaddrinfo raise UnicodeError (a label over 63 characters) as
@@ -95,12 +97,29 @@ async def host_is_public(host: str, port: int, resolver: Resolver) -> bool | Non
     except ValueError:
         pass
     else:
-        return is_public_address(literal)
+        return [literal]
     try:
-        addresses = await resolver(host, port)
+        return list(await resolver(host, port))
     except (OSError, UnicodeError, ValueError):
         return None
-    return bool(addresses) and all(is_public_address(address) for address in addresses)
+
+
+async def public_addresses(host: str, port: int, resolver: Resolver) -> list[str]:
+    """The addresses of `host`, looked up once, when every one of them is public; raise
+    UnsafeAddressError when one is not or the name cannot be looked up.
+
+    A name that fails to resolve is refused, never passed on to be resolved again later:
+    it could answer with an internal address then (DNS rebinding).
+    """
+    addresses = await lookup(host, port, resolver)
+    if addresses is None:
+        raise UnsafeAddressError(f"it leads to a host name that cannot be looked up ({host})")
+    if not addresses or not all(is_public_address(address) for address in addresses):
+        raise UnsafeAddressError(
+            f"it leads to a private or local address ({host}); only the host written"
+            " in feeds.yaml may be one"
+        )
+    return addresses
 
 
 def _host_and_port(url: str) -> tuple[str, int]:
@@ -118,30 +137,33 @@ def _host_and_port(url: str) -> tuple[str, int]:
     return parts.hostname, port
 
 
-async def check_redirect(from_url: str, to_url: str, resolver: Resolver) -> None:
-    """Raise UnsafeAddressError when following `from_url` -> `to_url` must be refused.
+def trusted_host(url: str) -> str | None:
+    """The host of an address staff wrote in feeds.yaml: the only host a fetch trusts to be
+    private (lower-cased, IPv6 without brackets); None when the address has none."""
+    try:
+        return urlsplit(url).hostname
+    except ValueError:
+        return None
 
-    Refused: any scheme but http(s); a hop from a public host to a host that is not public.
-    A hop from a host that is not public (an intranet member staff configured) may go
-    anywhere: staff trusted that network when they wrote the address.
+
+async def check_redirect(to_url: str, resolver: Resolver, *, trusted: str | None) -> None:
+    """Raise UnsafeAddressError when the fetcher must not go to `to_url`.
+
+    Refused: any scheme but http(s); a host other than `trusted` (the host staff wrote in
+    feeds.yaml, see trusted_host) that is not public or cannot be looked up. Trust is never
+    inferred from where a hop came from: a member's DNS can make its host resolve to a
+    public and a 10.x address at once, and that must not make it an "intranet host" whose
+    redirects may go anywhere. This is the early check, for a clear message; the connection
+    itself checks again what it connects to (aggregator.ingest.connect).
     """
     to_host, to_port = _host_and_port(to_url)
-    from_host, from_port = _host_and_port(from_url)
-    # An origin that cannot be looked up is not trusted as an intranet host: only a host
-    # that resolves to non-public addresses is.
-    if await host_is_public(from_host, from_port, resolver) is False:
+    if trusted is not None and to_host == trusted:
         return
-    verdict = await host_is_public(to_host, to_port, resolver)
-    if verdict is None:
-        # Refused rather than left to the connection: a name that fails here and resolves a
-        # moment later (DNS rebinding) could reach anything.
-        raise UnsafeAddressError(f"it leads to a host name that cannot be looked up ({to_host})")
-    if not verdict:
-        raise UnsafeAddressError(
-            f"it leads from a public site to a private or local address ({to_host})"
-        )
+    await public_addresses(to_host, to_port, resolver)
 
 
 async def check_discovered_link(page_url: str, link_url: str, resolver: Resolver) -> None:
-    """The same rule for a feed link found on a page: the page's address vouches for it."""
-    await check_redirect(page_url, link_url, resolver)
+    """The same rule for a link found on a page (a feed link, a WebSub hub): the page's own
+    host is the only one it vouches for. The fetch of the link checks again against the host
+    staff wrote (Fetcher.fetch's `found_from`)."""
+    await check_redirect(link_url, resolver, trusted=trusted_host(page_url))

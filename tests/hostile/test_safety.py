@@ -99,7 +99,9 @@ def test_redirect_from_a_public_site_to_a_private_address_is_refused(
     result = fetch_public(server, "/feed.xml")
     assert result.content is None
     assert result.error is not None
-    assert result.error.startswith("a redirect was refused for safety: it leads from a public")
+    assert result.error.startswith(
+        "a redirect or found address was refused for safety: it leads to a private or local"
+    )
     assert server.requests_for("/secret") == []  # refused before any request was made
 
 
@@ -112,7 +114,7 @@ def test_redirect_to_a_scheme_other_than_http_is_refused(
     server.routes["/feed.xml"] = Route(status=302, headers={"Location": target})
     result = fetch_public(server, "/feed.xml")
     assert result.error is not None
-    assert result.error.startswith("a redirect was refused for safety")
+    assert result.error.startswith("a redirect or found address was refused for safety")
     assert "only http and https" in result.error
 
 
@@ -149,7 +151,11 @@ def test_discovered_feed_link_follows_the_same_rule() -> None:
 
     asyncio.run(check(f"https://{PUBLIC_HOST}/", f"https://{OTHER_PUBLIC_HOST}/feed"))
     asyncio.run(check("http://127.0.0.1:8080/news/", "http://127.0.0.1:8080/feed.xml"))
-    asyncio.run(check(f"http://{PRIVATE_NAMED_HOST}/", "http://10.20.30.41/feed.xml"))
+    asyncio.run(check(f"http://{PRIVATE_NAMED_HOST}/feed", f"http://{PRIVATE_NAMED_HOST}/x"))
+    # A page vouches only for its own host: trust is never inferred from what a host
+    # resolves to (another intranet host must be written in feeds.yaml itself).
+    with pytest.raises(UnsafeAddressError):
+        asyncio.run(check(f"http://{PRIVATE_NAMED_HOST}/", "http://10.20.30.41/feed.xml"))
     for link in ("http://127.0.0.1/feed", "http://169.254.169.254/", "javascript:alert(1)"):
         with pytest.raises(UnsafeAddressError):
             asyncio.run(check(f"https://{PUBLIC_HOST}/", link))
@@ -182,7 +188,7 @@ def test_redirect_to_a_host_that_cannot_be_looked_up_is_refused(
 
 def test_an_origin_that_cannot_be_looked_up_vouches_for_nothing() -> None:
     async def check() -> None:
-        await check_redirect("http://unknown.member.example/", "http://10.0.0.1/", RESOLVER)
+        await check_redirect("http://10.0.0.1/", RESOLVER, trusted="unknown.member.example")
 
     with pytest.raises(UnsafeAddressError):
         asyncio.run(check())

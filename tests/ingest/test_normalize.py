@@ -589,15 +589,14 @@ def test_empty_entries_are_dropped_and_order_is_kept() -> None:
         ParsedEntry(guid="2", content_html="<script>only a script</script>"),
         ParsedEntry(guid="3", link="javascript:x", title="  ", summary_html="<p> </p>"),
         entry(guid="4", title=None, link=None, content_html="<p>Untitled note</p>"),
+        # A link alone is nothing to show: it would be an empty headline (issue 13).
         entry(guid="5", title=None, content_html=None),
         entry(guid="6", title="Last"),
     )
     feed = ParsedFeed(url=FEED_URL, format="atom10", entries=entries)
     items = normalize_feed(feed, SOURCE, NOW)
-    assert [item.key for item in items] == ["guid:1", "guid:4", "guid:5", "guid:6"]
+    assert [item.key for item in items] == ["guid:1", "guid:4", "guid:6"]
     assert items[1].title == ""
-    assert items[2].content_html == ""
-    assert items[2].url == "https://news.example.org/2024/05/wages/"
 
 
 # --- feedparser's test corpus ------------------------------------------------------------
