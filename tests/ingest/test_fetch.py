@@ -8,16 +8,24 @@ import socket
 import urllib.request
 from datetime import UTC
 from datetime import datetime
+from datetime import timedelta
+from email.utils import format_datetime
+
+import httpx
 
 from aggregator import USER_AGENT
 from aggregator.demo.server import Route
 from aggregator.ingest.fetch import Fetcher
+from aggregator.ingest.fetch import cache_max_age
+from aggregator.ingest.fetch import retry_after
 from aggregator.models import CacheValidators
 from aggregator.models import FetchLimits
 from aggregator.models import FetchResult
 from aggregator.models import SourceConfig
 from tests.support.server import FixtureServer
 
+NOW = datetime(2026, 12, 1, 12, 0, tzinfo=UTC)
+HOUR = timedelta(hours=1)
 FEED = b"<?xml version='1.0'?><rss version='2.0'><channel><title>t</title></channel></rss>"
 
 
@@ -132,3 +140,13 @@ def test_slow_server_hits_the_total_deadline(server: FixtureServer) -> None:
     elapsed = (datetime.now(UTC) - started).total_seconds()
     assert result.error is not None and "0.5 s" in result.error
     assert elapsed < 2.5
+
+
+def test_cache_control_and_retry_after_headers_are_read() -> None:
+    assert cache_max_age(httpx.Headers({"Cache-Control": "public, max-age=600"})) == 600
+    assert cache_max_age(httpx.Headers({"Cache-Control": "no-cache, max-age=600"})) is None
+    assert cache_max_age(httpx.Headers({"Cache-Control": "max-age=soon"})) is None
+    assert retry_after(httpx.Headers({"Retry-After": "120"}), NOW) == NOW + timedelta(minutes=2)
+    date = format_datetime(NOW + HOUR, usegmt=True)
+    assert retry_after(httpx.Headers({"Retry-After": date}), NOW) == NOW + HOUR
+    assert retry_after(httpx.Headers({"Retry-After": "whenever"}), NOW) is None
