@@ -92,7 +92,8 @@ def published_opml(
 
 
 def member_feed_path(member_id: str, extension: str = "atom") -> str:
-    return f"members/{member_id}/feed.{extension}"
+    """Where a member's own feed on the network lives, relative to the feed base."""
+    return f"members/{quote(member_id, safe='')}/feed.{extension}"
 
 
 def tag_feed_path(tag: str, extension: str = "atom") -> str:
