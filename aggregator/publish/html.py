@@ -25,6 +25,9 @@ from aggregator import PROJECT_URL
 from aggregator.models import MemberConfig
 from aggregator.models import NetworkConfig
 from aggregator.models import PublishedStory
+from aggregator.publish.embed import EMBED_SCRIPT_PATH
+from aggregator.publish.opml import MEMBERS_OPML_PATH
+from aggregator.publish.opml import OPML_PATH
 from aggregator.publish.opml import member_feed_path
 from aggregator.publish.opml import tag_feed_path
 from aggregator.publish.page_parts import EMBED_STYLE
@@ -51,11 +54,8 @@ FEED_FORMATS: tuple[tuple[str, str, str], ...] = (
     ("RSS", "feed.rss", RSS_TYPE),
     ("JSON Feed", "feed.json", JSON_FEED_TYPE),
 )
-MEMBERS_OPML_PATH = "members.opml"
-PUBLISHED_OPML_PATH = "opml"
 README_EMBED_TITLE = "Embedding the latest news on your site"
 README_EMBED_URL = PROJECT_URL + "#embedding-the-latest-news-on-your-site"
-EMBED_SCRIPT_PATH = "embed.js"
 
 EMBED_SUMMARY_LENGTH = 180  # characters of plain text per story in the compact fragment
 # Characters of plain text per story on the front page: a feed's summary may be one line or
@@ -242,7 +242,7 @@ def _subscribe_box(words: Words, feeds: list[tuple[str, str, str]], base: str) -
     ]
     lines += [
         f"<li>{link(base + MEMBERS_OPML_PATH, words.members_opml, ours=True)}</li>",
-        f"<li>{link(base + PUBLISHED_OPML_PATH, words.all_feeds_opml, ours=True)}</li>",
+        f"<li>{link(base + OPML_PATH, words.all_feeds_opml, ours=True)}</li>",
         "</ul>",
         "</section>",
     ]

@@ -20,6 +20,9 @@ from aggregator.models import NetworkConfig
 from aggregator.publish.syndication import feed_self_url
 
 OPML_DOCS = "http://opml.org/spec2.opml"
+# Where the two OPML documents are published, relative to the feed base.
+MEMBERS_OPML_PATH = "members.opml"
+OPML_PATH = "opml"
 
 
 def members_opml(network: NetworkConfig, members: Sequence[MemberConfig]) -> bytes:
