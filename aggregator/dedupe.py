@@ -33,8 +33,8 @@ from datetime import datetime
 from datetime import timedelta
 from urllib.parse import urlsplit
 
-from aggregator.ingest.language import STOP_WORDS
-from aggregator.ingest.language import detect_language
+from aggregator.languages import STOP_WORDS
+from aggregator.languages import detect_language
 
 # A repost "a week or so later" is the same story; the same headline eleven days later is
 # a follow-up. Link matches may be further apart (a late share of the same article).

@@ -93,8 +93,10 @@ _TAB_OR_NEWLINE = re.compile(r"[\t\n\r]")
 _HOST_LABEL = re.compile(r"[a-z0-9_-]*")
 
 
-def is_http_url(url: str) -> bool:
-    """True for an absolute http(s) URL with a host."""
+def is_http_url(url: str | None) -> bool:
+    """True for an absolute http(s) URL with a host (False for None or "")."""
+    if not url:
+        return False
     try:
         parts = urlsplit(url.strip())
     except ValueError:

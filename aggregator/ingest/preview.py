@@ -26,7 +26,6 @@ from bs4 import Tag
 
 from aggregator.errors import ParseError
 from aggregator.ingest.fetch import describe_exception
-from aggregator.ingest.language import detect_language
 from aggregator.ingest.normalize import normalize_feed
 from aggregator.ingest.parse import parse_source
 from aggregator.ingest.parse.discover import Discovery
@@ -36,6 +35,7 @@ from aggregator.ingest.parse.pages import PAGE_FORMAT
 from aggregator.ingest.parse.pages import decode_page
 from aggregator.ingest.safety import Resolver
 from aggregator.ingest.safety import system_resolver
+from aggregator.languages import detect_language
 from aggregator.models import CacheValidators
 from aggregator.models import FetchLimits
 from aggregator.models import FetchResult

@@ -34,6 +34,7 @@ from importlib import resources
 from aggregator.errors import PublishError
 
 EMBED_TEMPLATE = "embed.js"
+EMBED_SCRIPT_PATH = "embed.js"  # where the script is published, relative to the feed base
 API_URL_PLACEHOLDER = '"__WSR_API_URL__"'
 FEED_PAGE_URL_PLACEHOLDER = '"__WSR_FEED_PAGE_URL__"'
 

@@ -20,6 +20,9 @@ from aggregator.models import NetworkConfig
 from aggregator.publish.syndication import feed_self_url
 
 OPML_DOCS = "http://opml.org/spec2.opml"
+# Where the two OPML documents are published, relative to the feed base.
+MEMBERS_OPML_PATH = "members.opml"
+OPML_PATH = "opml"
 
 
 def members_opml(network: NetworkConfig, members: Sequence[MemberConfig]) -> bytes:
@@ -92,7 +95,8 @@ def published_opml(
 
 
 def member_feed_path(member_id: str, extension: str = "atom") -> str:
-    return f"members/{member_id}/feed.{extension}"
+    """Where a member's own feed on the network lives, relative to the feed base."""
+    return f"members/{quote(member_id, safe='')}/feed.{extension}"
 
 
 def tag_feed_path(tag: str, extension: str = "atom") -> str:

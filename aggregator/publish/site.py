@@ -33,8 +33,11 @@ from aggregator.models import PublishedStory
 from aggregator.models import StoryCursor
 from aggregator.publish import api
 from aggregator.publish import html
+from aggregator.publish.embed import EMBED_SCRIPT_PATH
 from aggregator.publish.embed import embed_script
 from aggregator.publish.jsonfeed import render_json_feed
+from aggregator.publish.opml import MEMBERS_OPML_PATH
+from aggregator.publish.opml import OPML_PATH
 from aggregator.publish.opml import members_opml
 from aggregator.publish.opml import published_opml
 from aggregator.publish.syndication import feed_self_url
@@ -60,9 +63,6 @@ MEDIA_TYPES = {
 INDEX_PATH = "index.html"
 EMBED_PATH = "embed.html"
 EMBED_HELP_PATH = "embed-help.html"
-EMBED_SCRIPT_PATH = "embed.js"
-MEMBERS_OPML_PATH = "members.opml"
-OPML_PATH = "opml"
 ITEMS_PATH = "api/items.json"
 LIVE_API_PATH = "api/items"
 EMBED_STORIES = 5

@@ -6,16 +6,26 @@ import asyncio
 import gzip
 import socket
 import urllib.request
+from datetime import UTC
+from datetime import datetime
+from datetime import timedelta
+from email.utils import format_datetime
+
+import httpx
 
 from aggregator import USER_AGENT
 from aggregator.demo.server import Route
 from aggregator.ingest.fetch import Fetcher
+from aggregator.ingest.fetch import cache_max_age
+from aggregator.ingest.fetch import retry_after
 from aggregator.models import CacheValidators
 from aggregator.models import FetchLimits
 from aggregator.models import FetchResult
 from aggregator.models import SourceConfig
 from tests.support.server import FixtureServer
 
+NOW = datetime(2026, 12, 1, 12, 0, tzinfo=UTC)
+HOUR = timedelta(hours=1)
 FEED = b"<?xml version='1.0'?><rss version='2.0'><channel><title>t</title></channel></rss>"
 
 
@@ -128,3 +138,13 @@ def test_slow_server_hits_the_total_deadline(server: FixtureServer) -> None:
     result = fetch(server.url("/slow"), limits=FetchLimits(total_timeout=0.5, read_timeout=10))
     # "0.5 s" is the total deadline's message; the read timeout (10 s) words it otherwise.
     assert result.error is not None and "0.5 s" in result.error
+
+
+def test_cache_control_and_retry_after_headers_are_read() -> None:
+    assert cache_max_age(httpx.Headers({"Cache-Control": "public, max-age=600"})) == 600
+    assert cache_max_age(httpx.Headers({"Cache-Control": "no-cache, max-age=600"})) is None
+    assert cache_max_age(httpx.Headers({"Cache-Control": "max-age=soon"})) is None
+    assert retry_after(httpx.Headers({"Retry-After": "120"}), NOW) == NOW + timedelta(minutes=2)
+    date = format_datetime(NOW + HOUR, usegmt=True)
+    assert retry_after(httpx.Headers({"Retry-After": date}), NOW) == NOW + HOUR
+    assert retry_after(httpx.Headers({"Retry-After": "whenever"}), NOW) is None

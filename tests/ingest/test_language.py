@@ -1,11 +1,10 @@
-"""Language detection for items whose source declares none, and filtering stories by language."""
+"""Filling in the language of items whose source declares none, and filtering stories by it."""
 
 from __future__ import annotations
 
 from datetime import UTC
 from datetime import datetime
 
-from aggregator.ingest.language import detect_language
 from aggregator.ingest.language import with_detected_language
 from aggregator.models import CacheValidators
 from aggregator.models import Config
@@ -35,29 +34,6 @@ def item(number: int, title: str, summary: str, language: str | None = None) -> 
         language=language,
         content_hash=str(number),
     )
-
-
-def test_spanish_and_english_headlines_with_a_summary() -> None:
-    assert (
-        detect_language(
-            "Trabajadoras del hogar logran contrato modelo. El contrato fija horario, descanso "
-            "semanal y vacaciones pagadas para las familias."
-        )
-        == "es"
-    )
-    assert (
-        detect_language(
-            "Dairy workers win a heat-safety protocol. The protocol requires shade and water at "
-            "all of the farms in the program."
-        )
-        == "en"
-    )
-
-
-def test_too_little_or_mixed_text_gives_no_answer() -> None:
-    assert detect_language("Night-shift cleaners win paid breaks") is None
-    assert detect_language("") is None
-    assert detect_language("the workers and the trabajadores de la union") is None
 
 
 def test_only_items_without_a_language_are_detected() -> None:

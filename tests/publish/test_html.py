@@ -17,10 +17,10 @@ from aggregator.models import MemberConfig
 from aggregator.models import NetworkConfig
 from aggregator.models import PublishedStory
 from aggregator.models import SourceConfig
-from aggregator.publish.html import human_date
-from aggregator.publish.html import is_http_url
 from aggregator.publish.html import render_embed_fragment
 from aggregator.publish.html import render_index_page
+from aggregator.publish.page_parts import human_date
+from aggregator.urls import is_http_url
 
 NOW = datetime(2026, 11, 25, 9, 30, tzinfo=UTC)
 NETWORK = NetworkConfig(
