@@ -408,9 +408,23 @@ def _why(item: _Item, candidate: StoryCandidate) -> str | None:
         and not _conflict(differing - _STOP, names)
     ):
         return "equivalent title"
-    if min(words, other_words) >= MIN_BODY_WORDS and similarity >= MIN_BODY_SIMILARITY:
+    # The same body under another headline, unless both headlines carry numbers and they
+    # disagree: "Joint statement 5 …" and "Joint statement 7 …" over one template text are
+    # two statements.
+    mine_numbers, their_numbers = _numbers(item.key), _numbers(candidate.title_key)
+    numbers_disagree = bool(mine_numbers) and bool(their_numbers) and mine_numbers != their_numbers
+    if (
+        not numbers_disagree
+        and min(words, other_words) >= MIN_BODY_WORDS
+        and similarity >= MIN_BODY_SIMILARITY
+    ):
         return "same text"
     return None
+
+
+def _numbers(key: str) -> frozenset[str]:
+    """The numbers a title key holds (amounts are already written one way by title_key)."""
+    return frozenset(word for word in key.split() if word[:1].isdigit())
 
 
 def _places_differ(first: str, second: str) -> bool:

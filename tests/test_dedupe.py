@@ -448,3 +448,44 @@ def test_different_languages_never_match(url: str | None, gap: timedelta) -> Non
         url=url,
         published=NOW + gap,
     )
+
+
+def test_one_template_text_under_headlines_with_different_numbers_is_two_stories() -> None:
+    body = (
+        "The unions of the network call on parliament to withdraw the new labour code, which "
+        "strips workers of the right to bargain collectively and lengthens the working week "
+        "for every worker in the sector, and ask members to sign the petition today."
+    )
+    when = datetime(2026, 3, 1, tzinfo=UTC)
+    candidate = StoryCandidate(
+        story_id=1,
+        item_id=1,
+        member_id="a",
+        url="https://a.example.org/joint-5",
+        title_key=title_key("Joint statement 5 on the labour code"),
+        published=when,
+        text=body,
+    )
+    assert (
+        match_story(
+            url="https://b.example.org/joint-7",
+            title="Joint statement 7 on the labour code",
+            published=when,
+            text=body,
+            candidates=[candidate],
+            member_id="b",
+        )
+        is None
+    )
+    # The same body under a headline without a number still merges (a member's own title).
+    assert (
+        match_story(
+            url="https://b.example.org/withdraw",
+            title="Withdraw the labour code, the unions say",
+            published=when,
+            text=body,
+            candidates=[candidate],
+            member_id="b",
+        )
+        == 1
+    )
