@@ -15,11 +15,11 @@ import time (each command imports what it needs), so that `aggregator --help` is
 
 from __future__ import annotations
 
-from aggregator.cli.main import EXIT_CONFIG
-from aggregator.cli.main import EXIT_LISTEN
-from aggregator.cli.main import EXIT_NOTHING
-from aggregator.cli.main import EXIT_OK
-from aggregator.cli.main import EXIT_STORAGE
+from aggregator.cli.common import EXIT_CONFIG
+from aggregator.cli.common import EXIT_LISTEN
+from aggregator.cli.common import EXIT_NOTHING
+from aggregator.cli.common import EXIT_OK
+from aggregator.cli.common import EXIT_STORAGE
 from aggregator.cli.main import build_parser
 from aggregator.cli.main import main
 from aggregator.cli.polling import report_line

@@ -12,7 +12,7 @@ from datetime import datetime
 from pathlib import Path
 from typing import TextIO
 
-from aggregator.cli.main import EXIT_OK
+from aggregator.cli.common import EXIT_OK
 from aggregator.cli.polling import command_run
 from aggregator.cli.polling import run_poll
 from aggregator.cli.publishing import export_site

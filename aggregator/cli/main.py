@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import argparse
 import contextlib
-import io
 import os
 import sys
 import textwrap
@@ -25,28 +24,21 @@ from typing import TextIO
 from typing import cast
 
 from aggregator import __version__
+from aggregator.cli.common import DEFAULT_CONFIG
+from aggregator.cli.common import DEFAULT_DEMO_DIR
+from aggregator.cli.common import EXIT_CONFIG
+from aggregator.cli.common import EXIT_LISTEN
+from aggregator.cli.common import EXIT_STORAGE
+from aggregator.cli.common import TerminalSafeStream
+from aggregator.cli.common import default_database_url
 from aggregator.errors import ConfigError
 from aggregator.errors import ListenError
 from aggregator.errors import PublishError
 from aggregator.errors import StorageError
 from aggregator.service.settings import ROLES
 from aggregator.service.settings import SchedulerSettings
-from aggregator.text import terminal_safe
 
-DEFAULT_CONFIG = "config/feeds.yaml"
-DEFAULT_DATA_DIR = "data"
-DEFAULT_DEMO_DIR = Path(DEFAULT_DATA_DIR) / "demo"  # `aggregator demo` keeps its files here
-EXIT_OK = 0
-EXIT_NOTHING = 1  # preview: the address gives nothing that could be added
-EXIT_CONFIG = 2
-EXIT_STORAGE = 3
-EXIT_LISTEN = 4  # run/serve: the port is in use, or the address cannot be listened on
 HELP_WIDTH = 88
-
-
-def default_database_url() -> str:
-    data_dir = Path(os.environ.get("AGGREGATOR_DATA_DIR", DEFAULT_DATA_DIR))
-    return f"sqlite:///{data_dir / 'aggregator.db'}"
 
 
 def global_options(*, defaults: bool) -> argparse.ArgumentParser:
@@ -379,42 +371,6 @@ def build_parser() -> argparse.ArgumentParser:
         help="with --serve, print a line for every request the web site answers",
     )
     return parser
-
-
-class TerminalSafeStream(io.TextIOBase):
-    """stdout or stderr with every write passed through terminal_safe.
-
-    Commands print addresses, titles and errors that members' sites wrote; an escape
-    sequence in them would retitle or clear the staff member's terminal or set its
-    clipboard. Rich draws with escape sequences of its own, so it writes to `terminal`,
-    the stream underneath, and what it is given is cleaned first (terminal_safe).
-    """
-
-    def __init__(self, terminal: TextIO) -> None:
-        super().__init__()
-        self.terminal = terminal
-
-    def write(self, text: str) -> int:
-        self.terminal.write(terminal_safe(text))
-        return len(text)
-
-    def flush(self) -> None:
-        self.terminal.flush()
-
-    def isatty(self) -> bool:
-        return self.terminal.isatty()
-
-    def fileno(self) -> int:
-        return self.terminal.fileno()
-
-    @property
-    def encoding(self) -> str:  # type: ignore[override]
-        return self.terminal.encoding
-
-
-def rich_terminal(out: TextIO) -> TextIO:
-    """The stream for a rich Console: underneath a TerminalSafeStream (see there)."""
-    return out.terminal if isinstance(out, TerminalSafeStream) else out
 
 
 def main(argv: Sequence[str] | None = None) -> int:

@@ -10,8 +10,8 @@ from datetime import UTC
 from datetime import datetime
 from typing import TextIO
 
-from aggregator.cli.main import EXIT_CONFIG
-from aggregator.cli.main import EXIT_OK
+from aggregator.cli.common import EXIT_CONFIG
+from aggregator.cli.common import EXIT_OK
 
 
 def command_hide(database: str, story: str, reason: str, out: TextIO) -> int:

@@ -16,9 +16,9 @@ from datetime import datetime
 from typing import TYPE_CHECKING
 from typing import TextIO
 
-from aggregator.cli.main import EXIT_CONFIG
-from aggregator.cli.main import EXIT_OK
-from aggregator.cli.main import rich_terminal
+from aggregator.cli.common import EXIT_CONFIG
+from aggregator.cli.common import EXIT_OK
+from aggregator.cli.common import rich_terminal
 from aggregator.text import terminal_safe
 
 if TYPE_CHECKING:

@@ -12,7 +12,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 from typing import TextIO
 
-from aggregator.cli.main import EXIT_OK
+from aggregator.cli.common import EXIT_OK
 
 if TYPE_CHECKING:
     from aggregator.models import Config

@@ -15,9 +15,9 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 from typing import TextIO
 
-from aggregator.cli.main import EXIT_CONFIG
-from aggregator.cli.main import EXIT_NOTHING
-from aggregator.cli.main import EXIT_OK
+from aggregator.cli.common import EXIT_CONFIG
+from aggregator.cli.common import EXIT_NOTHING
+from aggregator.cli.common import EXIT_OK
 
 if TYPE_CHECKING:
     from aggregator.ingest.parse.discover import Discovery

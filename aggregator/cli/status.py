@@ -11,12 +11,12 @@ from datetime import UTC
 from datetime import datetime
 from typing import TextIO
 
-from aggregator.cli.main import DEFAULT_CONFIG
-from aggregator.cli.main import DEFAULT_DEMO_DIR
-from aggregator.cli.main import EXIT_OK
-from aggregator.cli.main import EXIT_STORAGE
-from aggregator.cli.main import default_database_url
-from aggregator.cli.main import rich_terminal
+from aggregator.cli.common import DEFAULT_CONFIG
+from aggregator.cli.common import DEFAULT_DEMO_DIR
+from aggregator.cli.common import EXIT_OK
+from aggregator.cli.common import EXIT_STORAGE
+from aggregator.cli.common import default_database_url
+from aggregator.cli.common import rich_terminal
 
 
 def command_db_upgrade(database: str, out: TextIO) -> int:
