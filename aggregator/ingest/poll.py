@@ -270,7 +270,7 @@ async def _poll_result(
     store: Store,
     language: str | None,
     pool: ParsePool | None = None,
-    record_hub: bool = True,
+    pushed: bool = False,
     retention: timedelta | None = None,
 ) -> PollReport:
     if result.error is not None:
@@ -288,9 +288,9 @@ async def _poll_result(
         store.record_failure(result, cause or "unreadable")
         return with_hints(failed_report(result, cause or "unreadable"), result)
     parsed = done
-    if record_hub:
-        # A body a WebSub hub delivered is not asked about its hub (record_hub=False): a hub
-        # that sends entries without the feed's links must not end its own subscription.
+    if not pushed:
+        # A body a WebSub hub delivered (pushed) is not asked about its hub: a hub that
+        # sends entries without the feed's links must not end its own subscription.
         store.remember_websub_hub(source.url, *advertised_hub(parsed))
     if source.follow:
         # For a follow source the pool sends back exactly the entries behind `items`.
@@ -308,7 +308,8 @@ async def _poll_result(
         # Stored, they would go at the next prune and come back at the next poll.
         items = [item for item in items if item.published >= result.fetched_at - retention]
     chosen = filter_items(with_detected_language(items), source.filters, result.fetched_at)
-    stored = store.record_items(result, chosen.kept, warning=parsed.warning)
+    # A pushed body may be a replay of an old signed delivery: it never makes an item older.
+    stored = store.record_items(result, chosen.kept, warning=parsed.warning, only_newer=pushed)
     report = items_report(result, stored, warning=parsed.warning, filtered=len(chosen.dropped))
     return with_hints(report, result, parsed)
 
@@ -378,7 +379,7 @@ async def ingest_body(
         store=store,
         language=language,
         retention=retention,
-        record_hub=False,
+        pushed=True,
     )
 
 

@@ -64,6 +64,7 @@ _STORED_ITEM = select(
     schema.items.c.story_id,
     schema.items.c.content_hash,
     schema.items.c.published,
+    schema.items.c.updated,
     schema.items.c.date_from_source,
     schema.items.c.first_seen_at,
 )
@@ -103,8 +104,12 @@ class ItemsMixin(StoreBase):
         items: Sequence[Item],
         *,
         warning: str | None = None,
+        only_newer: bool = False,
     ) -> StoredItems:
         """Store a successful poll's items in one transaction; count what changed.
+
+        `only_newer` (a body a WebSub hub pushed): a stored item is changed only by a
+        version that _is_newer says is newer; see there.
 
         Safe beside other processes writing the same database: see lock_for_items. A
         transaction PostgreSQL rolled back to break a deadlock is run again.
@@ -113,7 +118,7 @@ class ItemsMixin(StoreBase):
         new = updated = 0
         for attempt in range(1, WRITE_ATTEMPTS + 1):
             try:
-                new, updated = self._store_items(result, unique, warning)
+                new, updated = self._store_items(result, unique, warning, only_newer)
                 break
             except OperationalError as exc:
                 sqlstate = getattr(exc.orig, "sqlstate", None)
@@ -122,7 +127,7 @@ class ItemsMixin(StoreBase):
         return StoredItems(new=new, updated=updated)
 
     def _store_items(
-        self, result: FetchResult, unique: Sequence[Item], warning: str | None
+        self, result: FetchResult, unique: Sequence[Item], warning: str | None, only_newer: bool
     ) -> tuple[int, int]:
         """record_items' transaction: (new, updated) items."""
         assert result.content is not None
@@ -151,12 +156,15 @@ class ItemsMixin(StoreBase):
                     batch_keys,
                     known=known,
                     stale=stale,
+                    only_newer=only_newer,
                 )
                 new += outcome is PollOutcome.NEW
                 updated += outcome is PollOutcome.UPDATED
-            self._mark_success(
-                connection, result, body_hash=body_digest(result.content), warning=warning
-            )
+            # A pushed body is not what the next poll compares its download with: had a
+            # version of it been refused here (_is_newer), the poll of those very bytes
+            # would be skipped as unchanged and the member's correction never applied.
+            body_hash = None if only_newer else body_digest(result.content)
+            self._mark_success(connection, result, body_hash=body_hash, warning=warning)
             if new:
                 connection.execute(
                     update(schema.sources)
@@ -205,6 +213,7 @@ class ItemsMixin(StoreBase):
         *,
         known: Mapping[str, Any] | None = None,
         stale: dict[str, list[int]] | None = None,
+        only_newer: bool = False,
     ) -> PollOutcome:
         """`known` and `stale` are what record_items read for the whole batch in two queries
         (_stored_by_key, _rekey_candidates); without them each item is looked up alone."""
@@ -218,6 +227,8 @@ class ItemsMixin(StoreBase):
             ).one_or_none()
         if existing is not None:
             if existing.content_hash == item.content_hash:
+                return PollOutcome.UNCHANGED
+            if only_newer and not _is_newer(item, existing):
                 return PollOutcome.UNCHANGED
             values = _item_values(item)
             if not item.date_from_source:
@@ -312,6 +323,21 @@ class ItemsMixin(StoreBase):
             candidates=candidates,
             member_id=item.member_id,
         )
+
+
+def _is_newer(item: Item, existing: Any) -> bool:
+    """Whether a pushed version of a stored item may replace it: only when the feed dates
+    it (date_from_source) and its `updated` is strictly later than the stored `updated`.
+
+    Why: a signed WebSub delivery can be captured and sent again later (a replay); its
+    signature still verifies, so the body must not be able to make an item older. A
+    version dated no later than what is stored is an old one (or a copy of it): ignored.
+    An undated item's `updated` is only when we saw it, which a replay would always beat,
+    so a push never changes an undated item. That blocks no genuine correction: a poll
+    (which reads the member's own current feed, never a replayed body) still applies it,
+    and a feed that dates its edits gets them pushed as before.
+    """
+    return item.date_from_source and item.updated > existing.updated
 
 
 def _save_item_tags(
