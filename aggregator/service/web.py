@@ -8,7 +8,10 @@ ETag (a hash of the body), Last-Modified (the newest story's update), Cache-Cont
 
 Rendered documents are cached in memory, keyed by path, the Config object in force and
 the store's data_version (bumped by every write that changes what is published); the
-version is read at most once a second, so a burst of requests costs one small query.
+version is read at most once a second, so a burst of requests costs one small query. The
+cache is bounded by the bytes it holds (CACHE_BYTES), not by a count of entries, and
+answers whose key a visitor can vary without end (`before`, `q`, `full=1`) are never
+cached: anonymous requests varying a cursor once grew the server to a gigabyte.
 
 Starlette rather than FastAPI: the app is a dozen GET routes whose answers are documents
 rendered elsewhere, so FastAPI's request models and dependency injection would carry no
@@ -69,7 +72,8 @@ from aggregator.store import Store
 
 CACHE_CONTROL = "public, max-age=300"
 VERSION_CHECK_SECONDS = 1.0  # how stale the render cache may be after a write
-CACHE_ENTRIES = 1024  # distinct documents kept (API queries with `q` are unbounded)
+# The render cache's size: the bodies it holds, in bytes (the least recently used go first).
+CACHE_BYTES = 32 * 1024 * 1024
 
 
 @dataclass(frozen=True)
@@ -90,6 +94,8 @@ class WebState:
     store: Store
     clock: Clock
     cache: OrderedDict[Hashable, Rendered] = field(default_factory=OrderedDict)
+    cache_bytes: int = 0  # the bodies held in `cache`, kept at most max_cache_bytes
+    max_cache_bytes: int = CACHE_BYTES
     lock: threading.Lock = field(default_factory=threading.Lock)
     version: tuple[int, int] = (-1, -1)
     version_checked: float = float("-inf")
@@ -104,22 +110,33 @@ class WebState:
             self.version, self.version_checked = version, now
         return version
 
-    def cached(self, key: Hashable, render: Callable[[], site.Document]) -> Rendered:
-        """The cached rendering for `key` if still current, else a fresh one (then cached)."""
+    def cached(
+        self, key: Hashable, render: Callable[[], site.Document], *, keep: bool = True
+    ) -> Rendered:
+        """The cached rendering for `key` if still current, else a fresh one, cached when
+        `keep` (False for answers whose key a visitor can vary without end)."""
         config = self.config
         version = self.data_version()
-        with self.lock:
-            hit = self.cache.get(key)
-            if hit is not None and hit.config is config and hit.version == version:
-                self.cache.move_to_end(key)
-                return hit
+        if keep:
+            with self.lock:
+                hit = self.cache.get(key)
+                if hit is not None and hit.config is config and hit.version == version:
+                    self.cache.move_to_end(key)
+                    return hit
         document = render()
         rendered = Rendered(document, strong_etag(document.body), config, version)
+        size = len(document.body)
+        if not keep or size > self.max_cache_bytes:
+            return rendered
         with self.lock:
+            replaced = self.cache.pop(key, None)
+            if replaced is not None:
+                self.cache_bytes -= len(replaced.document.body)
             self.cache[key] = rendered
-            self.cache.move_to_end(key)
-            while len(self.cache) > CACHE_ENTRIES:
-                self.cache.popitem(last=False)
+            self.cache_bytes += size
+            while self.cache_bytes > self.max_cache_bytes:
+                _, evicted = self.cache.popitem(last=False)
+                self.cache_bytes -= len(evicted.document.body)
         return rendered
 
 
@@ -306,7 +323,9 @@ def index_page(request: Request) -> Response:
             state.config, state.store, now=state.clock(), query=query.q, before=query.before
         )
 
-    return _conditional(request, state.cached(("index", query.q, query.before), render))
+    # Every search and older page is rendered afresh: a visitor can vary them without end.
+    rendered = state.cached(("index", query.q, query.before), render, keep=False)
+    return _conditional(request, rendered)
 
 
 def api_items(request: Request) -> Response:
@@ -356,7 +375,10 @@ def api_items(request: Request) -> Response:
         newest = max((story.updated for story in page.stories), default=None)
         return site.Document("api/items", site.MEDIA_TYPES["items"], body, newest)
 
-    return _conditional(request, state.cached(("api", query), render))
+    # Searches, older pages and full texts are rendered afresh: a visitor can vary the
+    # first two without end, and full=1 answers are the largest.
+    keep = query.before is None and query.q is None and not query.full
+    return _conditional(request, state.cached(("api", query), render, keep=keep))
 
 
 def healthz(request: Request) -> Response:
