@@ -17,12 +17,21 @@ Starlette rather than FastAPI: the app is a dozen GET routes whose answers are d
 rendered elsewhere, so FastAPI's request models and dependency injection would carry no
 weight; Starlette's SchemaGenerator gives the OpenAPI document from the docstrings.
 
+The server bounds what one connection may cost by itself, because the Docker image binds
+0.0.0.0:8080 with no proxy in front: a request head (request line and headers) of at most
+MAX_HEAD_BYTES, which must arrive complete within HEAD_TIMEOUT_SECONDS of its first byte,
+and KEEP_ALIVE_SECONDS of idling between requests. It serves HTTP with uvicorn's h11
+protocol, not httptools: uvicorn's httptools protocol appends URL and header bytes without
+any limit (one connection once sent 300 MiB of headers), while h11 refuses a head larger
+than its max_incomplete_event_size.
+
 This module must never write to the database, poll sources or render a document itself;
 it must only bind where it is told (the CLI's default is 127.0.0.1).
 """
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import errno
 import hashlib
@@ -44,6 +53,7 @@ from pathlib import Path
 from typing import Any
 from typing import cast
 
+import h11
 import uvicorn
 from ruamel.yaml import YAML
 from ruamel.yaml.error import YAMLError
@@ -54,6 +64,7 @@ from starlette.responses import PlainTextResponse
 from starlette.responses import Response
 from starlette.routing import Route
 from starlette.schemas import SchemaGenerator
+from uvicorn.protocols.http.h11_impl import H11Protocol
 
 from aggregator import __version__
 from aggregator.clock import Clock
@@ -72,6 +83,9 @@ from aggregator.store import Store
 
 CACHE_CONTROL = "public, max-age=300"
 VERSION_CHECK_SECONDS = 1.0  # how stale the render cache may be after a write
+MAX_HEAD_BYTES = 16 * 1024  # a request line and headers; browsers send well under 8 KB
+HEAD_TIMEOUT_SECONDS = 10.0  # from a request's first byte to the end of its headers
+KEEP_ALIVE_SECONDS = 5  # an idle connection between two requests
 # The render cache's size: the bodies it holds, in bytes (the least recently used go first).
 CACHE_BYTES = 32 * 1024 * 1024
 
@@ -197,6 +211,50 @@ class _ServerLeavingSignals(uvicorn.Server):
         yield
 
 
+class _HeadTimeoutProtocol(H11Protocol):
+    """uvicorn's h11 protocol, closing a connection whose request head is not complete
+    within `head_timeout` seconds of its first byte (or of the connection's opening).
+
+    uvicorn arms no timer while a head arrives, only between requests, so a client
+    trickling one header byte at a time would hold its connection (and its buffer) open
+    for ever; 100 such connections were all still open after 25 s.
+    """
+
+    head_timeout: float = HEAD_TIMEOUT_SECONDS
+    _head_timer: asyncio.TimerHandle | None = None
+
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        super().connection_made(transport)  # type: ignore[arg-type]
+        self._arm_head_timer()
+
+    def data_received(self, data: bytes) -> None:
+        super().data_received(data)
+        if self.conn.their_state is h11.IDLE:
+            # A head under way: the timer runs from its first byte and is not extended.
+            self._arm_head_timer()
+        else:
+            self._cancel_head_timer()
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        self._cancel_head_timer()
+        super().connection_lost(exc)
+
+    def _arm_head_timer(self) -> None:
+        if self._head_timer is None and not self.transport.is_closing():
+            self._head_timer = self.loop.call_later(self.head_timeout, self._head_timed_out)
+
+    def _cancel_head_timer(self) -> None:
+        if self._head_timer is not None:
+            self._head_timer.cancel()
+            self._head_timer = None
+
+    def _head_timed_out(self) -> None:
+        self._head_timer = None
+        if self.conn.their_state is h11.IDLE and not self.transport.is_closing():
+            self.logger.info("closing a connection whose request headers never completed")
+            self.transport.close()
+
+
 def make_server(
     app: Any,
     host: str = "127.0.0.1",
@@ -205,16 +263,22 @@ def make_server(
     log_level: str | None = None,
     access_log: bool = True,
     handle_signals: bool = True,
+    head_timeout: float = HEAD_TIMEOUT_SECONDS,
 ) -> uvicorn.Server:
     """A uvicorn server for `app`: `.run()` it, or `await .serve()` inside an event loop.
 
     `log_level` ("warning" for the demo) and `access_log` set what uvicorn prints;
-    `handle_signals=False` leaves SIGTERM/SIGINT to the caller (service/app.py).
+    `handle_signals=False` leaves SIGTERM/SIGINT to the caller (service/app.py);
+    `head_timeout` is HEAD_TIMEOUT_SECONDS but in tests.
     """
+    protocol = type("HeadTimeoutProtocol", (_HeadTimeoutProtocol,), {"head_timeout": head_timeout})
     config = uvicorn.Config(
         app,
         host=host,
         port=port,
+        http=protocol,
+        h11_max_incomplete_event_size=MAX_HEAD_BYTES,
+        timeout_keep_alive=KEEP_ALIVE_SECONDS,
         proxy_headers=False,
         server_header=False,
         log_level=log_level,
