@@ -124,7 +124,9 @@ class AlertSettings:
 
 @dataclass(frozen=True)
 class FetchLimits:
-    """The fetcher's limits (feeds.yaml `network.limits`); one place for their defaults."""
+    """What one fetch and one poll may cost (feeds.yaml `network.limits`); one place for
+    their defaults. The last four bound what one source's poll stores (and so publishes):
+    applied by aggregator.ingest.normalize.limit_items, noted on the poll's warning."""
 
     concurrency: int = 16
     connect_timeout: float = 10.0
@@ -133,6 +135,10 @@ class FetchLimits:
     max_bytes: int = 10 * 1024 * 1024  # decompressed body
     max_redirects: int = 5
     per_host: int = 2  # concurrent requests to one host, however many sources it serves
+    tags_per_item: int = 20  # the first ones are kept
+    title_length: int = 500  # characters; a longer title is cut at a word, with an ellipsis
+    summary_length: int = 4_000  # characters of HTML; a longer one becomes a text excerpt
+    items_per_poll: int = 200  # the newest are kept
 
 
 @dataclass(frozen=True)

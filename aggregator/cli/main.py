@@ -341,6 +341,12 @@ def build_parser() -> argparse.ArgumentParser:
     import_opml_command.add_argument(
         "opml", metavar="FILE", type=Path, help="the OPML file to read"
     )
+    import_opml_command.add_argument(
+        "--allow-private",
+        action="store_true",
+        help="also import feeds on private or local addresses (127.0.0.1, 192.168.x.x, "
+        "169.254.169.254, localhost): refused by default, since an OPML file is untrusted",
+    )
     demo = add_command(
         commands,
         "demo",
@@ -469,7 +475,9 @@ def _dispatch(args: argparse.Namespace, out: TextIO) -> int:
         if args.command == "import-opml":
             from aggregator.cli.sources import command_import_opml
 
-            return command_import_opml(args.config, args.opml, out)
+            return command_import_opml(
+                args.config, args.opml, out, allow_private=args.allow_private
+            )
     except ConfigError as exc:
         print(exc, file=sys.stderr)
         return EXIT_CONFIG

@@ -25,11 +25,23 @@ if TYPE_CHECKING:
 
 
 def command_check(config_path: str, out: TextIO) -> int:
+    from aggregator.addresses import non_public_host
     from aggregator.config import load_config
 
     config = load_config(config_path)
     sources = sum(len(member.sources) for member in config.members)
     print(f"{config_path}: OK — {len(config.members)} members, {sources} sources", file=out)
+    # A warning, not a failure: an intranet member or the offline demo is legitimate, but
+    # such an address may have come in from an untrusted OPML file or a careless edit.
+    for member in config.members:
+        for source in member.sources:
+            if (host := non_public_host(source.url)) is not None:
+                print(
+                    f"warning: member {member.id!r}, source {source.url}: a private or "
+                    f"local address ({host}); it is fetched and its headlines published "
+                    "because feeds.yaml names it — make sure it should be",
+                    file=out,
+                )
     return EXIT_OK
 
 
@@ -140,16 +152,20 @@ def preview_text(preview: Preview) -> str:
     return "\n".join(lines) + "\n"
 
 
-def command_import_opml(config_path: str, opml: Path, out: TextIO) -> int:
+def command_import_opml(
+    config_path: str, opml: Path, out: TextIO, *, allow_private: bool = False
+) -> int:
     from aggregator.config.opml_import import import_opml
 
-    report = import_opml(config_path, opml)
+    report = import_opml(config_path, opml, allow_private=allow_private)
     for member_id in report.added_members:
         print(f"new member: {member_id}", file=out)
     for member_id, address in report.added_sources:
         print(f"added to {member_id}: {address}", file=out)
     for address, why in report.skipped:
         print(f"skipped: {address}: {why}", file=out)
+    for address, why in report.refused:
+        print(f"refused: {address}: {why}", file=out)
     if report.added_sources:
         print(
             f"{config_path}: {len(report.added_sources)} source(s) added, "

@@ -48,6 +48,10 @@ _LIMIT_KEYS = (
     "max_redirects",
     "concurrency",
     "per_host",
+    "tags_per_item",
+    "title_length",
+    "summary_length",
+    "items_per_poll",
 )
 _ALERT_KEYS = ("webhook", "email", "failing_after", "quiet_after")
 _ALERT_EMAIL_KEYS = ("to", "from", "smtp_host", "smtp_port", "starttls")
@@ -178,6 +182,10 @@ class NetworkChecks(CheckerBase):
                 ("max_redirects", "5"),
                 ("concurrency", "16"),
                 ("per_host", "2"),
+                ("tags_per_item", "20"),
+                ("title_length", "500"),
+                ("summary_length", "4000"),
+                ("items_per_poll", "200"),
             )
             if (number := self.positive_int(value, key, f"network.limits.{key}", example))
         }
@@ -192,6 +200,10 @@ class NetworkChecks(CheckerBase):
             else defaults.max_bytes,
             max_redirects=counts.get("max_redirects", defaults.max_redirects),
             per_host=counts.get("per_host", defaults.per_host),
+            tags_per_item=counts.get("tags_per_item", defaults.tags_per_item),
+            title_length=counts.get("title_length", defaults.title_length),
+            summary_length=counts.get("summary_length", defaults.summary_length),
+            items_per_poll=counts.get("items_per_poll", defaults.items_per_poll),
         )
         return limits
 

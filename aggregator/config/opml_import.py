@@ -12,6 +12,11 @@ quoting stay as staff wrote them, and the result is checked with config.parse_co
 it replaces the file (atomically: a temporary file renamed over it). A result that would not
 pass `aggregator check` is never written.
 
+An OPML file is untrusted input: a feed on a private or local address (127.0.0.1,
+192.168.x.x, the cloud metadata address 169.254.169.254, localhost) is refused unless
+staff pass allow_private (`--allow-private`), since whatever feeds.yaml names is trusted
+and fetched, and its headlines published.
+
 It must never resolve XML entities or fetch anything named in the OPML (lxml with
 resolve_entities and network access off), and never write a feeds.yaml that does not check.
 """
@@ -31,6 +36,7 @@ from ruamel.yaml import YAML
 from ruamel.yaml.comments import CommentedMap
 from ruamel.yaml.comments import CommentedSeq
 
+from aggregator.addresses import non_public_host
 from aggregator.config.load import parse_config
 from aggregator.config.yaml_file import read_config_text
 from aggregator.errors import ConfigError
@@ -61,6 +67,7 @@ class ImportReport:
     added_members: tuple[str, ...]  # ids
     added_sources: tuple[tuple[str, str], ...]  # (member id, address)
     skipped: tuple[tuple[str, str], ...]  # (address, why)
+    refused: tuple[tuple[str, str], ...] = ()  # (address, why): private unless allowed
 
 
 # --- reading OPML ---------------------------------------------------------------------
@@ -128,8 +135,13 @@ def _categories(outline: etree._Element) -> list[str]:
 # --- merging into feeds.yaml ----------------------------------------------------------
 
 
-def merge_opml(config_text: str, members: list[OpmlMember], path: str) -> tuple[str, ImportReport]:
-    """feeds.yaml's text with the OPML's new feeds added; raises ConfigError if it won't check."""
+def merge_opml(
+    config_text: str, members: list[OpmlMember], path: str, *, allow_private: bool = False
+) -> tuple[str, ImportReport]:
+    """feeds.yaml's text with the OPML's new feeds added; raises ConfigError if it won't check.
+
+    Feeds on private or local addresses are refused unless `allow_private`.
+    """
     yaml = round_trip_yaml(config_text)
     root = yaml.load(config_text)
     if not isinstance(root, CommentedMap):
@@ -161,9 +173,21 @@ def merge_opml(config_text: str, members: list[OpmlMember], path: str) -> tuple[
     added_members: list[str] = []
     added_sources: list[tuple[str, str]] = []
     skipped: list[tuple[str, str]] = []
+    refused: list[tuple[str, str]] = []
     for incoming in members:
         new_sources = []
         for kind, address in incoming.sources:
+            host = non_public_host(address)
+            if host is not None and not allow_private:
+                refused.append(
+                    (
+                        address,
+                        f"a private or local address ({host}), not imported from an OPML "
+                        "file; run again with --allow-private if this member really is "
+                        "on your own network",
+                    )
+                )
+                continue
             key = address_key(address)
             if key in known_sources:
                 skipped.append((address, f"already in feeds.yaml (member {known_sources[key]!r})"))
@@ -201,13 +225,19 @@ def merge_opml(config_text: str, members: list[OpmlMember], path: str) -> tuple[
     yaml.dump(root, output)
     text = output.getvalue()
     parse_config(text, path)  # raises ConfigError: nothing is written
-    return text, ImportReport(tuple(added_members), tuple(added_sources), tuple(skipped))
+    return text, ImportReport(
+        tuple(added_members), tuple(added_sources), tuple(skipped), tuple(refused)
+    )
 
 
 def import_opml(
-    config_path: str | os.PathLike[str], opml_path: str | os.PathLike[str]
+    config_path: str | os.PathLike[str],
+    opml_path: str | os.PathLike[str],
+    *,
+    allow_private: bool = False,
 ) -> ImportReport:
-    """Add the OPML's feeds to the feeds.yaml at `config_path`, replacing it atomically."""
+    """Add the OPML's feeds to the feeds.yaml at `config_path`, replacing it atomically;
+    feeds on private or local addresses only when `allow_private`."""
     config_file = Path(config_path)
     opml_file = Path(opml_path)
     config_text = read_config_text(config_file)
@@ -218,7 +248,7 @@ def import_opml(
         problem = ConfigProblem(f"the file cannot be read ({reason})")
         raise ConfigError(str(opml_file), [problem]) from exc
     members = read_opml(opml, str(opml_file))
-    text, report = merge_opml(config_text, members, str(config_file))
+    text, report = merge_opml(config_text, members, str(config_file), allow_private=allow_private)
     if report.added_sources:
         write_atomically(config_file, text.encode("utf-8"))
     return report

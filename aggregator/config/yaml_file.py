@@ -5,7 +5,10 @@ file is decoded (UTF-8, with or without Notepad's byte-order mark) and its read 
 worded the same way everywhere; YAML syntax errors are turned into plain-words problems.
 
 It must never use an unsafe YAML loader or build anything from YAML tags (the round-trip
-loader only ever produces plain data), and never check what the file means (check_*.py do).
+loader only ever produces plain data), never build data from a file whose anchors and
+aliases expand past MAX_EXPANDED_NODES (a "billion laughs" file: the checks would walk
+every copy; one froze the service for 16 s), and never check what the file means
+(check_*.py do).
 """
 
 from __future__ import annotations
@@ -28,6 +31,14 @@ from aggregator.errors import ConfigError
 from aggregator.errors import ConfigProblem
 
 DEFAULT_PATH = "config/feeds.yaml"
+# Values (keys, scalars, lists and blocks) the file may hold once every alias (*name) is
+# replaced by what its anchor (&name) names. A network of 2,000 members with 10 sources
+# each stays under 200,000; an alias bomb of a few lines reaches billions.
+MAX_EXPANDED_NODES = 1_000_000
+
+
+class AliasBombError(ConfigError):
+    """feeds.yaml's aliases expand to more than MAX_EXPANDED_NODES values."""
 
 
 def read_config_text(path: str | os.PathLike[str]) -> str:
@@ -62,8 +73,11 @@ def read_config_text(path: str | os.PathLike[str]) -> str:
 
 
 def load_yaml(text: str, path: str) -> object:
-    """feeds.yaml's text as plain round-trip data; raises ConfigError on a syntax problem."""
+    """feeds.yaml's text as plain round-trip data; raises ConfigError on a syntax problem,
+    and AliasBombError before building anything when its aliases expand past the limit."""
     try:
+        if "*" in text:  # no alias without one: most files skip the count
+            _refuse_alias_bomb(text, path)
         return YAML(typ="rt").load(text)
     except YAMLError as error:
         raise ConfigError(path, [_syntax_problem(error, text)]) from error
@@ -74,6 +88,57 @@ def load_yaml(text: str, path: str) -> object:
             line=_false_number_line(text),
         )
         raise ConfigError(path, [problem]) from error
+
+
+def _refuse_alias_bomb(text: str, path: str) -> None:
+    """Count the values of the composed file as if every alias were written out, each node
+    counted once (memoized), so the count itself costs time in the file's size only."""
+    root = YAML(typ="rt").compose(text)
+    if root is None:
+        return
+    sizes: dict[int, int] = {}
+    first_alias: Node | None = None
+    # Depth first without recursion: (node, children done?).
+    stack: list[tuple[Node, bool]] = [(root, False)]
+    while stack:
+        node, done = stack.pop()
+        children = _children(node)
+        if done:
+            sizes[id(node)] = 1 + sum(sizes[id(child)] for child in children)
+            continue
+        if id(node) in sizes:
+            # Met again: an alias use (the node, and so the line, is its anchor's).
+            if first_alias is None or _line(node) < _line(first_alias):
+                first_alias = node
+            continue
+        sizes[id(node)] = 0  # in progress: an alias back to an ancestor adds nothing
+        stack.append((node, True))
+        stack.extend((child, False) for child in children)
+    if sizes[id(root)] > MAX_EXPANDED_NODES:
+        line = _line(first_alias) if first_alias is not None else None
+        raise AliasBombError(
+            path,
+            [
+                ConfigProblem(
+                    f"the anchors (&name) and aliases (*name) of this file expand to more "
+                    f"than {MAX_EXPANDED_NODES:,} values, which no feeds.yaml needs (an "
+                    f"'alias bomb'); write the repeated values out, or use fewer aliases",
+                    line=line,
+                )
+            ],
+        )
+
+
+def _children(node: Node) -> list[Node]:
+    if isinstance(node, SequenceNode):
+        return list(node.value)
+    if isinstance(node, MappingNode):
+        return [part for pair in node.value for part in pair]
+    return []
+
+
+def _line(node: Node) -> int:
+    return int(node.start_mark.line) + 1
 
 
 # The YAML reader's own words ("mapping values are not allowed here") mean nothing to

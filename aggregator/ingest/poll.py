@@ -34,6 +34,7 @@ from aggregator.ingest.fetch import describe_exception
 from aggregator.ingest.filters import filter_items
 from aggregator.ingest.follow import follow_new_items
 from aggregator.ingest.language import with_detected_language
+from aggregator.ingest.normalize import limit_items
 from aggregator.ingest.parse import parse_source
 from aggregator.ingest.parse.discover import FetchFunction
 from aggregator.ingest.parse.discover import discover_if_page
@@ -44,6 +45,7 @@ from aggregator.models import MISSING_STATUSES
 from aggregator.models import Config
 from aggregator.models import FetchResult
 from aggregator.models import Item
+from aggregator.models import ParsedEntry
 from aggregator.models import ParsedFeed
 from aggregator.models import PollOutcome
 from aggregator.models import PollReport
@@ -287,7 +289,16 @@ async def _poll_result(
     if done is None:
         store.record_failure(result, cause or "unreadable")
         return with_hints(failed_report(result, cause or "unreadable"), result)
-    parsed = done
+    # network.limits: what one source may store per poll. For a follow source the pool sent
+    # back exactly the entries behind `items`, and they are cut with them.
+    entries: list[ParsedEntry | None] = (
+        list(done.entries) if source.follow else [None] * len(items)
+    )
+    pairs, notes = limit_items(list(zip(entries, items, strict=True)), fetcher.limits)
+    items = [item for _, item in pairs]
+    kept_entries = tuple(entry for entry, _ in pairs if entry is not None)
+    warning = "; ".join(filter(None, [done.warning, *notes])) or None
+    parsed = replace(done, warning=warning, entries=kept_entries)
     if not pushed:
         # A body a WebSub hub delivered (pushed) is not asked about its hub: a hub that
         # sends entries without the feed's links must not end its own subscription.

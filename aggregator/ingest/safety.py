@@ -8,9 +8,10 @@ intranet member, the offline demo and tests on 127.0.0.1 all work); any other ho
 reaches (a redirect, a discovered or remembered feed, a story page, a hub) must resolve to
 public addresses only, and a name that cannot be looked up is refused. Only http(s).
 
-`is_public_address` is pure; `check_redirect` does the DNS lookups through a resolver
-passed in, so tests never need real DNS. This module never connects anywhere itself: the
-connection that checks the addresses it connects to is aggregator.ingest.connect.
+`is_public_address` (aggregator.addresses, in the base so that config can use it) is pure;
+`check_redirect` does the DNS lookups through a resolver passed in, so tests never need
+real DNS. This module never connects anywhere itself: the connection that checks the
+addresses it connects to is aggregator.ingest.connect.
 """
 
 from __future__ import annotations
@@ -22,6 +23,7 @@ from collections.abc import Awaitable
 from collections.abc import Callable
 from urllib.parse import urlsplit
 
+from aggregator.addresses import is_public_address as is_public_address  # re-exported
 from aggregator.errors import AggregatorError
 
 # Resolves a host name to its addresses (as strings), like getaddrinfo does.
@@ -29,52 +31,8 @@ Resolver = Callable[[str, int], Awaitable[list[str]]]
 
 ALLOWED_SCHEMES = frozenset({"http", "https"})
 
-# Not "global" anyway, named here so the rule survives a change in the ipaddress module.
-CLOUD_METADATA_ADDRESSES = frozenset(
-    {
-        ipaddress.ip_address("169.254.169.254"),  # AWS, GCP, Azure, OpenStack
-        ipaddress.ip_address("fd00:ec2::254"),  # AWS over IPv6
-        ipaddress.ip_address("100.100.100.200"),  # Alibaba Cloud
-    }
-)
-
-
-# IPv6 ranges whose last 32 bits are an IPv4 address the packet reaches: NAT64 (RFC 6052),
-# IPv4-compatible addresses (::a.b.c.d, deprecated but still routed by some stacks) and SIIT
-# (::ffff:0:a.b.c.d, RFC 2765). The IPv4 address inside must be public too.
-IPV4_EMBEDDING_NETWORKS = (
-    ipaddress.ip_network("64:ff9b::/96"),
-    ipaddress.ip_network("::/96"),
-    ipaddress.ip_network("::ffff:0:0:0/96"),
-)
-# Local-use NAT64 (RFC 8215): the IPv4 address may sit anywhere inside, and the translator
-# is by definition inside someone's network, so nothing in it is public.
-LOCAL_NAT64 = ipaddress.ip_network("64:ff9b:1::/48")
-
-
 class UnsafeAddressError(AggregatorError):
     """A redirect or discovered link points somewhere the fetcher must not go."""
-
-
-def is_public_address(address: str | ipaddress.IPv4Address | ipaddress.IPv6Address) -> bool:
-    """Whether an IP address is on the public internet (not loopback, private, link-local,
-    shared, reserved, multicast or a cloud metadata address). A malformed address is not."""
-    try:
-        ip = ipaddress.ip_address(address.split("%", 1)[0] if isinstance(address, str) else address)
-    except ValueError:
-        return False
-    if isinstance(ip, ipaddress.IPv6Address):
-        if ip.is_site_local or ip in LOCAL_NAT64:
-            return False
-        # An IPv4 address wrapped in IPv6 reaches the IPv4 host it wraps.
-        embedded = ip.ipv4_mapped or ip.sixtofour or (ip.teredo[1] if ip.teredo else None)
-        if embedded is None and any(ip in network for network in IPV4_EMBEDDING_NETWORKS):
-            embedded = ipaddress.IPv4Address(int(ip) & 0xFFFF_FFFF)
-        if embedded is not None and not is_public_address(embedded):
-            return False
-    if ip in CLOUD_METADATA_ADDRESSES:
-        return False
-    return ip.is_global and not ip.is_multicast
 
 
 async def system_resolver(host: str, port: int) -> list[str]:

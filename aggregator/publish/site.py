@@ -20,6 +20,7 @@ reads the clock (`now` is passed in), the network or files.
 from __future__ import annotations
 
 import re
+from collections.abc import Collection
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
@@ -108,7 +109,9 @@ class FeedScope:
         return ""
 
 
-def site_paths(config: Config, store: Store) -> list[str]:
+def site_paths(
+    config: Config, store: Store, tag_slugs: Collection[str] | None = None
+) -> list[str]:
     """Every path of the published site that needs no query, in a stable order."""
     paths = [
         INDEX_PATH,
@@ -121,7 +124,8 @@ def site_paths(config: Config, store: Store) -> list[str]:
     ]
     scopes = [FeedScope()]
     scopes += [FeedScope(member_id=member.id) for member in config.members]
-    scopes += [FeedScope(tag=tag) for tag in store.tag_slugs()]
+    tags = tag_slugs if tag_slugs is not None else store.tag_slugs()
+    scopes += [FeedScope(tag=tag) for tag in tags]
     per_page = config.network.items_per_feed
     for scope in scopes:
         paths += [f"{scope.prefix}feed.{extension}" for extension in FEED_FORMATS]
@@ -140,22 +144,25 @@ def render_document(
     now: datetime,
     static: bool = False,
     language: str | None = None,
+    tag_slugs: Collection[str] | None = None,
 ) -> Document:
     """The document published at `path` (relative, no leading "/"); NotPublishedError if none.
 
     `static` is set by the exporter: only embed.js depends on it. `language` (a validated
     language tag) narrows a subscription feed to stories in that language, for
-    `/feed.atom?lang=es`; it is never part of an exported path.
+    `/feed.atom?lang=es`; it is never part of an exported path. `tag_slugs` is
+    store.tag_slugs() when the caller has it already (the exporter reads it once, not once
+    per tag: per tag, that made an export quadratic in the number of tags).
     """
     network = config.network
     if match := _FEED.match(path):
-        scope = _scope(path, config, store, match.group("kind"), match.group("name"))
+        scope = _scope(path, config, store, match.group("kind"), match.group("name"), tag_slugs)
         return _feed(path, config, store, scope, match.group("format"), language)
     if match := _ARCHIVE.match(path):
-        scope = _scope(path, config, store, match.group("kind"), match.group("name"))
+        scope = _scope(path, config, store, match.group("kind"), match.group("name"), tag_slugs)
         return _archive(path, config, store, scope, int(match.group("page")))
     if match := _MEMBER_ITEMS.match(path):
-        scope = _scope(path, config, store, "members", match.group("name"))
+        scope = _scope(path, config, store, "members", match.group("name"), tag_slugs)
         stories = store.latest_stories(network.items_per_feed, member_id=scope.member_id)
         return _items(path, stories)
     if path == ITEMS_PATH:
@@ -212,7 +219,12 @@ def render_index(
 
 
 def _scope(
-    path: str, config: Config, store: Store, kind: str | None, name: str | None
+    path: str,
+    config: Config,
+    store: Store,
+    kind: str | None,
+    name: str | None,
+    tag_slugs: Collection[str] | None = None,
 ) -> FeedScope:
     if kind is None or name is None:
         return FeedScope()
@@ -222,7 +234,8 @@ def _scope(
         return FeedScope(member_id=name)
     # Only slugs in use are published: any other name would be an empty feed, and the web
     # server must not render (and cache) one for every name a crawler makes up.
-    if name != tag_slug(name) or name not in store.tag_slugs():
+    in_use = tag_slugs if tag_slugs is not None else store.tag_slugs()
+    if name != tag_slug(name) or name not in in_use:
         raise NotPublishedError(path)
     return FeedScope(tag=name)
 
@@ -325,7 +338,9 @@ def site_files(
     config: Config, store: Store, *, now: datetime, static: bool = True
 ) -> dict[str, bytes]:
     """Every query-less path's bytes, for `aggregator export DIR`."""
+    slugs = store.tag_slugs()  # sorted, for a stable order of paths
+    tags = frozenset(slugs)
     return {
-        path: render_document(path, config, store, now=now, static=static).body
-        for path in site_paths(config, store)
+        path: render_document(path, config, store, now=now, static=static, tag_slugs=tags).body
+        for path in site_paths(config, store, slugs)
     }

@@ -49,7 +49,9 @@ class ConfigWatcher:
     def changed(self) -> Config | None:
         """The edited configuration when the file changed since last asked and loads.
 
-        A bad edit is logged with every problem and None is returned.
+        A bad edit is logged with every problem and None is returned. It reads and checks
+        the file synchronously: the running service calls it in a thread
+        (asyncio.to_thread), never on the event loop.
         """
         stamp = file_stamp(self.path)
         if stamp == self._stamp:

@@ -8,11 +8,22 @@ ETag (a hash of the body), Last-Modified (the newest story's update), Cache-Cont
 
 Rendered documents are cached in memory, keyed by path, the Config object in force and
 the store's data_version (bumped by every write that changes what is published); the
-version is read at most once a second, so a burst of requests costs one small query.
+version is read at most once a second, so a burst of requests costs one small query. The
+cache is bounded by the bytes it holds (CACHE_BYTES), not by a count of entries, and
+answers whose key a visitor can vary without end (`before`, `q`, `full=1`) are never
+cached: anonymous requests varying a cursor once grew the server to a gigabyte.
 
 Starlette rather than FastAPI: the app is a dozen GET routes whose answers are documents
 rendered elsewhere, so FastAPI's request models and dependency injection would carry no
 weight; Starlette's SchemaGenerator gives the OpenAPI document from the docstrings.
+
+The server bounds what one connection may cost by itself, because the Docker image binds
+0.0.0.0:8080 with no proxy in front: a request head (request line and headers) of at most
+MAX_HEAD_BYTES, which must arrive complete within HEAD_TIMEOUT_SECONDS of its first byte,
+and KEEP_ALIVE_SECONDS of idling between requests. It serves HTTP with uvicorn's h11
+protocol, not httptools: uvicorn's httptools protocol appends URL and header bytes without
+any limit (one connection once sent 300 MiB of headers), while h11 refuses a head larger
+than its max_incomplete_event_size.
 
 This module must never write to the database, poll sources or render a document itself;
 it must only bind where it is told (the CLI's default is 127.0.0.1).
@@ -20,6 +31,7 @@ it must only bind where it is told (the CLI's default is 127.0.0.1).
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import errno
 import hashlib
@@ -41,6 +53,7 @@ from pathlib import Path
 from typing import Any
 from typing import cast
 
+import h11
 import uvicorn
 from ruamel.yaml import YAML
 from ruamel.yaml.error import YAMLError
@@ -51,6 +64,7 @@ from starlette.responses import PlainTextResponse
 from starlette.responses import Response
 from starlette.routing import Route
 from starlette.schemas import SchemaGenerator
+from uvicorn.protocols.http.h11_impl import H11Protocol
 
 from aggregator import __version__
 from aggregator.clock import Clock
@@ -70,7 +84,11 @@ from aggregator.store import Store
 
 CACHE_CONTROL = "public, max-age=300"
 VERSION_CHECK_SECONDS = 1.0  # how stale the render cache may be after a write
-CACHE_ENTRIES = 1024  # distinct documents kept (API queries with `q` are unbounded)
+MAX_HEAD_BYTES = 16 * 1024  # a request line and headers; browsers send well under 8 KB
+HEAD_TIMEOUT_SECONDS = 10.0  # from a request's first byte to the end of its headers
+KEEP_ALIVE_SECONDS = 5  # an idle connection between two requests
+# The render cache's size: the bodies it holds, in bytes (the least recently used go first).
+CACHE_BYTES = 32 * 1024 * 1024
 
 
 @dataclass(frozen=True)
@@ -91,6 +109,8 @@ class WebState:
     store: Store
     clock: Clock
     cache: OrderedDict[Hashable, Rendered] = field(default_factory=OrderedDict)
+    cache_bytes: int = 0  # the bodies held in `cache`, kept at most max_cache_bytes
+    max_cache_bytes: int = CACHE_BYTES
     lock: threading.Lock = field(default_factory=threading.Lock)
     version: tuple[int, int] = (-1, -1)
     version_checked: float = float("-inf")
@@ -105,22 +125,33 @@ class WebState:
             self.version, self.version_checked = version, now
         return version
 
-    def cached(self, key: Hashable, render: Callable[[], site.Document]) -> Rendered:
-        """The cached rendering for `key` if still current, else a fresh one (then cached)."""
+    def cached(
+        self, key: Hashable, render: Callable[[], site.Document], *, keep: bool = True
+    ) -> Rendered:
+        """The cached rendering for `key` if still current, else a fresh one, cached when
+        `keep` (False for answers whose key a visitor can vary without end)."""
         config = self.config
         version = self.data_version()
-        with self.lock:
-            hit = self.cache.get(key)
-            if hit is not None and hit.config is config and hit.version == version:
-                self.cache.move_to_end(key)
-                return hit
+        if keep:
+            with self.lock:
+                hit = self.cache.get(key)
+                if hit is not None and hit.config is config and hit.version == version:
+                    self.cache.move_to_end(key)
+                    return hit
         document = render()
         rendered = Rendered(document, strong_etag(document.body), config, version)
+        size = len(document.body)
+        if not keep or size > self.max_cache_bytes:
+            return rendered
         with self.lock:
+            replaced = self.cache.pop(key, None)
+            if replaced is not None:
+                self.cache_bytes -= len(replaced.document.body)
             self.cache[key] = rendered
-            self.cache.move_to_end(key)
-            while len(self.cache) > CACHE_ENTRIES:
-                self.cache.popitem(last=False)
+            self.cache_bytes += size
+            while self.cache_bytes > self.max_cache_bytes:
+                _, evicted = self.cache.popitem(last=False)
+                self.cache_bytes -= len(evicted.document.body)
         return rendered
 
 
@@ -181,6 +212,50 @@ class _ServerLeavingSignals(uvicorn.Server):
         yield
 
 
+class _HeadTimeoutProtocol(H11Protocol):
+    """uvicorn's h11 protocol, closing a connection whose request head is not complete
+    within `head_timeout` seconds of its first byte (or of the connection's opening).
+
+    uvicorn arms no timer while a head arrives, only between requests, so a client
+    trickling one header byte at a time would hold its connection (and its buffer) open
+    for ever; 100 such connections were all still open after 25 s.
+    """
+
+    head_timeout: float = HEAD_TIMEOUT_SECONDS
+    _head_timer: asyncio.TimerHandle | None = None
+
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        super().connection_made(transport)  # type: ignore[arg-type]
+        self._arm_head_timer()
+
+    def data_received(self, data: bytes) -> None:
+        super().data_received(data)
+        if self.conn.their_state is h11.IDLE:
+            # A head under way: the timer runs from its first byte and is not extended.
+            self._arm_head_timer()
+        else:
+            self._cancel_head_timer()
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        self._cancel_head_timer()
+        super().connection_lost(exc)
+
+    def _arm_head_timer(self) -> None:
+        if self._head_timer is None and not self.transport.is_closing():
+            self._head_timer = self.loop.call_later(self.head_timeout, self._head_timed_out)
+
+    def _cancel_head_timer(self) -> None:
+        if self._head_timer is not None:
+            self._head_timer.cancel()
+            self._head_timer = None
+
+    def _head_timed_out(self) -> None:
+        self._head_timer = None
+        if self.conn.their_state is h11.IDLE and not self.transport.is_closing():
+            self.logger.info("closing a connection whose request headers never completed")
+            self.transport.close()
+
+
 def make_server(
     app: Any,
     host: str = "127.0.0.1",
@@ -189,16 +264,22 @@ def make_server(
     log_level: str | None = None,
     access_log: bool = True,
     handle_signals: bool = True,
+    head_timeout: float = HEAD_TIMEOUT_SECONDS,
 ) -> uvicorn.Server:
     """A uvicorn server for `app`: `.run()` it, or `await .serve()` inside an event loop.
 
     `log_level` ("warning" for the demo) and `access_log` set what uvicorn prints;
-    `handle_signals=False` leaves SIGTERM/SIGINT to the caller (service/app.py).
+    `handle_signals=False` leaves SIGTERM/SIGINT to the caller (service/app.py);
+    `head_timeout` is HEAD_TIMEOUT_SECONDS but in tests.
     """
+    protocol = type("HeadTimeoutProtocol", (_HeadTimeoutProtocol,), {"head_timeout": head_timeout})
     config = uvicorn.Config(
         app,
         host=host,
         port=port,
+        http=protocol,
+        h11_max_incomplete_event_size=MAX_HEAD_BYTES,
+        timeout_keep_alive=KEEP_ALIVE_SECONDS,
         proxy_headers=False,
         server_header=False,
         log_level=log_level,
@@ -305,7 +386,9 @@ def index_page(request: Request) -> Response:
             state.config, state.store, now=state.clock(), query=query.q, before=query.before
         )
 
-    return _conditional(request, state.cached(("index", query.q, query.before), render))
+    # Every search and older page is rendered afresh: a visitor can vary them without end.
+    rendered = state.cached(("index", query.q, query.before), render, keep=False)
+    return _conditional(request, rendered)
 
 
 def api_items(request: Request) -> Response:
@@ -355,7 +438,10 @@ def api_items(request: Request) -> Response:
         newest = max((story.updated for story in page.stories), default=None)
         return site.Document("api/items", site.MEDIA_TYPES["items"], body, newest)
 
-    return _conditional(request, state.cached(("api", query), render))
+    # Searches, older pages and full texts are rendered afresh: a visitor can vary the
+    # first two without end, and full=1 answers are the largest.
+    keep = query.before is None and query.q is None and not query.full
+    return _conditional(request, state.cached(("api", query), render, keep=keep))
 
 
 def healthz(request: Request) -> Response:
