@@ -287,6 +287,8 @@ class Match:
 
 
 def _fold(text: str) -> str:
+    if text.isascii():
+        return text.casefold()  # nothing to decompose: most texts, and the fast path
     decomposed = unicodedata.normalize("NFKD", text)
     return "".join(char for char in decomposed if not unicodedata.combining(char)).casefold()
 
