@@ -19,7 +19,9 @@ read the clock, the database or the network. Two rules:
   4. the same body under another headline or an excerpt of it, when the text is long
      enough to be specific and the titles are not generic templates.
 
-`candidate_keys` says what the store must index to find the candidates these rules need.
+`candidate_keys` says what the store must index to find the candidates these rules need;
+`text_features` is what the rules compare of a text, computed once per item (the store keeps
+it with each item, so a candidate's HTML is never read again to match it).
 """
 
 from __future__ import annotations
@@ -29,8 +31,11 @@ import unicodedata
 from collections.abc import Mapping
 from collections.abc import Sequence
 from dataclasses import dataclass
+from dataclasses import field
+from dataclasses import replace
 from datetime import datetime
 from datetime import timedelta
+from functools import cached_property
 from urllib.parse import urlsplit
 
 from aggregator.languages import STOP_WORDS
@@ -171,6 +176,77 @@ _WORD = re.compile(r"[^\W\d_][\w'’-]*", re.UNICODE)
 
 
 @dataclass(frozen=True)
+class TextFeatures:
+    """What the rules compare of an item's text (and, for its language, its heading).
+
+    Computed once per item, never once per pair: the per-pair work is then set operations.
+    `to_json`/`from_json` give the form the store keeps with each item.
+    """
+
+    words: int  # words in the whole text: a short text says nothing either way
+    shingle_words: tuple[str, ...]  # the normalized words the 3-shingles are made of
+    places: frozenset[str]
+    names: frozenset[str]
+    language: str | None  # of the heading and the text together
+
+    @cached_property
+    def shingles(self) -> frozenset[tuple[str, ...]]:
+        words = self.shingle_words
+        if len(words) < SHINGLE_SIZE:
+            return frozenset({words}) if words else frozenset()
+        return frozenset(words[i : i + SHINGLE_SIZE] for i in range(len(words) - SHINGLE_SIZE + 1))
+
+    def to_json(self) -> dict[str, object]:
+        return {
+            "version": FEATURES_VERSION,
+            "words": self.words,
+            # Normalized words never contain a space: one string is the compact form.
+            "shingle_words": " ".join(self.shingle_words),
+            "places": sorted(self.places),
+            "names": sorted(self.names),
+            "language": self.language,
+        }
+
+    @classmethod
+    def from_json(cls, value: object) -> TextFeatures | None:
+        """The features stored by to_json, or None when absent or of another version (the
+        caller then computes them from the text)."""
+        if not isinstance(value, dict) or value.get("version") != FEATURES_VERSION:
+            return None
+        language = value["language"]
+        return cls(
+            words=int(value["words"]),
+            shingle_words=tuple(str(value["shingle_words"]).split()),
+            places=frozenset(value["places"]),
+            names=frozenset(value["names"]),
+            language=None if language is None else str(language),
+        )
+
+
+# Bumped whenever text_features changes what it computes: stored features of another
+# version are recomputed from the text rather than trusted.
+FEATURES_VERSION = 1
+
+
+def text_features(text: str, heading: str) -> TextFeatures:
+    """The features of an item's plain text; `heading` (its title as the item is compared:
+    the published title for a new item, the title key for a stored candidate) counts for
+    its language only."""
+    return TextFeatures(
+        words=len(text.split()),
+        shingle_words=tuple(title_key(_WORDPRESS_FOOTER.sub("", text)).split()[:MAX_TEXT_WORDS]),
+        places=_places(text),
+        names=_names(text),
+        language=detect_language(f"{heading} {text}"),
+    )
+
+
+def with_heading(features: TextFeatures, text: str, heading: str) -> TextFeatures:
+    """The same text's features under another heading (only the language depends on it)."""
+    return replace(features, language=detect_language(f"{heading} {text}"))
+
+
+@dataclass(frozen=True)
 class StoryCandidate:
     """A stored item that a new item might be a cross-post of."""
 
@@ -181,6 +257,14 @@ class StoryCandidate:
     published: datetime
     text: str
     item_id: int | None = None  # the stored item, named in a Match's evidence
+    # Its text's features as stored; None computes them from `text` (heading: title_key).
+    stored_features: TextFeatures | None = field(default=None, compare=False)
+
+    @cached_property
+    def features(self) -> TextFeatures:
+        if self.stored_features is not None:
+            return self.stored_features
+        return text_features(self.text, self.title_key)
 
 
 # What title_key normalizes, said in a merge's evidence so staff can see why titles matched.
@@ -203,6 +287,8 @@ class Match:
 
 
 def _fold(text: str) -> str:
+    if text.isascii():
+        return text.casefold()  # nothing to decompose: most texts, and the fast path
     decomposed = unicodedata.normalize("NFKD", text)
     return "".join(char for char in decomposed if not unicodedata.combining(char)).casefold()
 
@@ -274,20 +360,16 @@ def candidate_keys(title: str, url: str | None) -> list[str]:
     return keys
 
 
-def _shingles(text: str) -> set[tuple[str, ...]]:
-    words = title_key(_WORDPRESS_FOOTER.sub("", text)).split()[:MAX_TEXT_WORDS]
-    if len(words) < SHINGLE_SIZE:
-        return {tuple(words)} if words else set()
-    return {tuple(words[i : i + SHINGLE_SIZE]) for i in range(len(words) - SHINGLE_SIZE + 1)}
-
-
 def text_similarity(first: str, second: str) -> float:
     """Containment of word 3-shingles: 1.0 same text, 0.0 nothing in common.
 
     Uses the shorter text's coverage rather than the union so that a member which
     republishes an excerpt of another's post still matches it.
     """
-    a, b = _shingles(first), _shingles(second)
+    return _similarity(text_features(first, "").shingles, text_features(second, "").shingles)
+
+
+def _similarity(a: frozenset[tuple[str, ...]], b: frozenset[tuple[str, ...]]) -> float:
     if not a or not b:
         return 0.0
     return len(a & b) / min(len(a), len(b))
@@ -320,8 +402,7 @@ def _title_names(title: str) -> frozenset[str]:
     return frozenset(_fold(word) for word in words[1:] if word[:1].isupper())
 
 
-def _languages_differ(first: str, second: str) -> bool:
-    a, b = detect_language(first), detect_language(second)
+def _languages_differ(a: str | None, b: str | None) -> bool:
     return a is not None and b is not None and a != b
 
 
@@ -342,7 +423,11 @@ class _Item:
     title: str
     key: str
     published: datetime
-    text: str
+    features: TextFeatures
+
+    @cached_property
+    def title_names(self) -> frozenset[str]:
+        return _title_names(self.title)
 
 
 def same_story(
@@ -357,13 +442,15 @@ def same_story(
     """Whether the item (its canonical link, title key, date and text) is a cross-post of
     the candidate. `title`, the item's title as published, lets names be told apart by case."""
     shown = title if title is not None else key
-    item = _Item(url=url, title=shown, key=key, published=published, text=text)
+    features = text_features(text, shown)
+    item = _Item(url=url, title=shown, key=key, published=published, features=features)
     return _why(item, candidate) is not None
 
 
 def _why(item: _Item, candidate: StoryCandidate) -> str | None:
     """The rule that makes the item a cross-post of the candidate, or None."""
-    if _languages_differ(f"{item.title} {item.text}", f"{candidate.title_key} {candidate.text}"):
+    mine_text, their_text = item.features, candidate.features
+    if _languages_differ(mine_text.language, their_text.language):
         return None
     gap = abs(item.published - candidate.published)
     if (
@@ -379,10 +466,10 @@ def _why(item: _Item, candidate: StoryCandidate) -> str | None:
     if generic:
         # Templated posts share titles and boilerplate: only a shared link merges them.
         return None
-    places_differ = _places_differ(item.text, candidate.text)
-    words, other_words = len(item.text.split()), len(candidate.text.split())
-    similarity = text_similarity(item.text, candidate.text)
-    names = _names(item.text) | _names(candidate.text) | _title_names(item.title)
+    places_differ = _places_differ(mine_text.places, their_text.places)
+    words, other_words = mine_text.words, their_text.words
+    similarity = _similarity(mine_text.shingles, their_text.shingles)
+    names = mine_text.names | their_text.names | item.title_names
     if item.key == candidate.title_key:
         if similarity >= MIN_TEXT_SIMILARITY:
             return "title+text"
@@ -427,8 +514,7 @@ def _numbers(key: str) -> frozenset[str]:
     return frozenset(word for word in key.split() if word[:1].isdigit())
 
 
-def _places_differ(first: str, second: str) -> bool:
-    a, b = _places(first), _places(second)
+def _places_differ(a: frozenset[str], b: frozenset[str]) -> bool:
     return bool(a) and bool(b) and not (a & b)
 
 
@@ -466,10 +552,14 @@ def find_match(
     text: str,
     candidates: Sequence[StoryCandidate],
     member_id: str | None = None,
+    features: TextFeatures | None = None,
 ) -> Match | None:
     """match_story with its reason: the rule and the evidence (shared link, the title keys
-    after which normalizations, shared title words, text similarity, days apart)."""
-    item = _Item(url=url, title=title, key=title_key(title), published=published, text=text)
+    after which normalizations, shared title words, text similarity, days apart).
+    `features`, when the caller has them, are text_features(text, title)."""
+    if features is None:
+        features = text_features(text, title)
+    item = _Item(url=url, title=title, key=title_key(title), published=published, features=features)
     reasons = [
         (candidate, _why(item, candidate))
         for candidate in candidates
@@ -494,7 +584,9 @@ def _evidence(item: _Item, candidate: StoryCandidate, rule: str) -> dict[str, ob
         "matched_title_key": candidate.title_key,
         "normalizations": list(TITLE_NORMALIZATIONS),
         "shared_title_words": sorted(shared),
-        "text_similarity": round(text_similarity(item.text, candidate.text), 3),
+        "text_similarity": round(
+            _similarity(item.features.shingles, candidate.features.shingles), 3
+        ),
         "days_apart": round(abs(item.published - candidate.published).total_seconds() / 86400, 1),
     }
     if rule == "link":

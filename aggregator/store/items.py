@@ -27,8 +27,11 @@ from sqlalchemy.exc import OperationalError
 
 from aggregator.dedupe import Match
 from aggregator.dedupe import StoryCandidate
+from aggregator.dedupe import TextFeatures
 from aggregator.dedupe import find_match
+from aggregator.dedupe import text_features
 from aggregator.dedupe import title_key
+from aggregator.dedupe import with_heading
 from aggregator.errors import StorageError
 from aggregator.identity import body_digest
 from aggregator.identity import story_uid
@@ -47,6 +50,7 @@ from aggregator.store.corrections import corrections_for
 from aggregator.store.corrections import staff_merge_match
 from aggregator.store.corrections import stories_with
 from aggregator.store.stories import CANDIDATE_ROWS
+from aggregator.store.stories import CANDIDATE_TEXTS
 from aggregator.store.stories import bounded_date
 from aggregator.store.stories import candidate_ids
 from aggregator.store.stories import refresh_story_dates
@@ -230,7 +234,8 @@ class ItemsMixin(StoreBase):
                 return PollOutcome.UNCHANGED
             if only_newer and not _is_newer(item, existing):
                 return PollOutcome.UNCHANGED
-            values = _item_values(item)
+            text = html_to_text(item.content_html or item.summary)
+            values = _item_values(item, text_features(text, title_key(item.title)))
             if not item.date_from_source:
                 # A source without dates: keep the first-seen time, or every edit would
                 # jump the item back to the top of the combined feed.
@@ -254,7 +259,11 @@ class ItemsMixin(StoreBase):
                 return PollOutcome.UNCHANGED
         elif _rekey_identical_item(connection, source_id, item, batch_keys):
             return PollOutcome.UNCHANGED
-        found = self._find_story(connection, item)
+        # The item's text is read once: matched under its title, stored under its title key
+        # (how a later item compares it as a candidate).
+        text = html_to_text(item.content_html or item.summary)
+        features = text_features(text, item.title)
+        found = self._find_story(connection, item, features)
         new_story = False
         if found is None:
             story_id, new_story = _insert_story(connection, item)
@@ -271,7 +280,7 @@ class ItemsMixin(StoreBase):
                 "key": item.key,
                 "first_seen_at": seen_at,
                 "merge_reason": None if found is None else found.evidence,
-                **_item_values(item),
+                **_item_values(item, with_heading(features, text, title_key(item.title))),
             },
         )
         if item_id is None:
@@ -287,9 +296,12 @@ class ItemsMixin(StoreBase):
         # item's (refresh_story_dates), so they are not refreshed here.
         return PollOutcome.NEW
 
-    def _find_story(self, connection: Connection, item: Item) -> Match | None:
+    def _find_story(
+        self, connection: Connection, item: Item, features: TextFeatures | None = None
+    ) -> Match | None:
         """The story a new item joins, and why: the rule of aggregator.dedupe over the
-        candidates the index gives (store/stories.py)."""
+        candidates the index gives (store/stories.py). `features` are the item's
+        (dedupe.text_features of its text under its title), when the caller has them."""
         # Staff's corrections (feeds.yaml keep_apart:/merge:) overrule the automatic rule.
         corrections = corrections_for(connection, item.url)
         staff = staff_merge_match(connection, corrections)
@@ -303,6 +315,17 @@ class ItemsMixin(StoreBase):
         if corrections.apart:
             apart = stories_with(connection, corrections.apart)
             rows = [row for row in rows if row.story_id not in apart]
+        stored = {row.id: TextFeatures.from_json(row.match_features) for row in rows}
+        # Rows stored before their features were (0006 fills them): read their text.
+        missing = sorted(item_id for item_id, found in stored.items() if found is None)
+        texts = (
+            {
+                row.id: html_to_text(row.content_html or row.summary)
+                for row in connection.execute(CANDIDATE_TEXTS, {"ids": missing})
+            }
+            if missing
+            else {}
+        )
         candidates = [
             StoryCandidate(
                 story_id=row.story_id,
@@ -310,18 +333,22 @@ class ItemsMixin(StoreBase):
                 url=row.url,
                 title_key=row.title_key,
                 published=row.published,
-                text=html_to_text(row.content_html or row.summary),
+                text=texts.get(row.id, ""),
                 item_id=row.id,
+                stored_features=stored[row.id],
             )
             for row in rows
         ]
+        if features is None:
+            features = text_features(html_to_text(item.content_html or item.summary), item.title)
         return find_match(
             url=item.url,
             title=item.title,
             published=item.published,
-            text=html_to_text(item.content_html or item.summary),
+            text="",
             candidates=candidates,
             member_id=item.member_id,
+            features=features,
         )
 
 
@@ -488,8 +515,10 @@ def _unique_by_key(items: Iterable[Item]) -> list[Item]:
     return unique
 
 
-def _item_values(item: Item) -> dict[str, Any]:
+def _item_values(item: Item, features: TextFeatures) -> dict[str, Any]:
+    """The item's columns; `features` are its text's under its title key (as a candidate)."""
     return {
+        "match_features": features.to_json(),
         "url": item.url,
         "title": item.title,
         "title_key": title_key(item.title),

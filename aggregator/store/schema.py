@@ -162,6 +162,10 @@ items = Table(
     # evidence, aggregator.dedupe.Match.evidence); NULL when the
     # item started its story. Shown by `aggregator story` and /status.
     Column("merge_reason", JSON),
+    # What the cross-post rule compares of the item's text (dedupe.TextFeatures.to_json),
+    # written with the item so that matching never converts a candidate's HTML again.
+    # NULL or another version: computed from the text when the item is a candidate.
+    Column("match_features", JSON),
     UniqueConstraint("source_id", "key", name="uq_items_source_key"),
     Index("ix_items_story", "story_id"),
     Index("ix_items_url", "url"),

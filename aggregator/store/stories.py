@@ -2,8 +2,10 @@
 story, and what staff read about a story and its merges (`aggregator story`).
 
 The index holds each item under dedupe.candidate_keys, so a new item's candidates are a few
-bounded range reads, never a scan. This module must never decide what matches (dedupe.py
-does), and a member joining a story must never change what the story shows or its date.
+bounded range reads in one statement, never a scan, ranked by how much they share with the
+item and capped, so the rule's work per item does not grow with the database. This module
+must never decide what matches (dedupe.py does), and a member joining a story must never
+change what the story shows or its date.
 """
 
 from __future__ import annotations
@@ -11,11 +13,16 @@ from __future__ import annotations
 from collections.abc import Sequence
 from datetime import datetime
 from datetime import timedelta
+from functools import lru_cache
 from typing import Any
 
 from sqlalchemy import Connection
+from sqlalchemy import Select
 from sqlalchemy import bindparam
+from sqlalchemy import func
+from sqlalchemy import literal_column
 from sqlalchemy import select
+from sqlalchemy import union_all
 from sqlalchemy import update
 
 from aggregator.dedupe import CROSS_POST_WINDOW
@@ -33,6 +40,9 @@ STAFF_MERGE = "staff merge"
 # Items read per candidate key (the nearest in time first): a generic title or a common
 # word cannot make one lookup read the whole window.
 MAX_CANDIDATES_PER_KEY = 50
+# Candidates the rule is run on per new item, the best ranked (see candidate_ids): without
+# this cap a title of eight common words gave the rule hundreds of candidates at 10k items.
+MAX_CANDIDATES = 20
 # How far before its first-seen time an edit may move an item's date: a source that re-dates
 # a post to 1990 cannot move it (nor its story) out of the feeds.
 BACKDATE_LIMIT = CROSS_POST_WINDOW
@@ -73,33 +83,59 @@ def save_story_keys(
     )
 
 
-# One key's candidates on one side of the item's date, nearest first: two range reads of
-# the (key, published) index per key, each bounded, whatever the size of the database.
+# How a shared key ranks a candidate: a shared article link first (the strongest evidence),
+# then the same title key, then distinctive title words (counted).
+_URL_RANK, _TITLE_RANK, _TOKEN_RANK = 2, 1, 0
 _KEYS = schema.story_keys.c
-_CANDIDATES_AFTER = (
-    select(_KEYS.item_id)
-    .join(schema.items, schema.items.c.id == _KEYS.item_id)
-    .where(
-        _KEYS.key == bindparam("key"),
-        _KEYS.published >= bindparam("at"),
-        _KEYS.published <= bindparam("latest"),
-        schema.items.c.member_id != bindparam("member"),
+
+
+def _nearest(index: int, rank: int, after: bool) -> Select[Any]:
+    """Key number `index`'s candidates on one side of the item's date, nearest first: one
+    bounded range read of the (key, published) index, whatever the size of the database."""
+    published = _KEYS.published
+    side = (
+        (published >= bindparam("at"), published <= bindparam(f"latest{index}"))
+        if after
+        else (published < bindparam("at"), published >= bindparam(f"earliest{index}"))
     )
-    .order_by(_KEYS.published.asc())
-    .limit(MAX_CANDIDATES_PER_KEY // 2)
-)
-_CANDIDATES_BEFORE = (
-    select(_KEYS.item_id)
-    .join(schema.items, schema.items.c.id == _KEYS.item_id)
-    .where(
-        _KEYS.key == bindparam("key"),
-        _KEYS.published < bindparam("at"),
-        _KEYS.published >= bindparam("earliest"),
-        schema.items.c.member_id != bindparam("member"),
+    nearest = (
+        select(
+            _KEYS.item_id.label("item_id"),
+            published.label("published"),
+            literal_column(str(rank)).label("rank"),
+        )
+        .join(schema.items, schema.items.c.id == _KEYS.item_id)
+        .where(
+            _KEYS.key == bindparam(f"key{index}"),
+            *side,
+            schema.items.c.member_id != bindparam("member"),
+        )
+        .order_by(published.asc() if after else published.desc())
+        .limit(MAX_CANDIDATES_PER_KEY // 2)
+        .subquery()  # LIMIT inside a UNION member needs its own SELECT (SQLite)
     )
-    .order_by(_KEYS.published.desc())
-    .limit(MAX_CANDIDATES_PER_KEY // 2)
-)
+    return select(nearest.c.item_id, nearest.c.published, nearest.c.rank)
+
+
+@lru_cache(maxsize=64)
+def _candidates_statement(ranks: tuple[int, ...]) -> Select[Any]:
+    """Every key's nearest candidates in one statement, one row per item: how many keys it
+    shares and the best rank among them. Cached per shape, so it is compiled once."""
+    parts = union_all(
+        *(
+            _nearest(index, rank, after)
+            for index, rank in enumerate(ranks)
+            for after in (True, False)
+        )
+    ).subquery()
+    return select(
+        parts.c.item_id,
+        func.count().label("shared"),
+        func.max(parts.c.rank).label("rank"),
+        func.min(parts.c.published).label("published"),
+    ).group_by(parts.c.item_id)
+
+
 CANDIDATE_ROWS = select(
     schema.items.c.id,
     schema.items.c.story_id,
@@ -107,27 +143,36 @@ CANDIDATE_ROWS = select(
     schema.items.c.url,
     schema.items.c.title_key,
     schema.items.c.published,
-    schema.items.c.content_html,
-    schema.items.c.summary,
+    schema.items.c.match_features,
+).where(schema.items.c.id.in_(bindparam("ids", expanding=True)))
+# The text of candidates stored without (current) match features: rows older than 0006.
+CANDIDATE_TEXTS = select(
+    schema.items.c.id, schema.items.c.content_html, schema.items.c.summary
 ).where(schema.items.c.id.in_(bindparam("ids", expanding=True)))
 
 
-def candidate_ids(connection: Connection, item: Item) -> set[int]:
+def candidate_ids(connection: Connection, item: Item) -> list[int]:
     """Other members' items sharing a candidate key with `item` within its window (the
-    link window for links): what dedupe.match_story needs to see, read from the index."""
-    ids: set[int] = set()
-    for key in dict.fromkeys(candidate_keys(item.title, item.url)):
-        window = LINK_WINDOW if key.startswith("url\n") else CROSS_POST_WINDOW
-        parameters = {
-            "key": key,
-            "at": item.published,
-            "earliest": item.published - window,
-            "latest": item.published + window,
-            "member": item.member_id,
-        }
-        for statement in (_CANDIDATES_AFTER, _CANDIDATES_BEFORE):
-            ids.update(connection.scalars(statement, parameters))
-    return ids
+    link window for links), the MAX_CANDIDATES best first: a shared link, then the same
+    title, then the most distinctive title words shared, then the nearest in time."""
+    keys = list(dict.fromkeys(candidate_keys(item.title, item.url)))
+    ranks = tuple(
+        _URL_RANK if key.startswith("url\n") else _TITLE_RANK if key.startswith("title\n")
+        else _TOKEN_RANK
+        for key in keys
+    )
+    parameters: dict[str, Any] = {"at": item.published, "member": item.member_id}
+    for index, (key, rank) in enumerate(zip(keys, ranks, strict=True)):
+        window = LINK_WINDOW if rank == _URL_RANK else CROSS_POST_WINDOW
+        parameters[f"key{index}"] = key
+        parameters[f"earliest{index}"] = item.published - window
+        parameters[f"latest{index}"] = item.published + window
+    rows = connection.execute(_candidates_statement(ranks), parameters).all()
+    ranked = sorted(
+        rows,
+        key=lambda row: (-row.rank, -row.shared, abs(row.published - item.published), row.item_id),
+    )
+    return [row.item_id for row in ranked[:MAX_CANDIDATES]]
 
 
 def bounded_date(claimed: datetime, stored: datetime, first_seen: datetime) -> datetime:
