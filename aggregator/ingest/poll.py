@@ -194,13 +194,12 @@ async def poll_source(
     try:
         # Off the event loop: the store's calls are synchronous SQL.
         await asyncio.to_thread(store.record_failure, failed, cause)
-        return failed_report(failed, cause)
     except Exception:
         # The database itself may be what failed: the report still names the cause.
         logger.exception(
             "member %s, source %s: could not record the failure", source.member_id, source.url
         )
-        return PollReport(source=source, outcome=PollOutcome.FAILED, error=cause)
+    return failed_report(failed, cause)
 
 
 async def _poll_source(

@@ -234,7 +234,7 @@ class ItemsMixin(StoreBase):
                 return PollOutcome.UNCHANGED
             if only_newer and not _is_newer(item, existing):
                 return PollOutcome.UNCHANGED
-            text = html_to_text(item.content_html or item.summary)
+            text = item_text(item)
             values = _item_values(item, text_features(text, title_key(item.title)))
             if not item.date_from_source:
                 # A source without dates: keep the first-seen time, or every edit would
@@ -261,7 +261,7 @@ class ItemsMixin(StoreBase):
             return PollOutcome.UNCHANGED
         # The item's text is read once: matched under its title, stored under its title key
         # (how a later item compares it as a candidate).
-        text = html_to_text(item.content_html or item.summary)
+        text = item_text(item)
         features = text_features(text, item.title)
         found = self._find_story(connection, item, features)
         new_story = False
@@ -320,7 +320,7 @@ class ItemsMixin(StoreBase):
         missing = sorted(item_id for item_id, found in stored.items() if found is None)
         texts = (
             {
-                row.id: html_to_text(row.content_html or row.summary)
+                row.id: item_text(row)
                 for row in connection.execute(CANDIDATE_TEXTS, {"ids": missing})
             }
             if missing
@@ -340,7 +340,7 @@ class ItemsMixin(StoreBase):
             for row in rows
         ]
         if features is None:
-            features = text_features(html_to_text(item.content_html or item.summary), item.title)
+            features = text_features(item_text(item), item.title)
         return find_match(
             url=item.url,
             title=item.title,
@@ -513,6 +513,12 @@ def _unique_by_key(items: Iterable[Item]) -> list[Item]:
             seen.add(item.key)
             unique.append(item)
     return unique
+
+
+def item_text(item: Item | Any) -> str:
+    """The plain text the cross-post rule compares: the item's content, else its summary
+    (an Item, or a stored row with the same two columns)."""
+    return html_to_text(item.content_html or item.summary)
 
 
 def _item_values(item: Item, features: TextFeatures) -> dict[str, Any]:
