@@ -2,6 +2,7 @@
 
     python -m bench.growth              # SQLite and (when reachable) PostgreSQL, 10k/100k/1M items
     python -m bench.growth --smoke      # SQLite only, 2k/10k items, for CI
+    python -m bench.growth --keep DIR   # keep each size's SQLite database in DIR, reuse it
 
 For each size the database is grown by inserting rows directly (members, sources, stories,
 items with their match features and candidate keys, in bulk: going through the poll path
@@ -28,11 +29,15 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
+import dataclasses
 import itertools
 import multiprocessing
 import os
+import pickle
 import random
 import shutil
+import sqlite3
 import statistics
 import tempfile
 import time
@@ -49,6 +54,7 @@ from functools import lru_cache
 from pathlib import Path
 from typing import Any
 
+from sqlalchemy import Connection
 from sqlalchemy import Engine
 from sqlalchemy import create_engine
 from sqlalchemy import delete
@@ -220,6 +226,18 @@ class Grower:
         self.source_ids: list[int] = []
         self.titles: list[tuple[str, datetime, int]] = []  # (title, published, source id)
 
+    def state(self) -> dict[str, Any]:
+        return {
+            "seed": self.seed, "words": self.words, "batches": self.batches,
+            "items": self.items, "source_ids": self.source_ids, "titles": self.titles,
+        }  # fmt: skip
+
+    def restore(self, state: dict[str, Any]) -> None:
+        if (state["seed"], state["words"]) != (self.seed, self.words):
+            raise SystemExit("--keep: the kept databases were grown with another seed/vocabulary")
+        self.batches, self.items = state["batches"], state["items"]
+        self.source_ids, self.titles = state["source_ids"], state["titles"]
+
     def setup(self) -> None:
         with self.engine.begin() as connection:
             connection.execute(
@@ -283,7 +301,12 @@ class Grower:
             connection.execute(
                 schema.story_keys.insert(),
                 [
-                    {"key": key, "item_id": row["id"], "published": row["published"]}
+                    {
+                        "key": key,
+                        "item_id": row["id"],
+                        "published": row["published"],
+                        "member_id": row["member_id"],
+                    }
                     for row, keys in zip(rows, batch.keys, strict=True)
                     for key in keys
                 ],
@@ -336,25 +359,80 @@ def lookup_items(grower: Grower, count: int, rng: random.Random) -> list[Item]:
     return items
 
 
-def measure_lookups(store: Store, grower: Grower, rng: random.Random) -> tuple[float, float]:
+def lookup_plan(grower: Grower, rng: random.Random) -> list[tuple[Item, int]]:
+    """The LOOKUPS new items to look up, each with the source whose keys are probed."""
     items = lookup_items(grower, LOOKUPS, rng)
-    key_times: list[float] = []
-    match_times: list[float] = []
+    return [(item, rng.choice(grower.titles)[2]) for item in items]
+
+
+def time_lookup(
+    store: Store, connection: Connection, item: Item, source_id: int
+) -> tuple[float, float]:
+    """One dedup lookup (the (source, key) probe) and one story match, in seconds."""
+    started = time.perf_counter()
+    connection.execute(
+        select(schema.items.c.id, schema.items.c.content_hash).where(
+            schema.items.c.source_id == source_id, schema.items.c.key == item.key
+        )
+    ).one_or_none()
+    probed = time.perf_counter()
+    store._find_story(connection, item)
+    return probed - started, time.perf_counter() - probed
+
+
+def measure_lookups(store: Store, grower: Grower, rng: random.Random) -> tuple[float, float]:
+    timings = []
     with store.engine.connect() as connection:
-        for item, (_, _, source_id) in zip(
-            items, (rng.choice(grower.titles) for _ in items), strict=True
-        ):
-            started = time.perf_counter()
-            connection.execute(
-                select(schema.items.c.id, schema.items.c.content_hash).where(
-                    schema.items.c.source_id == source_id, schema.items.c.key == item.key
-                )
-            ).one_or_none()
-            key_times.append(time.perf_counter() - started)
-            started = time.perf_counter()
-            store._find_story(connection, item)
-            match_times.append(time.perf_counter() - started)
-    return statistics.median(key_times) * 1000, statistics.median(match_times) * 1000
+        for item, source_id in lookup_plan(grower, rng):
+            timings.append(time_lookup(store, connection, item, source_id))
+    return (
+        statistics.median(key for key, _ in timings) * 1000,
+        statistics.median(match for _, match in timings) * 1000,
+    )
+
+
+def measure_interleaved(
+    opened: dict[int, tuple[Store, Grower]], seed: int
+) -> dict[int, tuple[float, float, float]]:
+    """latest-50, dedup lookup and story match at every size, in turn (the sizes' order
+    rotated every round), so that the load of other work on the machine, which moves single
+    runs by several times, falls on every size alike: the ratios between sizes are then
+    measured within one stretch of time. Medians, in ms, per size."""
+    sizes = list(opened)
+    plans = {
+        size: lookup_plan(grower, random.Random(f"{seed}-{size}"))
+        for size, (_, grower) in opened.items()
+    }
+    latest: dict[int, list[float]] = {size: [] for size in sizes}
+    keys: dict[int, list[float]] = {size: [] for size in sizes}
+    matches: dict[int, list[float]] = {size: [] for size in sizes}
+    with contextlib.ExitStack() as stack:
+        connections = {
+            size: stack.enter_context(store.engine.connect()) for size, (store, _) in opened.items()
+        }
+        for store, _ in opened.values():
+            store.latest_stories(50)  # warm the caches: steady state is what matters
+        for round_number in range(max(LOOKUPS, LATEST_RUNS)):
+            turn = round_number % len(sizes)
+            for size in sizes[turn:] + sizes[:turn]:
+                store = opened[size][0]
+                if round_number < LATEST_RUNS:
+                    started = time.perf_counter()
+                    store.latest_stories(50)
+                    latest[size].append(time.perf_counter() - started)
+                if round_number < LOOKUPS:
+                    item, source_id = plans[size][round_number]
+                    key, match = time_lookup(store, connections[size], item, source_id)
+                    keys[size].append(key)
+                    matches[size].append(match)
+    return {
+        size: (
+            statistics.median(latest[size]) * 1000,
+            statistics.median(keys[size]) * 1000,
+            statistics.median(matches[size]) * 1000,
+        )
+        for size in sizes
+    }
 
 
 def poll_cycle(store: Store, config: Config, repeats: int) -> tuple[float, float]:
@@ -464,31 +542,143 @@ def postgres_problem() -> str | None:
         engine.dispose()
 
 
+KEPT_POSTGRES = "aggregator_bench_kept_{size}"  # --keep: PostgreSQL's kept databases
+
+
+def kept_state(keep: Path, backend: str, size: int) -> Path:
+    """Where --keep holds the grower's state (the lookups' titles) for a kept database."""
+    return keep / f"{backend}-{size}.state"
+
+
+def kept_sqlite(keep: Path, size: int) -> Path:
+    return keep / f"growth-{size}.db"
+
+
+def _admin() -> Engine:
+    return create_engine(POSTGRES_ADMIN_URL, isolation_level="AUTOCOMMIT")
+
+
+def _kept_postgres_exists(size: int) -> bool:
+    admin = _admin()
+    try:
+        with admin.connect() as connection:
+            return bool(
+                connection.scalar(
+                    text("SELECT 1 FROM pg_database WHERE datname = :name"),
+                    {"name": KEPT_POSTGRES.format(size=size)},
+                )
+            )
+    finally:
+        admin.dispose()
+
+
+def _copy_postgres(source: str, target: str) -> None:
+    """CREATE DATABASE … TEMPLATE: a file-level copy, which needs `source` idle."""
+    admin = _admin()
+    try:
+        with admin.connect() as connection:
+            connection.execute(text(f'DROP DATABASE IF EXISTS "{target}" WITH (FORCE)'))
+            connection.execute(text(f'CREATE DATABASE "{target}" TEMPLATE "{source}"'))
+    finally:
+        admin.dispose()
+
+
+def is_kept(keep: Path, backend: str, size: int) -> bool:
+    if not kept_state(keep, backend, size).exists():
+        return False
+    if backend == "sqlite":
+        return kept_sqlite(keep, size).exists()
+    return _kept_postgres_exists(size)
+
+
+def keep_database(store: Store, grower: Grower, keep: Path, backend: str, size: int) -> Store:
+    """Keep a copy of the database as grown (before any measurement writes to it): an SQLite
+    file in `keep` (SQLite's backup API: consistent whatever is in the WAL), a PostgreSQL
+    database named KEPT_POSTGRES. Returns the store to go on with."""
+    url = store.engine.url.render_as_string(hide_password=False)
+    database = str(store.engine.url.database)
+    if backend == "sqlite":
+        target = kept_sqlite(keep, size)
+        part = target.with_suffix(".part")
+        source, copy = sqlite3.connect(database), sqlite3.connect(part)
+        try:
+            source.backup(copy)
+        finally:
+            copy.close()
+            source.close()
+        part.replace(target)
+    else:
+        store.close()
+        _copy_postgres(database, KEPT_POSTGRES.format(size=size))
+        store = Store.open(url)
+    kept_state(keep, backend, size).write_bytes(pickle.dumps(grower.state()))
+    return store
+
+
+def open_kept(store: Store, keep: Path, backend: str, size: int) -> Store:
+    """Replace the working database by the one kept for `size`; opening it upgrades a
+    database kept at an older schema revision."""
+    url = store.engine.url.render_as_string(hide_password=False)
+    database = str(store.engine.url.database)
+    store.close()
+    if backend == "sqlite":
+        shutil.copyfile(kept_sqlite(keep, size), database)
+        for suffix in ("-wal", "-shm"):
+            Path(database + suffix).unlink(missing_ok=True)
+    else:
+        _copy_postgres(KEPT_POSTGRES.format(size=size), database)
+    return Store.open(url)
+
+
 def run_backend(
     backend: str,
     url: str,
     sizes: Sequence[int],
-    config: Config,
+    config: Config | None,
     seed: int,
     repeats: int,
     words: int = VOCABULARY_SIZE,
+    keep: Path | None = None,
 ) -> tuple[list[Row], str]:
+    """Grow the database through `sizes` and measure at each. With `keep`, a size whose
+    database is kept there (or, for PostgreSQL, as KEPT_POSTGRES) is copied in instead of
+    grown, and a size grown here is kept for the next run (1M takes half an hour to grow)."""
     store = Store.open(url)
     rows: list[Row] = []
     try:
         grower = Grower(store.engine, seed, words)
         grower.setup()
-        rng = random.Random(seed)
         for size in sizes:
-            grow = grower.grow_to(size)
+            if keep is not None and is_kept(keep, backend, size):
+                started = time.perf_counter()
+                store = open_kept(store, keep, backend, size)
+                say(f"  {backend} {size:>9,} items: kept database, opened in "
+                    f"{time.perf_counter() - started:.0f} s")  # fmt: skip
+                grower = Grower(store.engine, seed, words)
+                grower.restore(pickle.loads(kept_state(keep, backend, size).read_bytes()))
+                grow = float("nan")
+            else:
+                grow = grower.grow_to(size)
+                if keep is not None:
+                    store = keep_database(store, grower, keep, backend, size)
+                    grower.engine = store.engine
             if backend == "postgresql":
                 with store.engine.connect() as connection:
                     connection.execute(text("ANALYZE"))
                     connection.commit()
-            store.latest_stories(50)  # warm the cache: steady state is what matters
-            latest = median_ms(lambda: store.latest_stories(50), LATEST_RUNS)
-            key_ms, match_ms = measure_lookups(store, grower, rng)
-            first, again = poll_cycle(store, config, repeats)
+            # Each size's own lookups, so that a size measures the same items whether or
+            # not the smaller sizes were measured in the same run (--sizes, --keep).
+            rng = random.Random(f"{seed}-{size}")
+            if keep is None:
+                store.latest_stories(50)  # warm the cache: steady state is what matters
+                latest = median_ms(lambda opened=store: opened.latest_stories(50), LATEST_RUNS)
+                key_ms, match_ms = measure_lookups(store, grower, rng)
+            else:  # measured below, every size in turn
+                latest = key_ms = match_ms = float("nan")
+            first, again = (
+                poll_cycle(store, config, repeats) if config is not None
+                else (float("nan"), float("nan"))
+            )  # fmt: skip
             rows.append(Row(backend, size, latest, key_ms, match_ms, first, again, grow))
             say(
                 f"  {backend} {size:>9,} items: latest-50 {latest:.2f} ms, key lookup "
@@ -498,7 +688,45 @@ def run_backend(
         plan = explain_latest(store)
     finally:
         store.close()
+    if keep is not None:
+        interleaved = measure_kept(keep, backend, url, [row.items for row in rows], seed, words)
+        rows = [
+            dataclasses.replace(row, latest_ms=latest, key_lookup_ms=key, story_match_ms=match)
+            for row in rows
+            for latest, key, match in [interleaved[row.items]]
+        ]
+        for size, (latest, key, match) in interleaved.items():
+            say(
+                f"  {backend} {size:>9,} items, sizes in turn: latest-50 {latest:.2f} ms, "
+                f"key lookup {key:.3f} ms, story match {match:.3f} ms"
+            )
     return rows, plan
+
+
+def measure_kept(
+    keep: Path, backend: str, url: str, sizes: Sequence[int], seed: int, words: int
+) -> dict[int, tuple[float, float, float]]:
+    """measure_interleaved over the kept databases of `sizes` (read only: the lookups write
+    nothing), each opened where it is kept."""
+    opened: dict[int, tuple[Store, Grower]] = {}
+    try:
+        for size in sizes:
+            if backend == "sqlite":
+                kept_url = f"sqlite:///{kept_sqlite(keep, size)}"
+            else:
+                kept_url = url.rsplit("/", 1)[0] + "/" + KEPT_POSTGRES.format(size=size)
+            store = Store.open(kept_url)
+            if backend == "postgresql":
+                with store.engine.connect() as connection:
+                    connection.execute(text("ANALYZE"))
+                    connection.commit()
+            grower = Grower(store.engine, seed, words)
+            grower.restore(pickle.loads(kept_state(keep, backend, size).read_bytes()))
+            opened[size] = (store, grower)
+        return measure_interleaved(opened, seed)
+    finally:
+        for store, _ in opened.values():
+            store.close()
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -506,8 +734,19 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--smoke", action="store_true", help="SQLite only, 2k and 10k items")
     parser.add_argument("--sizes", type=int, nargs="+", help=f"default: {SIZES}")
     parser.add_argument("--no-postgres", action="store_true")
+    parser.add_argument("--no-sqlite", action="store_true")
     parser.add_argument("--no-nginx", action="store_true", help="serve with FixtureServer")
     parser.add_argument("--seed", type=int, default=corpus.DEFAULT_SEED)
+    parser.add_argument(
+        "--keep",
+        type=Path,
+        metavar="DIR",
+        help="keep each size's database (SQLite: in DIR; PostgreSQL: as "
+        f"{KEPT_POSTGRES.format(size='SIZE')}) and reuse it on the next run",
+    )
+    parser.add_argument(
+        "--no-cycle", action="store_true", help="skip the poll cycles (lookups only)"
+    )
     parser.add_argument(
         "--vocabulary",
         type=int,
@@ -515,6 +754,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         help=f"headline words (default {VOCABULARY_SIZE:,}; 35: the old worst case)",
     )
     args = parser.parse_args(argv)
+    if args.keep is not None:
+        args.keep.mkdir(parents=True, exist_ok=True)
     exit_on_sigterm()
     sizes = tuple(args.sizes or (SMOKE_SIZES if args.smoke else SIZES))
     cycle_sites = SMOKE_CYCLE_SITES if args.smoke else CYCLE_SITES
@@ -531,9 +772,9 @@ def main(argv: Sequence[str] | None = None) -> int:
                 f"{manifest.bytes / 1e6:.1f} MB"
             )
             config = load_config(corpus.write_feeds_yaml(root, server.base_urls))
-            backends: list[tuple[str, Callable[[], Any]]] = [
-                ("sqlite", lambda: sqlite_database(workdir))
-            ]
+            backends: list[tuple[str, Callable[[], Any]]] = []
+            if not args.no_sqlite:
+                backends.append(("sqlite", lambda: sqlite_database(workdir)))
             if args.smoke or args.no_postgres:
                 say("postgresql: skipped (--smoke or --no-postgres)")
             else:
@@ -550,10 +791,11 @@ def main(argv: Sequence[str] | None = None) -> int:
                         backend,
                         url,
                         sizes,
-                        config,
+                        None if args.no_cycle else config,
                         args.seed,
                         1 if args.smoke else CYCLES,
                         args.vocabulary,
+                        args.keep,
                     )
                 results.extend(rows)
                 plans[backend] = plan

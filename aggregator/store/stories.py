@@ -61,6 +61,9 @@ def speaking_item(rows: Sequence[Any]) -> Any:
     return min(same_round, key=lambda row: (row.published, row.id))
 
 
+_ITEM_MEMBER = select(schema.items.c.member_id).where(schema.items.c.id == bindparam("item_id"))
+
+
 def save_story_keys(
     connection: Connection,
     item_id: int,
@@ -69,18 +72,25 @@ def save_story_keys(
     published: datetime,
     *,
     replace: bool = False,
+    member_id: str | None = None,
 ) -> None:
-    """Index the item under dedupe.candidate_keys, so later items find it as a candidate."""
+    """Index the item under dedupe.candidate_keys, so later items find it as a candidate.
+    `member_id` is the stored item's (items.member_id); read from the row when not given."""
     table = schema.story_keys
     if replace:
         connection.execute(table.delete().where(table.c.item_id == item_id))
+    if member_id is None:
+        # The stored row's, not the Item's: a source moved to another member keeps its
+        # items' member, and the candidate read must skip exactly what items says.
+        member_id = connection.scalar(_ITEM_MEMBER, {"item_id": item_id})
     connection.execute(
         table.insert(),
         [
-            {"key": key, "item_id": item_id, "published": published}
+            {"key": key, "item_id": item_id, "published": published, "member_id": member_id}
             for key in dict.fromkeys(candidate_keys(title, url))
         ],
     )
+
 
 
 # How a shared key ranks a candidate: a shared article link first (the strongest evidence),
@@ -91,7 +101,8 @@ _KEYS = schema.story_keys.c
 
 def _nearest(index: int, rank: int, after: bool) -> Select[Any]:
     """Key number `index`'s candidates on one side of the item's date, nearest first: one
-    bounded range read of the (key, published) index, whatever the size of the database."""
+    bounded range read of the covering (key, published, member_id, item_id) index, with no
+    table row read per index entry, whatever the size of the database."""
     published = _KEYS.published
     side = (
         (published >= bindparam("at"), published <= bindparam(f"latest{index}"))
@@ -104,11 +115,8 @@ def _nearest(index: int, rank: int, after: bool) -> Select[Any]:
             published.label("published"),
             literal_column(str(rank)).label("rank"),
         )
-        .join(schema.items, schema.items.c.id == _KEYS.item_id)
         .where(
-            _KEYS.key == bindparam(f"key{index}"),
-            *side,
-            schema.items.c.member_id != bindparam("member"),
+            _KEYS.key == bindparam(f"key{index}"), *side, _KEYS.member_id != bindparam("member")
         )
         .order_by(published.asc() if after else published.desc())
         .limit(MAX_CANDIDATES_PER_KEY // 2)

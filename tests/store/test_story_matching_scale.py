@@ -9,6 +9,7 @@ store; the decisions themselves are the rule's (tests/test_dedupe.py, bench.cros
 from __future__ import annotations
 
 from datetime import timedelta
+from pathlib import Path
 
 from sqlalchemy import select
 from sqlalchemy import update
@@ -19,6 +20,7 @@ from aggregator.models import Item
 from aggregator.store import Store
 from aggregator.store import schema
 from aggregator.store.stories import MAX_CANDIDATES
+from aggregator.store.stories import _candidates_statement
 from aggregator.store.stories import candidate_ids
 from aggregator.text import html_to_text
 from tests.store.test_database import CONFIG
@@ -123,3 +125,46 @@ def test_the_upgrade_fills_the_features_of_stored_items(database_url: str) -> No
         assert stored_features(store, "https://wrc.example/heat") == expected
     finally:
         store.close()
+
+
+def test_the_upgrade_indexes_stored_items_under_their_member(database_url: str) -> None:
+    migrate_to(database_url, "0001")
+    fill_first_schema(database_url)  # indexed by 0004, under no member until 0007
+    migrate_to(database_url, "head")
+    store = Store.open(database_url)
+    keys, items = schema.story_keys.c, schema.items.c
+    try:
+        with store.engine.connect() as connection:
+            rows = connection.execute(
+                select(keys.member_id, items.member_id.label("own")).join(
+                    schema.items, items.id == keys.item_id
+                )
+            ).all()
+        assert {row.own for row in rows} == {"ciw", "wrc"}
+        assert all(row.member_id == row.own for row in rows)
+    finally:
+        store.close()
+
+
+def test_a_candidate_read_touches_the_index_alone(tmp_path: Path) -> None:
+    """Each key's read is a range of the covering index: no table row per entry read (the
+    random reads that made a match at 1M stored items four times slower than at 10k)."""
+    store = Store.open(f"sqlite:///{tmp_path / 'aggregator.db'}")
+    try:
+        statement = _candidates_statement((1, 0, 0)).compile(store.engine)
+        values = [0 for _ in statement.positiontup or ()]
+        with store.engine.connect() as connection:
+            plan = [
+                row[-1]
+                for row in connection.exec_driver_sql(
+                    f"EXPLAIN QUERY PLAN {statement}", tuple(values)
+                )
+            ]
+    finally:
+        store.close()
+    reads = [step for step in plan if step.startswith(("SEARCH", "SCAN story_keys", "SCAN items"))]
+    assert len(reads) == 6  # three keys, both sides of the item's date
+    assert all(
+        step.startswith("SEARCH story_keys USING COVERING INDEX ix_story_keys_candidates")
+        for step in reads
+    ), plan
