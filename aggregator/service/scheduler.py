@@ -5,9 +5,9 @@ database, polls them through `poll.poll_source` (the one way every part of the p
 polls; their writes go through the scheduler's one StoreWriter, and every claim, state
 read and schedule save runs in a thread, never on the event loop), saves each decision
 of policy.decide, follows feeds.yaml edits (reload.py), prunes what network.retention
-no longer keeps and evaluates alerts. Claims are row leases (Store.claim_due_sources): any number of worker processes on one PostgreSQL database poll
-each due source once between them, and a dead worker's claims lapse after
-SchedulerSettings.lease_seconds. Whoever follows the polls or the reloads (the web app,
+no longer keeps and evaluates alerts. Claims are row leases (Store.claim_due_sources):
+any number of worker processes on one PostgreSQL database poll each due source once
+between them, and a dead worker's claims lapse after SchedulerSettings.lease_seconds. Whoever follows the polls or the reloads (the web app,
 WebSub) appends to its `hooks` (service/app.py wires them).
 
 This module must never parse, normalize or write SQL itself (poll.py and store/ do), never
