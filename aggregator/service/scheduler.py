@@ -7,8 +7,9 @@ read and schedule save runs in a thread, never on the event loop), saves each de
 of policy.decide, follows feeds.yaml edits (reload.py), prunes what network.retention
 no longer keeps and evaluates alerts. Claims are row leases (Store.claim_due_sources):
 any number of worker processes on one PostgreSQL database poll each due source once
-between them, and a dead worker's claims lapse after SchedulerSettings.lease_seconds. Whoever follows the polls or the reloads (the web app,
-WebSub) appends to its `hooks` (service/app.py wires them).
+between them, and a dead worker's claims lapse after SchedulerSettings.lease_seconds.
+Whoever follows the polls or the reloads (the web app, WebSub) appends to its `hooks`
+(service/app.py wires them).
 
 This module must never parse, normalize or write SQL itself (poll.py and store/ do), never
 decide a next poll time itself (policy.py does), and never build the web server, install
