@@ -9,6 +9,7 @@ must never hold a domain's queries: those go in the mixin module of their domain
 from __future__ import annotations
 
 import hashlib
+import uuid
 from collections.abc import Iterator
 from collections.abc import Mapping
 from collections.abc import Sequence
@@ -26,6 +27,7 @@ from sqlalchemy import update
 from sqlalchemy.exc import OperationalError
 from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.pool import ConnectionPoolEntry
+from sqlalchemy.pool import QueuePool
 
 from aggregator.dedupe import candidate_keys
 from aggregator.errors import StorageError
@@ -65,6 +67,17 @@ def _configure_sqlite(dbapi_connection: Any, _record: ConnectionPoolEntry) -> No
     cursor.close()
 
 
+IN_MEMORY_SQLITE = frozenset({"sqlite://", "sqlite:///:memory:"})
+
+
+def _read_uncommitted(dbapi_connection: Any, _record: ConnectionPoolEntry) -> None:
+    # Shared-cache readers would otherwise fail at once ("database table is locked")
+    # while the writer's transaction is open: no busy timeout applies to them.
+    cursor = dbapi_connection.cursor()
+    cursor.execute("PRAGMA read_uncommitted=1")
+    cursor.close()
+
+
 def sqlite_file(url: str) -> Path | None:
     """The file an SQLite URL names; None for other databases and in-memory SQLite."""
     if not url.startswith("sqlite"):
@@ -78,6 +91,17 @@ def create_database_engine(url: str) -> Engine:
         database = sqlite_file(url)
         if database is not None:
             database.parent.mkdir(parents=True, exist_ok=True)
+        elif url in IN_MEMORY_SQLITE:
+            # A plain in-memory database is one per connection, so one per thread: the
+            # writer's thread (store/writer.py) and the reads a poll runs in threads would
+            # each see an empty database of their own. One shared in-memory database
+            # instead, private to this engine; its readers do not wait on the writer.
+            # QueuePool keeps returned connections open, and with them the database.
+            url = f"sqlite:///file:aggregator-{uuid.uuid4().hex}?mode=memory&cache=shared&uri=true"
+            engine = create_engine(url, poolclass=QueuePool)
+            event.listen(engine, "connect", _configure_sqlite)
+            event.listen(engine, "connect", _read_uncommitted)
+            return engine
         engine = create_engine(url)
         event.listen(engine, "connect", _configure_sqlite)
         return engine
