@@ -98,7 +98,9 @@ def create_database_engine(url: str) -> Engine:
             # instead, private to this engine; its readers do not wait on the writer.
             # QueuePool keeps returned connections open, and with them the database.
             url = f"sqlite:///file:aggregator-{uuid.uuid4().hex}?mode=memory&cache=shared&uri=true"
-            engine = create_engine(url, poolclass=QueuePool)
+            engine = create_engine(
+                url, poolclass=QueuePool, connect_args={"check_same_thread": False}
+            )
             event.listen(engine, "connect", _configure_sqlite)
             event.listen(engine, "connect", _read_uncommitted)
             return engine
