@@ -77,15 +77,28 @@ _STORED_ITEM = select(
 class ItemsMixin(StoreBase):
     """Recording polls: items upserted, matched to stories, the source's health updated."""
 
-    def record_failure(self, result: FetchResult, cause: str) -> None:
-        """A failed poll touches only the source's health: stored items stay published."""
-        with self.engine.begin() as connection:
-            record_failure_on(connection, result, cause)
+    # Each write method takes an optional `connection`: the writer's (store/writer.py),
+    # whose transaction already holds the locks; without one it opens its own transaction.
 
-    def record_unchanged(self, result: FetchResult) -> None:
+    def record_failure(
+        self, result: FetchResult, cause: str, *, connection: Connection | None = None
+    ) -> None:
+        """A failed poll touches only the source's health: stored items stay published."""
+        if connection is not None:
+            record_failure_on(connection, result, cause)
+            return
+        with self.engine.begin() as own:
+            record_failure_on(own, result, cause)
+
+    def record_unchanged(
+        self, result: FetchResult, *, connection: Connection | None = None
+    ) -> None:
         """A 304, or a 200 whose body is byte-identical to the last one."""
-        with self.engine.begin() as connection:
+        if connection is not None:
             mark_success(connection, result, body_hash=None, warning=None)
+            return
+        with self.engine.begin() as own:
+            mark_success(own, result, body_hash=None, warning=None)
 
     def record_items(
         self,
@@ -94,6 +107,7 @@ class ItemsMixin(StoreBase):
         *,
         warning: str | None = None,
         only_newer: bool = False,
+        connection: Connection | None = None,
     ) -> StoredItems:
         """Store a successful poll's items in one transaction; count what changed.
 
@@ -101,9 +115,14 @@ class ItemsMixin(StoreBase):
         version that _is_newer says is newer; see there.
 
         Safe beside other processes writing the same database: see lock_for_items. A
-        transaction PostgreSQL rolled back to break a deadlock is run again.
+        transaction PostgreSQL rolled back to break a deadlock is run again. With
+        `connection` (the writer's, holding lock_for_sources' locks) it writes there and
+        leaves retries to its caller.
         """
         unique = unique_by_key(items)
+        if connection is not None:
+            new, updated = self.store_items_on(connection, result, unique, warning, only_newer)
+            return StoredItems(new=new, updated=updated)
         new = updated = 0
         for attempt in range(1, WRITE_ATTEMPTS + 1):
             try:

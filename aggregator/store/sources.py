@@ -89,14 +89,20 @@ class SourcesMixin(ModerationMixin, CorrectionsMixin):
                     found[row.url] = _source_state(row)
         return found
 
-    def remember_discovered_feed(self, url: str, discovered_url: str | None) -> None:
-        """Keep the feed autodiscovery chose for source `url` (None forgets it).
+    def remember_discovered_feed(
+        self, url: str, discovered_url: str | None, *, connection: Connection | None = None
+    ) -> None:
+        """Keep the feed autodiscovery chose for source `url` (None forgets it); on
+        `connection` (the writer's) when given, else in a transaction of its own.
 
         The validators and body hash of the page it was found on mean nothing for the feed,
         so they are cleared with every change of address.
         """
-        with self.engine.begin() as connection:
+        if connection is not None:
             remember_discovered_feed_on(connection, url, discovered_url)
+            return
+        with self.engine.begin() as own:
+            remember_discovered_feed_on(own, url, discovered_url)
 
     def known_item_keys(self, url: str) -> set[str]:
         """The identity keys of the items stored for source `url` (to tell new ones)."""

@@ -22,15 +22,26 @@ from aggregator.store.base import StoreBase
 class WebSubMixin(StoreBase):
     """The WebSub subscription rows aggregator.service.websub reads and drives."""
 
-    def remember_websub_hub(self, source_url: str, hub: str | None, topic: str | None) -> None:
+    def remember_websub_hub(
+        self,
+        source_url: str,
+        hub: str | None,
+        topic: str | None,
+        *,
+        connection: Connection | None = None,
+    ) -> None:
         """Note the hub and topic a source's feed advertises now (hub None: none any more).
 
         A new hub or topic starts a new subscription (state "new") under a fresh callback id
         and secret; a feed that stopped advertising a hub loses its row. Either way the old
         subscription's deliveries find nothing and get 410 Gone, which ends it at the hub.
+        On `connection` (the writer's) when given, else in a transaction of its own.
         """
-        with self.engine.begin() as connection:
+        if connection is not None:
             remember_websub_hub_on(connection, source_url, hub, topic)
+            return
+        with self.engine.begin() as own:
+            remember_websub_hub_on(own, source_url, hub, topic)
 
     def websub_subscriptions(self) -> list[WebSubRecord]:
         with self.engine.connect() as connection:

@@ -40,7 +40,6 @@ from aggregator.errors import StorageError
 from aggregator.models import AppliedIntent
 from aggregator.models import IntentKind
 from aggregator.models import SourceIntent
-from aggregator.models import StoredItems
 from aggregator.store import schema
 from aggregator.store.base import MAX_MATCH_LOCKS
 from aggregator.store.base import RETRIED_SQLSTATES
@@ -48,10 +47,8 @@ from aggregator.store.base import WRITE_ATTEMPTS
 from aggregator.store.base import lock_for_sources
 from aggregator.store.base import match_lock_keys
 from aggregator.store.items import ItemsMixin
-from aggregator.store.items import mark_success
 from aggregator.store.items import record_failure_on
 from aggregator.store.items import success_values
-from aggregator.store.items import unique_by_key
 from aggregator.store.sources import remember_discovered_feed_on
 from aggregator.store.websub import remember_websub_hub_on
 
@@ -133,24 +130,27 @@ class IntentsMixin(ItemsMixin):
 
     def _apply_one(self, connection: Connection, intent: SourceIntent) -> AppliedIntent:
         """One source's intent on `connection`, in the order the poll learned things."""
+        # Through the same code as the public write methods (the poll's own, through
+        # them, on this connection): what they do alone is exactly what they do in a batch.
         for discovered in intent.discovered:
             remember_discovered_feed_on(connection, intent.source_url, discovered)
         if intent.kind is IntentKind.FAILURE:
-            record_failure_on(connection, intent.result, intent.cause or "unknown cause")
+            cause = intent.cause or "unknown cause"
+            self.record_failure(intent.result, cause, connection=connection)
             return AppliedIntent()
         if intent.kind is IntentKind.UNCHANGED:
-            mark_success(connection, intent.result, body_hash=None, warning=None)
+            self.record_unchanged(intent.result, connection=connection)
             return AppliedIntent()
         if intent.websub_hub is not None:
             remember_websub_hub_on(connection, intent.source_url, *intent.websub_hub)
-        new, updated = self.store_items_on(
-            connection,
+        stored = self.record_items(
             intent.result,
-            unique_by_key(intent.items),
-            intent.warning,
-            intent.only_newer,
+            intent.items,
+            warning=intent.warning,
+            only_newer=intent.only_newer,
+            connection=connection,
         )
-        return AppliedIntent(stored=StoredItems(new=new, updated=updated))
+        return AppliedIntent(stored=stored)
 
     def _apply_alone(self, intent: SourceIntent) -> AppliedIntent:
         """One intent in a transaction of its own; a deadlock is run again (as
