@@ -87,8 +87,12 @@ class IntentsMixin(ItemsMixin):
 
     def _apply_batch(self, group: Sequence[tuple[int, SourceIntent]]) -> list[AppliedIntent]:
         """One transaction: the batch's locks, then each source in a savepoint."""
-        # Sorted by address so that two writers update source rows in one order.
-        ordered = sorted(group, key=lambda pair: pair[1].source_url)
+        # In the order the polls finished, as when each was its own transaction: which of
+        # two halves of a cross-post is stored first decides which story the other joins.
+        # (Two writers cannot deadlock on item writes: the advisory locks come first, in
+        # one global order; a rarer deadlock on a source or story row rolls the batch back
+        # whole, and it is run again source by source.)
+        ordered = list(group)
         applied: dict[int, AppliedIntent] = {}
         with self.engine.begin() as connection:
             polls = {
