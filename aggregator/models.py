@@ -355,6 +355,48 @@ class StoredItems:
         return PollOutcome.UPDATED if self.updated else PollOutcome.UNCHANGED
 
 
+class IntentKind(Enum):
+    """What a poll leaves in the database for its source."""
+
+    FAILURE = "failure"  # only the source's health: its items stay published
+    UNCHANGED = "unchanged"  # a 304 or a byte-identical body: the source polled, nothing else
+    ITEMS = "items"  # items to upsert, matched to stories
+
+
+@dataclass(frozen=True)
+class SourceIntent:
+    """Everything one poll of one source will write, decided before anything is written.
+
+    Built by pure code (aggregator.ingest.decide) from what the round read and what the
+    poll fetched and parsed; applied by the store's single writer (store/writer.py) in one
+    savepoint, so it lands whole or not at all.
+    """
+
+    result: FetchResult
+    kind: IntentKind
+    cause: str | None = None  # FAILURE: the cause in plain words
+    items: tuple[Item, ...] = ()  # ITEMS: what the filters kept
+    warning: str | None = None  # ITEMS: the parse's warning, kept for /status
+    only_newer: bool = False  # ITEMS pushed by a WebSub hub: never make an item older
+    # Store.remember_discovered_feed calls to replay in order (None forgets the feed):
+    # a remembered feed that vanished is forgotten, then a new one may be found.
+    discovered: tuple[str | None, ...] = ()
+    # The WebSub (hub, topic) the feed advertises ((None, None): none); None: not asked.
+    websub_hub: tuple[str | None, str | None] | None = None
+
+    @property
+    def source_url(self) -> str:
+        return self.result.source.url
+
+
+@dataclass(frozen=True)
+class AppliedIntent:
+    """What the writer did with one SourceIntent: items stored, or why it could not."""
+
+    stored: StoredItems = StoredItems()
+    error: str | None = None  # set when the intent could not be stored; recorded as failure
+
+
 @dataclass(frozen=True)
 class Credit:
     """A member that published a story, with its own link to it."""

@@ -21,19 +21,20 @@ import logging
 from collections.abc import Callable
 from collections.abc import Iterable
 from collections.abc import Sequence
-from dataclasses import dataclass
 from dataclasses import replace
 from datetime import datetime
 from datetime import timedelta
 from functools import partial
-from urllib.parse import urljoin
 
-from aggregator.identity import body_digest
+from aggregator.ingest.decide import PollSettings
+from aggregator.ingest.decide import advertised_hub
+from aggregator.ingest.decide import failure_intent
+from aggregator.ingest.decide import intent_before_parse
+from aggregator.ingest.decide import items_intent
+from aggregator.ingest.decide import remembered_feed
 from aggregator.ingest.fetch import Fetcher
 from aggregator.ingest.fetch import describe_exception
-from aggregator.ingest.filters import filter_items
 from aggregator.ingest.follow import follow_new_items
-from aggregator.ingest.language import with_detected_language
 from aggregator.ingest.normalize import limit_items
 from aggregator.ingest.parse import parse_source
 from aggregator.ingest.parse.discover import FetchFunction
@@ -42,8 +43,10 @@ from aggregator.ingest.parse.discover import is_html_page
 from aggregator.ingest.pool import ParsePool
 from aggregator.ingest.pool import parse_off_loop
 from aggregator.models import MISSING_STATUSES
+from aggregator.models import AppliedIntent
 from aggregator.models import Config
 from aggregator.models import FetchResult
+from aggregator.models import IntentKind
 from aggregator.models import Item
 from aggregator.models import ParsedEntry
 from aggregator.models import ParsedFeed
@@ -51,22 +54,18 @@ from aggregator.models import PollOutcome
 from aggregator.models import PollReport
 from aggregator.models import ScheduleHints
 from aggregator.models import SourceConfig
+from aggregator.models import SourceIntent
 from aggregator.models import SourceState
 from aggregator.models import StoredItems
 from aggregator.store import Store
+from aggregator.store import StoreWriter
+
+__all__ = ["PollSettings", "advertised_hub", "ingest_body", "poll_all", "poll_source"]
 
 ReportCallback = Callable[[PollReport], None]
 
 logger = logging.getLogger(__name__)
 PARSE_QUEUE = 8  # fetched bodies waiting for parsing, beyond the fetches in flight
-
-
-@dataclass(frozen=True)
-class PollSettings:
-    """What the configuration says about storing one source's items, beside the source."""
-
-    language: str | None  # the fallback for items whose language is not detected
-    retention: timedelta | None  # older items are not stored (they would be pruned)
 
 
 def poll_settings(config: Config, source: SourceConfig) -> PollSettings:
@@ -166,22 +165,25 @@ async def poll_source(
     language: str | None,
     pool: ParsePool | None = None,
     retention: timedelta | None = None,
+    state: SourceState | None = None,
+    writer: StoreWriter | None = None,
 ) -> PollReport:
     """`retention` (network.retention): older items are not stored (they would be pruned).
+    `state`: the source's, when the round read it (else it is read here, off the loop);
+    `writer`: the round's or the service's StoreWriter (else the intent is applied alone,
+    in a thread).
 
     Never raises (but for cancellation): any exception on the way, in discovery, parsing,
     normalizing, `follow:` or storing, is this source's failure, logged with its traceback
     (it is a bug of ours or an input nobody foresaw) and recorded for /status, so that one
     member's hostile feed never stops the round for everyone else.
     """
+    settings = PollSettings(language=language, retention=retention)
     try:
+        if state is None:
+            state = await asyncio.to_thread(store.source_state, source.url)
         return await _poll_source(
-            source,
-            fetcher=fetcher,
-            store=store,
-            language=language,
-            pool=pool,
-            retention=retention,
+            source, state, settings, fetcher=fetcher, store=store, writer=writer, pool=pool
         )
     except Exception as exc:
         cause = describe_exception(exc, fetcher.limits)
@@ -192,8 +194,14 @@ async def poll_source(
         source=source, fetched_at=fetcher.now(), final_url=source.url, status=None, error=cause
     )
     try:
-        # Off the event loop: the store's calls are synchronous SQL.
-        await asyncio.to_thread(store.record_failure, failed, cause)
+        applied = await _write(store, writer, failure_intent(failed, cause))
+        if applied.error is not None:
+            logger.error(
+                "member %s, source %s: could not record the failure: %s",
+                source.member_id,
+                source.url,
+                applied.error,
+            )
     except Exception:
         # The database itself may be what failed: the report still names the cause.
         logger.exception(
@@ -202,19 +210,30 @@ async def poll_source(
     return failed_report(failed, cause)
 
 
+async def _write(store: Store, writer: StoreWriter | None, intent: SourceIntent) -> AppliedIntent:
+    """Apply `intent` through the writer, or alone in a thread: never on the event loop."""
+    if writer is not None:
+        return await writer.apply(intent)
+    [applied] = await asyncio.to_thread(store.apply_intents, [intent])
+    return applied
+
+
 async def _poll_source(
     source: SourceConfig,
+    state: SourceState,
+    settings: PollSettings,
     *,
     fetcher: Fetcher,
     store: Store,
-    language: str | None,
+    writer: StoreWriter | None,
     pool: ParsePool | None = None,
-    retention: timedelta | None = None,
 ) -> PollReport:
-    state = store.source_state(source.url)
     if state.gone_at is not None:
         return gone_report(source, state.gone_at)
+    # What autodiscovery changes is written with the poll's outcome, in the same savepoint.
+    remembered: list[str | None] = []
     discovered = state.discovered_url if source.kind != "page" else None
+    result: FetchResult | None = None
     if discovered is not None:
         # The feed autodiscovery chose earlier is polled in place of the site's address;
         # results stay recorded under the configured address.
@@ -226,16 +245,11 @@ async def _poll_source(
         result = replace(result, source=source)
         if result.status in MISSING_STATUSES or is_html_page(result):
             # The site moved its feed: forget it and look again from the configured address.
-            store.remember_discovered_feed(source.url, None)
-            return await _poll_source(
-                source,
-                fetcher=fetcher,
-                store=store,
-                language=language,
-                pool=pool,
-                retention=retention,
-            )
-    else:
+            remembered.append(None)
+            state = remembered_feed(state, None)
+            discovered = None
+            result = None
+    if result is None:
         result = await fetcher.fetch(source, state.validators)
     discovery = await discover_if_page(
         result, found_by(fetcher, source), read_feed=parse_source, resolver=fetcher.resolver
@@ -243,21 +257,23 @@ async def _poll_source(
     if discovery is not None:
         chosen = discovery.chosen
         if chosen is None or chosen.result is None:
-            store.record_failure(result, discovery.problem)
+            intent = failure_intent(result, discovery.problem, discovered=remembered)
+            await _write(store, writer, intent)
             return with_hints(failed_report(result, discovery.problem), result)
         discovered = chosen.candidate.url
-        store.remember_discovered_feed(source.url, discovered)
+        remembered.append(discovered)
+        state = remembered_feed(state, discovered)
         result = replace(chosen.result, source=source)
-        state = store.source_state(source.url)
     report = await _poll_result(
         source,
         result,
         state,
+        settings,
         fetcher=fetcher,
         store=store,
-        language=language,
+        writer=writer,
         pool=pool,
-        retention=retention,
+        remembered=remembered,
     )
     return replace(report, discovered=discovered) if discovered is not None else report
 
@@ -266,28 +282,28 @@ async def _poll_result(
     source: SourceConfig,
     result: FetchResult,
     state: SourceState,
+    settings: PollSettings,
     *,
     fetcher: Fetcher,
     store: Store,
-    language: str | None,
+    writer: StoreWriter | None,
     pool: ParsePool | None = None,
     pushed: bool = False,
-    retention: timedelta | None = None,
+    remembered: Sequence[str | None] = (),
 ) -> PollReport:
-    if result.error is not None:
-        store.record_failure(result, result.error)
-        return with_hints(failed_report(result, result.error), result)
-    if result.not_modified:
-        store.record_unchanged(result)
+    skipped = intent_before_parse(state, result, discovered=remembered)
+    if skipped is not None:
+        applied = await _write(store, writer, skipped)
+        if skipped.kind is IntentKind.FAILURE:
+            return with_hints(failed_report(result, skipped.cause or "unknown cause"), result)
+        if applied.error is not None:
+            return with_hints(failed_report(result, applied.error), result)
         return with_hints(unchanged_report(result), result)
-    assert result.content is not None
-    if state.body_hash is not None and body_digest(result.content) == state.body_hash:
-        store.record_unchanged(result)
-        return with_hints(unchanged_report(result), result)
-    done, items, cause = await _parse(result, language, pool)
+    done, items, cause = await _parse(result, settings.language, pool)
     if done is None:
-        store.record_failure(result, cause or "unreadable")
-        return with_hints(failed_report(result, cause or "unreadable"), result)
+        cause = cause or "unreadable"
+        await _write(store, writer, failure_intent(result, cause, discovered=remembered))
+        return with_hints(failed_report(result, cause), result)
     # network.limits: what one source may store per poll. For a follow source the pool sent
     # back exactly the entries behind `items`, and they are cut with them.
     entries: list[ParsedEntry | None] = (
@@ -298,29 +314,29 @@ async def _poll_result(
     kept_entries = tuple(entry for entry, _ in pairs if entry is not None)
     warning = "; ".join(filter(None, [done.warning, *notes])) or None
     parsed = replace(done, warning=warning, entries=kept_entries)
-    if not pushed:
-        # A body a WebSub hub delivered (pushed) is not asked about its hub: a hub that
-        # sends entries without the feed's links must not end its own subscription.
-        store.remember_websub_hub(source.url, *advertised_hub(parsed))
     if source.follow:
+        # Only a follow source needs its stored keys (to read only new items' pages).
+        known = await asyncio.to_thread(store.known_item_keys, source.url)
         # For a follow source the pool sends back exactly the entries behind `items`.
         items = await follow_new_items(
             parsed,
             list(zip(parsed.entries, items, strict=True)),
             source,
-            store.known_item_keys(source.url),
+            known,
             found_by(fetcher, source),
             result.fetched_at,
-            language,
+            settings.language,
             resolver=fetcher.resolver,
         )
-    if retention is not None:
-        # Stored, they would go at the next prune and come back at the next poll.
-        items = [item for item in items if item.published >= result.fetched_at - retention]
-    chosen = filter_items(with_detected_language(items), source.filters, result.fetched_at)
-    # A pushed body may be a replay of an old signed delivery: it never makes an item older.
-    stored = store.record_items(result, chosen.kept, warning=parsed.warning, only_newer=pushed)
-    report = items_report(result, stored, warning=parsed.warning, filtered=len(chosen.dropped))
+    decision = items_intent(
+        result, parsed, items, settings, pushed=pushed, discovered=remembered
+    )
+    applied = await _write(store, writer, decision.intent)
+    if applied.error is not None:
+        return with_hints(failed_report(result, applied.error), result, parsed)
+    report = items_report(
+        result, applied.stored, warning=parsed.warning, filtered=decision.filtered
+    )
     return with_hints(report, result, parsed)
 
 
@@ -328,16 +344,6 @@ def found_by(fetcher: Fetcher, source: SourceConfig) -> FetchFunction:
     """Fetches addresses found from `source` (discovered feeds, story pages) as found: only
     the host staff wrote for the source may be private (Fetcher.fetch's found_from)."""
     return partial(fetcher.fetch, found_from=source.url)
-
-
-def advertised_hub(parsed: ParsedFeed) -> tuple[str | None, str | None]:
-    """The WebSub (hub, topic) a feed advertises, absolute; (None, None) when it has no hub.
-
-    The topic is the feed's rel="self" address, else the address it was read from.
-    """
-    if parsed.hub_url is None:
-        return None, None
-    return urljoin(parsed.url, parsed.hub_url), urljoin(parsed.url, parsed.self_url or "")
 
 
 async def ingest_body(
@@ -351,22 +357,14 @@ async def ingest_body(
     language: str | None,
     fetcher: Fetcher | None = None,
     retention: timedelta | None = None,
+    writer: StoreWriter | None = None,
 ) -> PollReport:
     """Store a body that arrived without a poll (a WebSub delivery of the feed at `url`)
-    exactly as a poll that downloaded it would: parse, normalize, filter, store.
+    exactly as a poll that downloaded it would: parse, normalize, filter, store (through
+    `writer`, the service's, when given).
 
     The source's validators are kept, so its next (fallback) poll is still conditional.
     """
-    state = store.source_state(source.url)
-    result = FetchResult(
-        source=source,
-        fetched_at=now,
-        final_url=url,
-        status=200,
-        content=body,
-        content_type=content_type,
-        validators=state.validators,
-    )
     if fetcher is None:
         # Only `follow: true` sources fetch anything while storing; the service passes its own.
         async with Fetcher() as own:
@@ -380,15 +378,26 @@ async def ingest_body(
                 language=language,
                 fetcher=own,
                 retention=retention,
+                writer=writer,
             )
+    state = await asyncio.to_thread(store.source_state, source.url)
+    result = FetchResult(
+        source=source,
+        fetched_at=now,
+        final_url=url,
+        status=200,
+        content=body,
+        content_type=content_type,
+        validators=state.validators,
+    )
     return await _poll_result(
         source,
         result,
         state,
+        PollSettings(language=language, retention=retention),
         fetcher=fetcher,
         store=store,
-        language=language,
-        retention=retention,
+        writer=writer,
         pushed=True,
     )
 
@@ -400,11 +409,20 @@ async def poll_all(
     *,
     sources: Iterable[SourceConfig] | None = None,
     on_report: ReportCallback | None = None,
+    writer: StoreWriter | None = None,
 ) -> list[PollReport]:
-    """Poll the given sources (default: all) concurrently; reports in configuration order."""
+    """Poll the given sources (default: all) concurrently; reports in configuration order.
+
+    The round reads every source's state in one query, and its writes go through one
+    StoreWriter (`writer`, or one of its own, closed at the end): no SQL runs on the
+    event loop.
+    """
     chosen: Sequence[SourceConfig] = (
         list(sources) if sources is not None else selected_sources(config)
     )
+    states = await asyncio.to_thread(store.source_states, [source.url for source in chosen])
+    own_writer = writer is None
+    round_writer = writer if writer is not None else StoreWriter(store)
 
     pool = ParsePool(len(chosen))
     # Sources fetched but not yet parsed wait with their bodies in memory: when parsing is
@@ -424,6 +442,9 @@ async def poll_all(
             language=settings.language,
             pool=pool,
             retention=settings.retention,
+            # A source missing from the database: poll_source reads it and reports why.
+            state=states.get(source.url),
+            writer=round_writer,
         )
         if on_report is not None:
             on_report(report)
@@ -433,3 +454,5 @@ async def poll_all(
         return list(await asyncio.gather(*(one(source) for source in chosen)))
     finally:
         pool.close()
+        if own_writer:
+            await round_writer.aclose()

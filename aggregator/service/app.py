@@ -227,7 +227,7 @@ async def run_service(
                     else None
                 )
                 if websub is not None:
-                    websub.start(fetcher=fetcher, busy=scheduler.busy)
+                    websub.start(fetcher=fetcher, busy=scheduler.busy, writer=scheduler.writer)
                 try:
                     waiting = asyncio.create_task(stop.wait())
                     watched: set[asyncio.Future[Any]] = {waiting}

@@ -2,12 +2,14 @@
 
 `PollScheduler` runs on APScheduler 3.x's AsyncIOScheduler: it claims due sources in the
 database, polls them through `poll.poll_source` (the one way every part of the package
-polls), saves each decision of policy.decide, follows feeds.yaml edits (reload.py), prunes
-what network.retention no longer keeps and evaluates alerts. Claims are row leases
-(Store.claim_due_sources): any number of worker processes on one PostgreSQL database poll
-each due source once between them, and a dead worker's claims lapse after
-SchedulerSettings.lease_seconds. Whoever follows the polls or the reloads (the web app,
-WebSub) appends to its `hooks` (service/app.py wires them).
+polls; their writes go through the scheduler's one StoreWriter, and every claim, state
+read and schedule save runs in a thread, never on the event loop), saves each decision
+of policy.decide, follows feeds.yaml edits (reload.py), prunes what network.retention
+no longer keeps and evaluates alerts. Claims are row leases (Store.claim_due_sources):
+any number of worker processes on one PostgreSQL database poll each due source once
+between them, and a dead worker's claims lapse after SchedulerSettings.lease_seconds.
+Whoever follows the polls or the reloads (the web app, WebSub) appends to its `hooks`
+(service/app.py wires them).
 
 This module must never parse, normalize or write SQL itself (poll.py and store/ do), never
 decide a next poll time itself (policy.py does), and never build the web server, install
@@ -48,6 +50,7 @@ from aggregator.models import PollReport
 from aggregator.models import PruneReport
 from aggregator.models import ScheduleRecord
 from aggregator.models import SourceConfig
+from aggregator.models import SourceState
 from aggregator.service.hooks import SchedulerHooks
 from aggregator.service.policy import DEFAULT_POLICY
 from aggregator.service.policy import SchedulePolicy
@@ -58,9 +61,11 @@ from aggregator.service.policy import offline_cause
 from aggregator.service.policy import state_from_record
 from aggregator.service.policy import whole_seconds
 from aggregator.service.reload import ConfigWatcher
+from aggregator.service.reload import ReloadCounts
 from aggregator.service.reload import reschedule
 from aggregator.service.settings import SchedulerSettings
 from aggregator.store import Store
+from aggregator.store import StoreWriter
 
 logger = logging.getLogger(__name__)
 
@@ -75,6 +80,9 @@ class PollRound:
     reports: list[PollReport] = field(default_factory=list)
     finished: int = 0
     complete: asyncio.Event = field(default_factory=asyncio.Event)
+    # Every claimed source's state, read once for the claim (in a thread) by the first
+    # poll that needs it; the others await the same read.
+    states: asyncio.Task[dict[str, SourceState]] | None = None
 
     def finish(self, report: PollReport | None) -> None:
         """One poll is over (`None`: it was abandoned, e.g. at shutdown)."""
@@ -141,6 +149,10 @@ class PollScheduler:
         # a dead predecessor's claims for its own.
         self.owner = f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:8]}"
         self._continuous = False  # set by start(): finished polls make room for more at once
+        # The one writer of every poll's results (and WebSub deliveries'): SQL off the loop.
+        self.writer = StoreWriter(store)
+        # Claims off the loop run one at a time (a tick and a finished poll may both claim).
+        self._claiming = asyncio.Lock()
         # The cause while this machine appears to be offline (said once, not per source).
         self.offline: str | None = None
         if polling:
@@ -154,32 +166,69 @@ class PollScheduler:
 
     def start_due_polls(self) -> list[asyncio.Task[PollReport | None]]:
         """Claim due sources (up to max_in_flight polls in all) and start a poll task for
-        each; returns at once. Sources claimed by another worker are left to it."""
+        each; returns at once. Sources claimed by another worker are left to it.
+
+        The claim is SQL run where this is called: the service's ticks claim off the event
+        loop instead (start_due_polls_off_loop); tests drive this one directly."""
         if not self._accepting or not self.polling:
             return []
-        room = self.settings.max_in_flight - len(self.in_flight)
+        return self._start(self._claim(frozenset(self.in_flight)))
+
+    async def start_due_polls_off_loop(self) -> list[asyncio.Task[PollReport | None]]:
+        """start_due_polls with the claim (SQL) in a thread, never on the event loop."""
+        if not self._starting():
+            return []
+        async with self._claiming:
+            claimed = await asyncio.to_thread(self._claim, frozenset(self.in_flight))
+            if not self._starting():
+                # Stopped meanwhile: the claims are given back rather than left to lapse.
+                for record in claimed:
+                    await asyncio.to_thread(self._release, record.url)
+                return []
+            return self._start(claimed)
+
+    def _starting(self) -> bool:
+        """Whether new polls may start (not stopping, and this process polls)."""
+        return self._accepting and self.polling
+
+    def _claim(self, busy: frozenset[str]) -> list[ScheduleRecord]:
+        """The due sources this process may poll now, leased to it (`busy`: in flight)."""
+        room = self.settings.max_in_flight - len(busy)
         if room <= 0:
             return []
         now = self.now()
         configured = {
-            source.url: source for member in self.config.members for source in member.sources
+            source.url for member in self.config.members for source in member.sources
         }
         paused = self.store.host_pauses(now)
 
         def eligible(url: str) -> bool:
-            return (
-                url in configured and url not in self.in_flight and host_key(url) not in paused
-            )
+            return url in configured and url not in busy and host_key(url) not in paused
 
-        claimed = self.store.claim_due_sources(
+        return self.store.claim_due_sources(
             self.owner,
             now,
             lease=timedelta(seconds=self.settings.lease_seconds),
             limit=room,
             eligible=eligible,
         )
+
+    def _start(self, claimed: list[ScheduleRecord]) -> list[asyncio.Task[PollReport | None]]:
+        configured = {
+            source.url: source for member in self.config.members for source in member.sources
+        }
+        # feeds.yaml may have changed while the claim ran; a source polled meanwhile by
+        # another claim of ours is already in flight.
+        claimed = [
+            record
+            for record in claimed
+            if record.url in configured and record.url not in self.in_flight
+        ]
         started = []
         batch = PollRound(size=len(claimed))
+        urls = [record.url for record in claimed]
+        if claimed:
+            batch.states = asyncio.create_task(asyncio.to_thread(self.store.source_states, urls))
         for record in claimed:
             source = configured[record.url]
             self.in_flight.add(source.url)
@@ -201,12 +250,15 @@ class PollScheduler:
             state = state_from_record(record, configured)
             settings = poll_settings(self.config, source)
             try:
+                states = await asyncio.shield(batch.states) if batch.states is not None else {}
                 report = await poll_source(
                     source,
                     fetcher=self.fetcher,
                     store=self.store,
                     language=settings.language,
                     retention=settings.retention,
+                    state=states.get(source.url),
+                    writer=self.writer,
                 )
             except Exception as exc:
                 # logger.exception keeps the traceback; one source's fault (a bug, a
@@ -224,16 +276,19 @@ class PollScheduler:
                 # other polls are over (each ends within the fetcher's deadline).
                 await batch.complete.wait()
             self._note_network(report, batch.offline_cause())
-            self._save_decision(source, state, report, offline=self.offline is not None)
+            # Off the loop: the schedule is SQL, and the web server may share this loop.
+            await asyncio.to_thread(
+                self._save_decision, source, state, report, offline=self.offline is not None
+            )
             saved = True
             self.hooks.after_poll(report)
             return report
         finally:
             self.in_flight.discard(source.url)
             if not saved:
-                self._release(source.url)
+                await self._release_off_loop(source.url)
             if self._continuous and len(self.in_flight) <= self.settings.max_in_flight // 2:
-                self._claim_more()
+                await self._claim_more()
 
     def _release(self, url: str) -> None:
         """A poll abandoned (shutdown) or whose outcome could not be saved: its source is
@@ -244,9 +299,16 @@ class PollScheduler:
             # The database is away: the lease lapses by itself.
             logger.exception("could not release the claim on %s", url)
 
-    def _claim_more(self) -> None:
+    async def _release_off_loop(self, url: str) -> None:
         try:
-            self.start_due_polls()
+            await asyncio.to_thread(self._release, url)
+        except asyncio.CancelledError:
+            # Cancelled again while releasing (shutdown): the lease lapses by itself.
+            logger.debug("the claim on %s was left to lapse", url)
+
+    async def _claim_more(self) -> None:
+        try:
+            await self.start_due_polls_off_loop()
         except Exception:
             # The next tick tries again; a poll's ending must not fail because of it.
             logger.exception("looking for due sources failed")
@@ -347,10 +409,16 @@ class PollScheduler:
             self.hooks.after_reload(config)
             logger.warning("feeds.yaml reloaded: %d members", len(config.members))
             return
-        old_config = self.config
+        self._applied(config, self._sync_store(self.config, config))
+
+    def _sync_store(self, old_config: Config, config: Config) -> ReloadCounts:
+        """apply_config's database half: feeds.yaml synced, new and removed sources
+        rescheduled (SQL: the service runs it in a thread)."""
         self.store.sync_config(config)
+        return reschedule(old_config, config, self.store, self.now(), self.policy, self.rng)
+
+    def _applied(self, config: Config, counts: ReloadCounts) -> None:
         self.config = config
-        counts = reschedule(old_config, config, self.store, self.now(), self.policy, self.rng)
         self.hooks.after_reload(config)
         logger.warning(
             "feeds.yaml reloaded: %d members, %d new source(s), %d removed",
@@ -435,7 +503,7 @@ class PollScheduler:
 
     async def _tick(self) -> None:
         try:
-            self.start_due_polls()
+            await self.start_due_polls_off_loop()
         except AggregatorError as exc:
             logger.error("looking for due sources failed: %s", exc)
         except Exception:
@@ -447,7 +515,12 @@ class PollScheduler:
             # edit must never stop the web server answering (/healthz once went quiet 16 s).
             config = await asyncio.to_thread(self.watcher.changed)
             if config is not None:
-                self.apply_config(config)
+                if self.polling:
+                    # The database's half (sync, reschedule) is SQL: off the loop.
+                    counts = await asyncio.to_thread(self._sync_store, self.config, config)
+                    self._applied(config, counts)
+                else:
+                    self.apply_config(config)
         except AggregatorError as exc:
             logger.error("reloading feeds.yaml failed: %s", exc)
         except Exception:
@@ -472,6 +545,8 @@ class PollScheduler:
             if still:
                 await asyncio.gather(*still, return_exceptions=True)
                 logger.warning("abandoned %d poll(s) at shutdown", len(still))
+        # What the polls handed to the writer is applied before it stops.
+        await self.writer.aclose()
 
 
 def prune_expired(config: Config, store: Store, now: datetime) -> PruneReport | None:

@@ -14,6 +14,7 @@
   websub.py      WebSub subscription rows
   stories.py     the cross-post candidate index, which item speaks for a story, story details
   corrections.py staff's keep_apart:/merge: corrections, stored and applied to stories
+  writer.py      a poll's intents applied in batches by the one writer thread (StoreWriter)
 
 A new method goes in the mixin module of its domain (or a new one added here), never in
 this file. Nothing outside this package writes SQL; this package never fetches, parses
@@ -33,9 +34,12 @@ from aggregator.store.scheduling import SchedulingMixin
 from aggregator.store.sources import SourcesMixin
 from aggregator.store.stories import StoriesMixin
 from aggregator.store.websub import WebSubMixin
+from aggregator.store.writer import IntentsMixin
+from aggregator.store.writer import StoreWriter
 
 
 class Store(
+    IntentsMixin,
     SourcesMixin,
     ModerationMixin,
     ItemsMixin,
@@ -56,4 +60,4 @@ class Store(
     """
 
 
-__all__ = ["Store"]
+__all__ = ["Store", "StoreWriter"]

@@ -9,7 +9,9 @@ must never hold a domain's queries: those go in the mixin module of their domain
 from __future__ import annotations
 
 import hashlib
+import uuid
 from collections.abc import Iterator
+from collections.abc import Mapping
 from collections.abc import Sequence
 from contextlib import contextmanager
 from pathlib import Path
@@ -25,6 +27,7 @@ from sqlalchemy import update
 from sqlalchemy.exc import OperationalError
 from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.pool import ConnectionPoolEntry
+from sqlalchemy.pool import QueuePool
 
 from aggregator.dedupe import candidate_keys
 from aggregator.errors import StorageError
@@ -64,6 +67,17 @@ def _configure_sqlite(dbapi_connection: Any, _record: ConnectionPoolEntry) -> No
     cursor.close()
 
 
+IN_MEMORY_SQLITE = frozenset({"sqlite://", "sqlite:///:memory:"})
+
+
+def _read_uncommitted(dbapi_connection: Any, _record: ConnectionPoolEntry) -> None:
+    # Shared-cache readers would otherwise fail at once ("database table is locked")
+    # while the writer's transaction is open: no busy timeout applies to them.
+    cursor = dbapi_connection.cursor()
+    cursor.execute("PRAGMA read_uncommitted=1")
+    cursor.close()
+
+
 def sqlite_file(url: str) -> Path | None:
     """The file an SQLite URL names; None for other databases and in-memory SQLite."""
     if not url.startswith("sqlite"):
@@ -77,6 +91,19 @@ def create_database_engine(url: str) -> Engine:
         database = sqlite_file(url)
         if database is not None:
             database.parent.mkdir(parents=True, exist_ok=True)
+        elif url in IN_MEMORY_SQLITE:
+            # A plain in-memory database is one per connection, so one per thread: the
+            # writer's thread (store/writer.py) and the reads a poll runs in threads would
+            # each see an empty database of their own. One shared in-memory database
+            # instead, private to this engine; its readers do not wait on the writer.
+            # QueuePool keeps returned connections open, and with them the database.
+            url = f"sqlite:///file:aggregator-{uuid.uuid4().hex}?mode=memory&cache=shared&uri=true"
+            engine = create_engine(
+                url, poolclass=QueuePool, connect_args={"check_same_thread": False}
+            )
+            event.listen(engine, "connect", _configure_sqlite)
+            event.listen(engine, "connect", _read_uncommitted)
+            return engine
         engine = create_engine(url)
         event.listen(engine, "connect", _configure_sqlite)
         return engine
@@ -196,6 +223,11 @@ def _match_keys(item: Item) -> list[str]:
     return [key for key in candidate_keys(item.title, item.url) if not key.startswith("token\n")]
 
 
+def match_lock_keys(items: Sequence[Item]) -> set[int]:
+    """The MATCH_LOCKS keys lock_for_items takes for these items."""
+    return {lock_key(text) for item in items for text in _match_keys(item)}
+
+
 def lock_for_items(connection: Connection, source_url: str, items: Sequence[Item]) -> None:
     """Take, before reading anything, the locks that make a poll's item writes safe beside
     other processes (workers on other machines, an `aggregator fetch`).
@@ -207,21 +239,32 @@ def lock_for_items(connection: Connection, source_url: str, items: Sequence[Item
     second sees the first's committed row) instead of becoming two stories. Locks are
     taken in one global order (see ITEM_LOCKS), so these waits cannot deadlock.
     """
+    lock_for_sources(connection, {source_url: items})
+
+
+def lock_for_sources(connection: Connection, polls: Mapping[str, Sequence[Item]]) -> None:
+    """lock_for_items for several sources' polls written in one transaction (the writer's
+    batch): on PostgreSQL every source key, then every title and link key, each space in
+    sorted order, all before anything is read, so that batches of two workers wait for
+    each other in the one global order and can never deadlock on these locks."""
     if connection.dialect.name != "postgresql":
         lock_for_writing(connection)
         return
-    keys = sorted({lock_key(text) for item in items for text in _match_keys(item)})
+    keys = sorted(set().union(*(match_lock_keys(items) for items in polls.values())))
+    sources = sorted({lock_key(url) for url in polls})
+    named = ", ".join(sorted(polls))
     try:
         if len(keys) > MAX_MATCH_LOCKS:
             connection.exec_driver_sql("SELECT pg_advisory_xact_lock(%s, 0)", (ITEM_LOCKS,))
             keys = []
         else:
             connection.exec_driver_sql("SELECT pg_advisory_xact_lock_shared(%s, 0)", (ITEM_LOCKS,))
+        # unnest yields the sorted keys in order, so they are locked in that order.
         connection.exec_driver_sql(
-            "SELECT pg_advisory_xact_lock(%s, %s)", (SOURCE_LOCKS, lock_key(source_url))
+            "SELECT pg_advisory_xact_lock(%s, key) FROM unnest(%s::integer[]) AS key",
+            (SOURCE_LOCKS, sources),
         )
         if keys:
-            # unnest yields the sorted keys in order, so they are locked in that order.
             connection.exec_driver_sql(
                 "SELECT pg_advisory_xact_lock(%s, key) FROM unnest(%s::integer[]) AS key",
                 (MATCH_LOCKS, keys),
@@ -229,7 +272,7 @@ def lock_for_items(connection: Connection, source_url: str, items: Sequence[Item
     except OperationalError as exc:
         if getattr(exc.orig, "sqlstate", None) in RETRIED_SQLSTATES:
             raise
-        raise StorageError(f"could not lock the items of {source_url} for writing: {exc}") from exc
+        raise StorageError(f"could not lock the items of {named} for writing: {exc}") from exc
 
 
 def lock_all_items(connection: Connection) -> None:

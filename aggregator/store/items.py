@@ -77,30 +77,28 @@ _STORED_ITEM = select(
 class ItemsMixin(StoreBase):
     """Recording polls: items upserted, matched to stories, the source's health updated."""
 
-    def record_failure(self, result: FetchResult, cause: str) -> None:
-        """A failed poll touches only the source's health: stored items stay published."""
-        with self.engine.begin() as connection:
-            connection.execute(
-                update(schema.sources)
-                .where(schema.sources.c.url == result.source.url)
-                .values(
-                    last_polled_at=result.fetched_at,
-                    last_error=cause,
-                    consecutive_failures=schema.sources.c.consecutive_failures + 1,
-                    failing_since=func.coalesce(
-                        schema.sources.c.failing_since,
-                        literal(result.fetched_at, schema.UTCDateTime()),
-                    ),
-                    last_status=result.status,
-                    moved_to=result.permanent_redirect,
-                    **_gone_values(result),
-                )
-            )
+    # Each write method takes an optional `connection`: the writer's (store/writer.py),
+    # whose transaction already holds the locks; without one it opens its own transaction.
 
-    def record_unchanged(self, result: FetchResult) -> None:
+    def record_failure(
+        self, result: FetchResult, cause: str, *, connection: Connection | None = None
+    ) -> None:
+        """A failed poll touches only the source's health: stored items stay published."""
+        if connection is not None:
+            record_failure_on(connection, result, cause)
+            return
+        with self.engine.begin() as own:
+            record_failure_on(own, result, cause)
+
+    def record_unchanged(
+        self, result: FetchResult, *, connection: Connection | None = None
+    ) -> None:
         """A 304, or a 200 whose body is byte-identical to the last one."""
-        with self.engine.begin() as connection:
-            self._mark_success(connection, result, body_hash=None, warning=None)
+        if connection is not None:
+            mark_success(connection, result, body_hash=None, warning=None)
+            return
+        with self.engine.begin() as own:
+            mark_success(own, result, body_hash=None, warning=None)
 
     def record_items(
         self,
@@ -109,6 +107,7 @@ class ItemsMixin(StoreBase):
         *,
         warning: str | None = None,
         only_newer: bool = False,
+        connection: Connection | None = None,
     ) -> StoredItems:
         """Store a successful poll's items in one transaction; count what changed.
 
@@ -116,9 +115,14 @@ class ItemsMixin(StoreBase):
         version that _is_newer says is newer; see there.
 
         Safe beside other processes writing the same database: see lock_for_items. A
-        transaction PostgreSQL rolled back to break a deadlock is run again.
+        transaction PostgreSQL rolled back to break a deadlock is run again. With
+        `connection` (the writer's, holding lock_for_sources' locks) it writes there and
+        leaves retries to its caller.
         """
-        unique = _unique_by_key(items)
+        unique = unique_by_key(items)
+        if connection is not None:
+            new, updated = self.store_items_on(connection, result, unique, warning, only_newer)
+            return StoredItems(new=new, updated=updated)
         new = updated = 0
         for attempt in range(1, WRITE_ATTEMPTS + 1):
             try:
@@ -134,78 +138,63 @@ class ItemsMixin(StoreBase):
         self, result: FetchResult, unique: Sequence[Item], warning: str | None, only_newer: bool
     ) -> tuple[int, int]:
         """record_items' transaction: (new, updated) items."""
-        assert result.content is not None
-        new = updated = 0
         with self.engine.begin() as connection:
             lock_for_items(connection, result.source.url, unique)
-            source_id = connection.scalar(
-                select(schema.sources.c.id).where(schema.sources.c.url == result.source.url)
-            )
-            if source_id is None:
-                raise StorageError(f"source {result.source.url} is not in the database")
-            batch_keys = frozenset(item.key for item in unique)
-            known = _stored_by_key(connection, source_id, batch_keys)
-            stale = _rekey_candidates(
-                connection,
-                source_id,
-                {item.content_hash for item in unique if item.key not in known},
-                batch_keys,
-            )
-            for item in unique:
-                outcome = self._upsert_item(
-                    connection,
-                    source_id,
-                    item,
-                    result.fetched_at,
-                    batch_keys,
-                    known=known,
-                    stale=stale,
-                    only_newer=only_newer,
-                )
-                new += outcome is PollOutcome.NEW
-                updated += outcome is PollOutcome.UPDATED
-            # A pushed body is not what the next poll compares its download with: had a
-            # version of it been refused here (_is_newer), the poll of those very bytes
-            # would be skipped as unchanged and the member's correction never applied.
-            body_hash = None if only_newer else body_digest(result.content)
-            self._mark_success(connection, result, body_hash=body_hash, warning=warning)
-            if new:
-                connection.execute(
-                    update(schema.sources)
-                    .where(schema.sources.c.id == source_id)
-                    .values(last_new_item_at=result.fetched_at)
-                )
-            if new or updated:
-                bump_data_version(connection)
-        return new, updated
+            return self.store_items_on(connection, result, unique, warning, only_newer)
 
-    def _mark_success(
+    def store_items_on(
         self,
         connection: Connection,
         result: FetchResult,
-        *,
-        body_hash: str | None,
+        unique: Sequence[Item],
         warning: str | None,
-    ) -> None:
-        values: dict[str, Any] = {
-            "last_polled_at": result.fetched_at,
-            "last_success_at": result.fetched_at,
-            "last_error": None,
-            "last_warning": warning,
-            "consecutive_failures": 0,
-            "failing_since": None,
-            "gone_at": None,
-            "last_status": result.status,
-            "moved_to": result.permanent_redirect,
-        }
-        if not result.not_modified:
-            values["etag"] = result.validators.etag
-            values["last_modified"] = result.validators.last_modified
-        if body_hash is not None:
-            values["body_hash"] = body_hash
-        connection.execute(
-            update(schema.sources).where(schema.sources.c.url == result.source.url).values(values)
+        only_newer: bool,
+    ) -> tuple[int, int]:
+        """A poll's items written on `connection`, whose transaction already holds the
+        locks lock_for_items takes for them (record_items, or the writer's batch):
+        (new, updated) items. `unique`: no two items with one key (unique_by_key)."""
+        assert result.content is not None
+        new = updated = 0
+        source_id = connection.scalar(
+            select(schema.sources.c.id).where(schema.sources.c.url == result.source.url)
         )
+        if source_id is None:
+            raise StorageError(f"source {result.source.url} is not in the database")
+        batch_keys = frozenset(item.key for item in unique)
+        known = _stored_by_key(connection, source_id, batch_keys)
+        stale = _rekey_candidates(
+            connection,
+            source_id,
+            {item.content_hash for item in unique if item.key not in known},
+            batch_keys,
+        )
+        for item in unique:
+            outcome = self._upsert_item(
+                connection,
+                source_id,
+                item,
+                result.fetched_at,
+                batch_keys,
+                known=known,
+                stale=stale,
+                only_newer=only_newer,
+            )
+            new += outcome is PollOutcome.NEW
+            updated += outcome is PollOutcome.UPDATED
+        # A pushed body is not what the next poll compares its download with: had a
+        # version of it been refused here (_is_newer), the poll of those very bytes
+        # would be skipped as unchanged and the member's correction never applied.
+        body_hash = None if only_newer else body_digest(result.content)
+        mark_success(connection, result, body_hash=body_hash, warning=warning)
+        if new:
+            connection.execute(
+                update(schema.sources)
+                .where(schema.sources.c.id == source_id)
+                .values(last_new_item_at=result.fetched_at)
+            )
+        if new or updated:
+            bump_data_version(connection)
+        return new, updated
 
     def _upsert_item(
         self,
@@ -350,6 +339,60 @@ class ItemsMixin(StoreBase):
             member_id=item.member_id,
             features=features,
         )
+
+
+def record_failure_on(connection: Connection, result: FetchResult, cause: str) -> None:
+    """Store.record_failure on `connection`: the source's health columns only."""
+    connection.execute(
+        update(schema.sources)
+        .where(schema.sources.c.url == result.source.url)
+        .values(
+            last_polled_at=result.fetched_at,
+            last_error=cause,
+            consecutive_failures=schema.sources.c.consecutive_failures + 1,
+            failing_since=func.coalesce(
+                schema.sources.c.failing_since,
+                literal(result.fetched_at, schema.UTCDateTime()),
+            ),
+            last_status=result.status,
+            moved_to=result.permanent_redirect,
+            **_gone_values(result),
+        )
+    )
+
+
+def success_values(
+    result: FetchResult, *, body_hash: str | None, warning: str | None
+) -> dict[str, Any]:
+    """The source's columns after a successful poll (mark_success; the writer's batched
+    UPDATE of unchanged sources writes the same)."""
+    values: dict[str, Any] = {
+        "last_polled_at": result.fetched_at,
+        "last_success_at": result.fetched_at,
+        "last_error": None,
+        "last_warning": warning,
+        "consecutive_failures": 0,
+        "failing_since": None,
+        "gone_at": None,
+        "last_status": result.status,
+        "moved_to": result.permanent_redirect,
+    }
+    if not result.not_modified:
+        values["etag"] = result.validators.etag
+        values["last_modified"] = result.validators.last_modified
+    if body_hash is not None:
+        values["body_hash"] = body_hash
+    return values
+
+
+def mark_success(
+    connection: Connection, result: FetchResult, *, body_hash: str | None, warning: str | None
+) -> None:
+    """A successful poll on `connection`: the source's health, validators and body hash."""
+    values = success_values(result, body_hash=body_hash, warning=warning)
+    connection.execute(
+        update(schema.sources).where(schema.sources.c.url == result.source.url).values(values)
+    )
 
 
 def _is_newer(item: Item, existing: Any) -> bool:
@@ -504,7 +547,7 @@ def _gone_values(result: FetchResult) -> dict[str, Any]:
     }
 
 
-def _unique_by_key(items: Iterable[Item]) -> list[Item]:
+def unique_by_key(items: Iterable[Item]) -> list[Item]:
     """A feed that repeats an entry contributes it once (the first occurrence wins)."""
     seen: set[str] = set()
     unique = []

@@ -5,6 +5,10 @@ Never writes a poll's items (items.py) or its schedule (scheduling.py).
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+from typing import Any
+
+from sqlalchemy import Connection
 from sqlalchemy import select
 from sqlalchemy import update
 
@@ -66,42 +70,39 @@ class SourcesMixin(ModerationMixin, CorrectionsMixin):
         self.sync_corrections(config.corrections)
 
     def source_state(self, url: str) -> SourceState:
-        with self.engine.connect() as connection:
-            row = connection.execute(
-                select(schema.sources).where(schema.sources.c.url == url)
-            ).one_or_none()
-        if row is None:
+        state = self.source_states([url]).get(url)
+        if state is None:
             raise StorageError(f"source {url} is not in the database: run sync_config first")
-        return SourceState(
-            validators=CacheValidators(etag=row.etag, last_modified=row.last_modified),
-            body_hash=row.body_hash,
-            consecutive_failures=row.consecutive_failures,
-            last_polled_at=row.last_polled_at,
-            last_success_at=row.last_success_at,
-            last_error=row.last_error,
-            moved_to=row.moved_to,
-            discovered_url=row.discovered_url,
-            gone_at=row.gone_at,
-        )
+        return state
 
-    def remember_discovered_feed(self, url: str, discovered_url: str | None) -> None:
-        """Keep the feed autodiscovery chose for source `url` (None forgets it).
+    def source_states(self, urls: Sequence[str]) -> dict[str, SourceState]:
+        """What the database remembers about each of these sources, by URL, in one read
+        per _IN_CHUNK addresses (a round reads its sources' states once). Sources not in
+        the database are left out."""
+        sources = schema.sources.c
+        found: dict[str, SourceState] = {}
+        ordered = sorted(set(urls))
+        with self.engine.connect() as connection:
+            for start in range(0, len(ordered), _IN_CHUNK):
+                chunk = ordered[start : start + _IN_CHUNK]
+                for row in connection.execute(select(schema.sources).where(sources.url.in_(chunk))):
+                    found[row.url] = _source_state(row)
+        return found
+
+    def remember_discovered_feed(
+        self, url: str, discovered_url: str | None, *, connection: Connection | None = None
+    ) -> None:
+        """Keep the feed autodiscovery chose for source `url` (None forgets it); on
+        `connection` (the writer's) when given, else in a transaction of its own.
 
         The validators and body hash of the page it was found on mean nothing for the feed,
         so they are cleared with every change of address.
         """
-        sources = schema.sources.c
-        with self.engine.begin() as connection:
-            current = connection.scalar(select(sources.discovered_url).where(sources.url == url))
-            if current == discovered_url:
-                return
-            connection.execute(
-                update(schema.sources)
-                .where(sources.url == url)
-                .values(
-                    discovered_url=discovered_url, etag=None, last_modified=None, body_hash=None
-                )
-            )
+        if connection is not None:
+            remember_discovered_feed_on(connection, url, discovered_url)
+            return
+        with self.engine.begin() as own:
+            remember_discovered_feed_on(own, url, discovered_url)
 
     def known_item_keys(self, url: str) -> set[str]:
         """The identity keys of the items stored for source `url` (to tell new ones)."""
@@ -113,3 +114,36 @@ class SourcesMixin(ModerationMixin, CorrectionsMixin):
                     .where(schema.sources.c.url == url)
                 )
             )
+
+
+# Bound on the values of one IN (...) list, as in items.py.
+_IN_CHUNK = 500
+
+
+def _source_state(row: Any) -> SourceState:
+    return SourceState(
+        validators=CacheValidators(etag=row.etag, last_modified=row.last_modified),
+        body_hash=row.body_hash,
+        consecutive_failures=row.consecutive_failures,
+        last_polled_at=row.last_polled_at,
+        last_success_at=row.last_success_at,
+        last_error=row.last_error,
+        moved_to=row.moved_to,
+        discovered_url=row.discovered_url,
+        gone_at=row.gone_at,
+    )
+
+
+def remember_discovered_feed_on(
+    connection: Connection, url: str, discovered_url: str | None
+) -> None:
+    """Store.remember_discovered_feed on `connection` (the writer's transaction)."""
+    sources = schema.sources.c
+    current = connection.scalar(select(sources.discovered_url).where(sources.url == url))
+    if current == discovered_url:
+        return
+    connection.execute(
+        update(schema.sources)
+        .where(sources.url == url)
+        .values(discovered_url=discovered_url, etag=None, last_modified=None, body_hash=None)
+    )

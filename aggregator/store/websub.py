@@ -10,6 +10,7 @@ import secrets
 from datetime import datetime
 from typing import Any
 
+from sqlalchemy import Connection
 from sqlalchemy import select
 from sqlalchemy import update
 
@@ -21,42 +22,26 @@ from aggregator.store.base import StoreBase
 class WebSubMixin(StoreBase):
     """The WebSub subscription rows aggregator.service.websub reads and drives."""
 
-    def remember_websub_hub(self, source_url: str, hub: str | None, topic: str | None) -> None:
+    def remember_websub_hub(
+        self,
+        source_url: str,
+        hub: str | None,
+        topic: str | None,
+        *,
+        connection: Connection | None = None,
+    ) -> None:
         """Note the hub and topic a source's feed advertises now (hub None: none any more).
 
         A new hub or topic starts a new subscription (state "new") under a fresh callback id
         and secret; a feed that stopped advertising a hub loses its row. Either way the old
         subscription's deliveries find nothing and get 410 Gone, which ends it at the hub.
+        On `connection` (the writer's) when given, else in a transaction of its own.
         """
-        table = schema.websub_subscriptions
-        with self.engine.begin() as connection:
-            row = connection.execute(
-                select(table.c.hub, table.c.topic).where(table.c.source_url == source_url)
-            ).one_or_none()
-            if hub is None or topic is None:
-                if row is not None:
-                    connection.execute(table.delete().where(table.c.source_url == source_url))
-                return
-            if row is not None and (row.hub, row.topic) == (hub, topic):
-                return
-            fresh = {
-                "callback_id": secrets.token_urlsafe(18),
-                "hub": hub,
-                "topic": topic,
-                # Hex: the spec limits hub.secret to 200 bytes and some hubs mangle symbols.
-                "secret": secrets.token_hex(32),
-                "state": "new",
-                "callback_url": None,
-                "requested_at": None,
-                "lease_expires_at": None,
-                "last_error": None,
-            }
-            if row is None:
-                connection.execute(table.insert().values(source_url=source_url, **fresh))
-            else:
-                connection.execute(
-                    update(table).where(table.c.source_url == source_url).values(fresh)
-                )
+        if connection is not None:
+            remember_websub_hub_on(connection, source_url, hub, topic)
+            return
+        with self.engine.begin() as own:
+            remember_websub_hub_on(own, source_url, hub, topic)
 
     def websub_subscriptions(self) -> list[WebSubRecord]:
         with self.engine.connect() as connection:
@@ -119,3 +104,37 @@ def _websub_record(row: Any) -> WebSubRecord:
         lease_expires_at=row.lease_expires_at,
         last_error=row.last_error,
     )
+
+
+def remember_websub_hub_on(
+    connection: Connection, source_url: str, hub: str | None, topic: str | None
+) -> None:
+    """Store.remember_websub_hub on `connection` (the writer's transaction)."""
+    table = schema.websub_subscriptions
+    row = connection.execute(
+        select(table.c.hub, table.c.topic).where(table.c.source_url == source_url)
+    ).one_or_none()
+    if hub is None or topic is None:
+        if row is not None:
+            connection.execute(table.delete().where(table.c.source_url == source_url))
+        return
+    if row is not None and (row.hub, row.topic) == (hub, topic):
+        return
+    fresh = {
+        "callback_id": secrets.token_urlsafe(18),
+        "hub": hub,
+        "topic": topic,
+        # Hex: the spec limits hub.secret to 200 bytes and some hubs mangle symbols.
+        "secret": secrets.token_hex(32),
+        "state": "new",
+        "callback_url": None,
+        "requested_at": None,
+        "lease_expires_at": None,
+        "last_error": None,
+    }
+    if row is None:
+        connection.execute(table.insert().values(source_url=source_url, **fresh))
+    else:
+        connection.execute(
+            update(table).where(table.c.source_url == source_url).values(fresh)
+        )

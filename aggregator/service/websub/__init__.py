@@ -39,6 +39,7 @@ from aggregator.service.websub.rules import WebSubSettings
 from aggregator.service.websub.rules import changed_feed_urls
 from aggregator.service.websub.subscriber import WebSubSubscriber
 from aggregator.store import Store
+from aggregator.store import StoreWriter
 
 logger = logging.getLogger(__name__)
 
@@ -103,12 +104,20 @@ class WebSubService:
         if report.outcome is not PollOutcome.FAILED:
             self._wake.set()
 
-    def start(self, fetcher: Fetcher | None = None, busy: Callable[[], bool] | None = None) -> None:
+    def start(
+        self,
+        fetcher: Fetcher | None = None,
+        busy: Callable[[], bool] | None = None,
+        writer: StoreWriter | None = None,
+    ) -> None:
         """Start looking over subscriptions (at once, then every check_seconds, and soon
         after a poll or a reload). `fetcher`: the scheduler's, for deliveries to `follow:`
-        sources; `busy`: whether polls are in flight, so that pings wait for the round."""
+        sources; `busy`: whether polls are in flight, so that pings wait for the round;
+        `writer`: the scheduler's, which stores deliveries with the polls."""
         if fetcher is not None:
             self.subscriber.fetcher = fetcher
+        if writer is not None:
+            self.subscriber.writer = writer
         if busy is not None:
             self.pinger.busy = busy
         if not self.subscribe:

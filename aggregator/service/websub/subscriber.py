@@ -52,6 +52,7 @@ from aggregator.service.websub.rules import lease_seconds
 from aggregator.service.websub.rules import next_action
 from aggregator.service.websub.rules import signature_valid
 from aggregator.store import Store
+from aggregator.store import StoreWriter
 
 logger = logging.getLogger(__name__)
 
@@ -87,6 +88,8 @@ class WebSubSubscriber:
         self.settings = settings
         self.fetcher = fetcher  # for `follow: true` sources; one is made per delivery if None
         self.on_report = on_report
+        # The scheduler's writer once the service runs (else each delivery is stored alone).
+        self.writer: StoreWriter | None = None
         self._told_polling_only = False
 
     # --- asking hubs ---
@@ -308,6 +311,7 @@ class WebSubSubscriber:
             language=settings.language,
             fetcher=self.fetcher,
             retention=settings.retention,
+            writer=self.writer,
         )
         logger.info(
             "%s: pushed by its WebSub hub: %s (%d new, %d updated)%s",
