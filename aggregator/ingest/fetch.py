@@ -6,6 +6,7 @@ a poll forever), a cap on the decompressed body size enforced while streaming, r
 followed by hand up to a limit with each target checked first (aggregator.ingest.safety: only
 the host staff wrote may be private), connections made to the very addresses that were
 checked (aggregator.ingest.connect: no DNS rebinding), conditional GET from stored validators.
+The connections under the httpx client are aiohttp's (aggregator.ingest.connect explains why).
 
 It never raises for a fault of the remote side: an HTTP error, a refused connection or a
 timeout is a FetchResult with `error` set in words staff can act on, so one broken member
@@ -220,8 +221,9 @@ class Fetcher:
     ) -> None:
         """`resolver` looks up every host, for the checks and the connections alike;
         `connector` opens the connections to the checked addresses (tests map a public
-        address to a local server). A `transport` replaces both connection pools and their
-        checks (tests that map host names); redirects are still checked first."""
+        address to a local server), on httpcore's pool instead of aiohttp's. A `transport`
+        replaces both connection pools and their checks (tests that map host names);
+        redirects are still checked first."""
         self.limits = limits or FetchLimits()
         self._resolver = resolver or system_resolver
         self._clock = clock or (lambda: datetime.now(UTC))
