@@ -227,8 +227,9 @@ class _AiohttpBody(httpx.AsyncByteStream):
         self._complete = True
 
     async def aclose(self) -> None:
-        # A body read to its end leaves the connection reusable; one abandoned half-way
-        # (over the cap, a 304 with a body, an error) must not be read on: closed.
+        # A body read to its end leaves the connection reusable (aiohttp already released
+        # it when the body ended, as for a 304); one abandoned half-way (over the cap, an
+        # error) must not be read on: closed.
         if self._complete:
             self._response.release()
         else:

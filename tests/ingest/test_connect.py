@@ -147,17 +147,19 @@ def test_connections_are_kept_open_between_requests_to_the_same_host(
         lookups.append(host)
         return ["127.0.0.1"]
 
+    def source(path: str) -> SourceConfig:
+        return SourceConfig(member_id="member", kind="feed", url=f"http://member.test:{port}{path}")
+
     async def run() -> list[FetchResult]:
         async with Fetcher(resolver=resolve) as fetcher:
-            results = []
-            for path in ("/a.xml", "/b.xml"):
-                source = SourceConfig(
-                    member_id="member", kind="feed", url=f"http://member.test:{port}{path}"
-                )
-                results.append(await fetcher.fetch(source, CacheValidators()))
-            return results
+            first = await fetcher.fetch(source("/a.xml"), CacheValidators())
+            # A 304 has no body to read: its connection stays open too.
+            unchanged = await fetcher.fetch(source("/a.xml"), first.validators)
+            other = await fetcher.fetch(source("/b.xml"), CacheValidators())
+            return [first, unchanged, other]
 
-    results = asyncio.run(run())
-    assert all(result.content == FEED for result in results)
-    # One lookup per connection: the second request went over the first one's connection.
+    first, unchanged, other = asyncio.run(run())
+    assert first.content == FEED and other.content == FEED
+    assert unchanged.status == 304
+    # One lookup per connection: every request after the first went over its connection.
     assert lookups == ["member.test"]
