@@ -6,6 +6,7 @@ a poll forever), a cap on the decompressed body size enforced while streaming, r
 followed by hand up to a limit with each target checked first (aggregator.ingest.safety: only
 the host staff wrote may be private), connections made to the very addresses that were
 checked (aggregator.ingest.connect: no DNS rebinding), conditional GET from stored validators.
+The connections under the httpx client are aiohttp's (aggregator.ingest.connect explains why).
 
 It never raises for a fault of the remote side: an HTTP error, a refused connection or a
 timeout is a FetchResult with `error` set in words staff can act on, so one broken member
@@ -32,6 +33,7 @@ import httpcore
 import httpx
 
 from aggregator import USER_AGENT
+from aggregator.ingest.connect import CheckedAiohttpTransport
 from aggregator.ingest.connect import CheckedBackend
 from aggregator.ingest.connect import CheckedTransport
 from aggregator.ingest.connect import NameNotFoundError
@@ -219,8 +221,9 @@ class Fetcher:
     ) -> None:
         """`resolver` looks up every host, for the checks and the connections alike;
         `connector` opens the connections to the checked addresses (tests map a public
-        address to a local server). A `transport` replaces both connection pools and their
-        checks (tests that map host names); redirects are still checked first."""
+        address to a local server), on httpcore's pool instead of aiohttp's. A `transport`
+        replaces both connection pools and their checks (tests that map host names);
+        redirects are still checked first."""
         self.limits = limits or FetchLimits()
         self._resolver = resolver or system_resolver
         self._clock = clock or (lambda: datetime.now(UTC))
@@ -231,8 +234,21 @@ class Fetcher:
             max_keepalive_connections=self.limits.concurrency,
         )
 
-        def client(public_only: bool) -> httpx.AsyncClient:
+        # Loading the CA bundle costs tens of milliseconds: one context for both pools.
+        ssl_context = httpx.create_ssl_context(trust_env=False)
+
+        def checked_transport(public_only: bool) -> httpx.AsyncBaseTransport:
+            if connector is None:
+                return CheckedAiohttpTransport(
+                    self._resolver,
+                    public_only=public_only,
+                    limits=pool_limits,
+                    ssl_context=ssl_context,
+                )
             backend = CheckedBackend(self._resolver, public_only=public_only, connector=connector)
+            return CheckedTransport(backend, limits=pool_limits, ssl_context=ssl_context)
+
+        def client(public_only: bool) -> httpx.AsyncClient:
             return httpx.AsyncClient(
                 headers={"User-Agent": USER_AGENT, "Accept": ACCEPT},
                 timeout=httpx.Timeout(
@@ -241,7 +257,7 @@ class Fetcher:
                 # Followed by hand in _follow, so each target is checked before it is requested.
                 follow_redirects=False,
                 limits=pool_limits,
-                transport=transport or CheckedTransport(backend, limits=pool_limits),
+                transport=transport or checked_transport(public_only),
                 cookies=httpx.Cookies(NoCookies()),
                 # Proxies from the environment would route member sites (and the offline
                 # demo on 127.0.0.1) through a machine-wide setting nobody chose for us.
