@@ -8,8 +8,9 @@ Two readers give the same data (CommentedMap/CommentedSeq knowing the line of ea
 item): `load_quickly`, through the C parser (ruamel.yaml.clib), for the everyday read of a
 good file, and `load_yaml`, the round-trip reader, which is the reader of record: its
 errors are the ones staff see, and a file the quick reader finds anything unusual in (or
-that the checks find a problem in) is read again by it. A round-trip read of a 1,000-source
-file costs about 0.65 s, the quick one about a sixth of that (bench/README.md, "Start-up").
+that the checks find a problem in) is read again by it. Reading and checking a 1,000-source
+file took 0.76–0.84 s of CPU with the round-trip reader alone, 0.18–0.23 s this way
+(bench/README.md, "Start-up").
 
 It must never use an unsafe YAML loader or build anything from YAML tags (the round-trip
 loader only ever produces plain data), never build data from a file whose anchors and
@@ -124,11 +125,15 @@ def load_quickly(text: str) -> object | None:
     ):
         return None
     try:
-        loader, _ = _QUICK.get_constructor_parser(text)
-        root = loader.get_single_node()
+        # A reader per read: a YAML object keeps the stream it reads, and the service reads
+        # in a thread. Without ruamel.yaml.clib this is ruamel's own (slower) parser.
+        reader = YAML(typ="safe")
+        reader.Constructor = _LineConstructor
+        constructor, _ = reader.get_constructor_parser(text)
+        root = constructor.composer.get_single_node()
         if root is None or ("*" in text and _expanded_size(root)[0] > MAX_EXPANDED_NODES):
             return None
-        data: object = loader.construct_document(root)
+        data: object = constructor.construct_document(root)
         return data
     # The round-trip reader reads the file again, and says what is wrong in its own words.
     except (YAMLError, ValueError, IndexError, TypeError):
@@ -193,8 +198,6 @@ class _LineConstructor(SafeConstructor):
 
 _LineConstructor.add_constructor("tag:yaml.org,2002:map", _LineConstructor.construct_yaml_map)
 _LineConstructor.add_constructor("tag:yaml.org,2002:seq", _LineConstructor.construct_yaml_seq)
-_QUICK = YAML(typ="safe")
-_QUICK.Constructor = _LineConstructor
 
 
 def _refuse_alias_bomb(text: str, path: str) -> None:

@@ -175,7 +175,7 @@ PLACES = [
 ]
 
 
-@settings(max_examples=300, deadline=None)
+@settings(max_examples=150, deadline=None)
 @given(value=st.sampled_from(SCALARS), place=st.sampled_from(PLACES))
 def test_a_value_the_quick_reader_accepts_reads_the_same_with_both(
     value: str, place: tuple[str, str]
