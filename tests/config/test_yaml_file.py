@@ -28,14 +28,7 @@ from aggregator.errors import ConfigError
 from aggregator.errors import ConfigProblem
 from aggregator.models import Config
 from tests import paths
-
-HEADER = """\
-network:
-  title: WSR Network
-  url: https://wsr-network.org/
-  feed_url: https://wsr-network.org/news/
-members:
-"""
+from tests.config.test_config import HEADER
 
 GOOD = HEADER + textwrap.dedent(
     """\
