@@ -12,8 +12,6 @@ import os
 from pathlib import Path
 from typing import TextIO
 
-from aggregator.text import terminal_safe
-
 DEFAULT_CONFIG = "config/feeds.yaml"
 DEFAULT_DATA_DIR = "data"
 DEFAULT_DEMO_DIR = Path(DEFAULT_DATA_DIR) / "demo"  # `aggregator demo` keeps its files here
@@ -43,6 +41,10 @@ class TerminalSafeStream(io.TextIOBase):
         self.terminal = terminal
 
     def write(self, text: str) -> int:
+        # Imported here: aggregator.text loads nh3, which `--help` and `--version` (printed
+        # before any stream is wrapped) would pay for nothing.
+        from aggregator.text import terminal_safe
+
         self.terminal.write(terminal_safe(text))
         return len(text)
 

@@ -47,13 +47,6 @@ def command_fetch(config: Config, database: str, member_id: str | None, out: Tex
 
 
 def run_poll(config: Config, store: Store, member_id: str | None, out: TextIO) -> list[PollReport]:
-    from rich.console import Console
-    from rich.progress import BarColumn
-    from rich.progress import MofNCompleteColumn
-    from rich.progress import Progress
-    from rich.progress import TextColumn
-    from rich.progress import TimeElapsedColumn
-
     from aggregator.ingest.fetch import Fetcher
     from aggregator.ingest.poll import poll_all
     from aggregator.ingest.poll import selected_sources
@@ -65,6 +58,14 @@ def run_poll(config: Config, store: Store, member_id: str | None, out: TextIO) -
             return await poll_all(config, store, fetcher, sources=sources, on_report=on_report)
 
     if out.isatty() and len(sources) > 1:
+        # rich only for a terminal: a cron job's fetch does not load it.
+        from rich.console import Console
+        from rich.progress import BarColumn
+        from rich.progress import MofNCompleteColumn
+        from rich.progress import Progress
+        from rich.progress import TextColumn
+        from rich.progress import TimeElapsedColumn
+
         console = Console(file=rich_terminal(out))
         with Progress(
             TextColumn("polling"),

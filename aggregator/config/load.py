@@ -17,6 +17,7 @@ from aggregator.config.check_hidden import HiddenChecks
 from aggregator.config.check_members import MemberChecks
 from aggregator.config.check_network import NetworkChecks
 from aggregator.config.yaml_file import DEFAULT_PATH
+from aggregator.config.yaml_file import load_quickly
 from aggregator.config.yaml_file import load_yaml
 from aggregator.config.yaml_file import read_config_text
 from aggregator.errors import ConfigError
@@ -36,6 +37,14 @@ def parse_config(text: str, path: str = DEFAULT_PATH) -> Config:
 
     Raises ConfigError listing every problem found, in line order.
     """
+    quick = load_quickly(text)
+    if quick is not None:
+        checker = Checker()
+        config = checker.config(quick, path)
+        if config is not None and not checker.problems:
+            return config
+    # Any problem: the round-trip reader, the reader of record, reads the file again, so
+    # what staff are told is what it says, located by line.
     root = load_yaml(text, path)
     checker = Checker()
     config = checker.config(root, path)

@@ -61,6 +61,19 @@ def parse_off_loop(
     return replace(parsed, entries=entries), [item for _, item in pairs], None
 
 
+def parse_processes(count: int) -> ProcessPoolExecutor:
+    """`count` spawned processes for parse_off_loop (see ParsePool on why spawned).
+
+    Each starts a fresh interpreter that imports this module (to unpickle parse_off_loop)
+    and runs the program's main script again, as spawn does: the `aggregator` console
+    script imports only the empty shell of aggregator.cli (its names load on first use),
+    and `python -m aggregator.cli` is not run again at all (spawn leaves a package's
+    __main__ alone), so a process holds the parse and normalize stages and no more
+    (tests/ingest/test_pool_processes.py).
+    """
+    return ProcessPoolExecutor(count, mp_context=multiprocessing.get_context("spawn"))
+
+
 class ParsePool:
     """Runs parse_off_loop off the event loop, so that downloads go on meanwhile.
 
@@ -85,9 +98,7 @@ class ParsePool:
         self._waiting += 1
         try:
             if self._pool is None and self._pool_usable and self._waiting >= PARSE_POOL_BACKLOG:
-                context = multiprocessing.get_context("spawn")
-                processes = min(self._cores, PARSE_POOL_MAX_PROCESSES)
-                self._pool = ProcessPoolExecutor(processes, mp_context=context)
+                self._pool = parse_processes(min(self._cores, PARSE_POOL_MAX_PROCESSES))
             if self._pool is not None and self._pool_usable:
                 loop = asyncio.get_running_loop()
                 try:
