@@ -8,7 +8,12 @@ ETag (a hash of the body), Last-Modified (the newest story's update), Cache-Cont
 
 Rendered documents are cached in memory, keyed by path, the Config object in force and
 the store's data_version (bumped by every write that changes what is published); the
-version is read at most once a second, so a burst of requests costs one small query. The
+version is read at most once a second, so a burst of requests costs one small query.
+A GET or HEAD of a published path (no query) whose rendering is cached and current is
+answered at the front of the app (WebApp.__call__), before Starlette's middleware and
+router, with the headers the route built for that rendering, byte for byte; the router
+is used when the version is due to be read again (that read is SQL, so it runs in the
+route's thread, never on the event loop), and for everything else. The
 cache is bounded by the bytes it holds (CACHE_BYTES), not by a count of entries, and
 answers whose key a visitor can vary without end (`before`, `q`, `full=1`) are never
 cached: anonymous requests varying a cursor once grew the server to a gigabyte.
@@ -64,6 +69,9 @@ from starlette.responses import PlainTextResponse
 from starlette.responses import Response
 from starlette.routing import Route
 from starlette.schemas import SchemaGenerator
+from starlette.types import Receive
+from starlette.types import Scope
+from starlette.types import Send
 from uvicorn.protocols.http.h11_impl import H11Protocol
 
 from aggregator import __version__
@@ -89,6 +97,11 @@ HEAD_TIMEOUT_SECONDS = 10.0  # from a request's first byte to the end of its hea
 KEEP_ALIVE_SECONDS = 5  # an idle connection between two requests
 # The render cache's size: the bodies it holds, in bytes (the least recently used go first).
 CACHE_BYTES = 32 * 1024 * 1024
+# Request paths the front answers from the cache; the published paths are far fewer, so
+# reaching this means something varies them (the map is then started afresh).
+MAX_FAST_PATHS = 10_000
+
+RawHeaders = tuple[tuple[bytes, bytes], ...]
 
 
 @dataclass(frozen=True)
@@ -99,6 +112,17 @@ class Rendered:
     etag: str
     config: Config
     version: tuple[int, int]
+
+
+@dataclass(frozen=True)
+class Prepared:
+    """A cached rendering's two answers as the route sends them (the front's copy):
+    the 200's and the 304's header lines, which `_conditional` built."""
+
+    rendered: Rendered
+    key: Hashable  # its key in the render cache
+    ok_headers: RawHeaders
+    not_modified_headers: RawHeaders
 
 
 @dataclass
@@ -114,6 +138,16 @@ class WebState:
     lock: threading.Lock = field(default_factory=threading.Lock)
     version: tuple[int, int] = (-1, -1)
     version_checked: float = float("-inf")
+    # Request path -> the prepared answers of its cached rendering (see WebApp).
+    fast_paths: dict[str, Prepared] = field(default_factory=dict)
+    fast_answers: int = 0  # requests the front answered (tests read it)
+
+    def current_version(self) -> tuple[int, int] | None:
+        """The data version if it was read less than VERSION_CHECK_SECONDS ago, else None
+        (without reading it: the caller may be on the event loop)."""
+        if time.monotonic() - self.version_checked < VERSION_CHECK_SECONDS:
+            return self.version
+        return None
 
     def data_version(self) -> tuple[int, int]:
         now = time.monotonic()
@@ -155,6 +189,65 @@ class WebState:
         return rendered
 
 
+class WebApp(Starlette):
+    """Starlette, with cached published documents answered before its middleware and router.
+
+    Only a GET or HEAD without a query, of a path the route has answered from the render
+    cache, is answered here, and only while that rendering is still the cache's current
+    one (same Config, same data version, version read less than VERSION_CHECK_SECONDS ago):
+    the same headers and body the route would send, or its 304. Everything else, and every
+    request once the version is due to be read again, goes through the router.
+    """
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] == "http" and not scope["query_string"]:
+            state = self.state.web
+            prepared = state.fast_paths.get(scope["path"])
+            if (
+                prepared is not None
+                and scope["method"] in ("GET", "HEAD")
+                and _is_current(state, prepared)
+            ):
+                state.fast_answers += 1
+                await _send_prepared(scope, send, prepared)
+                return
+        await super().__call__(scope, receive, send)
+
+
+def _is_current(state: WebState, prepared: Prepared) -> bool:
+    """Whether `prepared` is what the route would answer with now (see WebState.cached)."""
+    rendered = prepared.rendered
+    version = state.current_version()
+    if version is None or rendered.version != version or rendered.config is not state.config:
+        return False
+    # The cache may have dropped or replaced it (byte cap, another rendering); a dict read
+    # is atomic, so no lock is taken on the event loop.
+    return state.cache.get(prepared.key) is rendered
+
+
+async def _send_prepared(scope: Scope, send: Send, prepared: Prepared) -> None:
+    if_none_match: str | None = None
+    if_modified_since: str | None = None
+    # The first of each header, as Starlette's request.headers.get reads it.
+    for name, value in scope["headers"]:
+        if name == b"if-none-match" and if_none_match is None:
+            if_none_match = value.decode("latin-1")
+        elif name == b"if-modified-since" and if_modified_since is None:
+            if_modified_since = value.decode("latin-1")
+    rendered = prepared.rendered
+    if (if_none_match is not None or if_modified_since is not None) and not_modified(
+        if_none_match, if_modified_since, rendered.etag, rendered.document.last_modified
+    ):
+        await send(
+            {"type": "http.response.start", "status": 304,
+             "headers": prepared.not_modified_headers}
+        )  # fmt: skip
+        await send({"type": "http.response.body", "body": b""})
+        return
+    await send({"type": "http.response.start", "status": 200, "headers": prepared.ok_headers})
+    await send({"type": "http.response.body", "body": rendered.document.body})
+
+
 def create_app(
     config: Config | str | Path,
     store: Store,
@@ -190,7 +283,7 @@ def create_app(
         Route("/status", status),
         Route("/status.json", status),
     ]
-    app = Starlette(
+    app = WebApp(
         routes=routes,
         exception_handlers={StorageError: _storage_unavailable, 404: _not_found_handler},
     )
@@ -532,11 +625,15 @@ def _published(request: Request, *, language: str | None) -> Response:
             path, state.config, state.store, now=state.clock(), language=language
         )
 
+    key = ("site", path, language)
     try:
-        rendered = state.cached(("site", path, language), render)
+        rendered = state.cached(key, render)
     except site.NotPublishedError:
         return _not_found(request)
-    return _conditional(request, rendered)
+    response = _conditional(request, rendered)
+    if language is None and not request.scope["query_string"]:
+        _remember_fast_path(state, request.scope["path"], rendered, key)
+    return response
 
 
 def _not_found(request: Request) -> Response:
@@ -560,24 +657,56 @@ def _html_error(state: WebState, status_code: int, message: str = "") -> Respons
     )
 
 
+def _remember_fast_path(state: WebState, path: str, rendered: Rendered, key: Hashable) -> None:
+    """Let the front answer `path` from `rendered` while it stays the cache's current one."""
+    known = state.fast_paths.get(path)
+    if known is not None and known.rendered is rendered:
+        return
+    with state.lock:
+        if state.cache.get(key) is not rendered:
+            return  # not kept (over the byte cap) or already replaced
+        if len(state.fast_paths) >= MAX_FAST_PATHS:
+            state.fast_paths.clear()
+        state.fast_paths[path] = Prepared(
+            rendered,
+            key,
+            tuple(_ok_response(rendered).raw_headers),
+            tuple(_not_modified_response(rendered).raw_headers),
+        )
+
+
 def _conditional(request: Request, rendered: Rendered) -> Response:
     """200 with the body, or 304 when the request's validators still match (RFC 9110 13)."""
-    document = rendered.document
+    if not_modified(
+        request.headers.get("if-none-match"),
+        request.headers.get("if-modified-since"),
+        rendered.etag,
+        rendered.document.last_modified,
+    ):
+        return _not_modified_response(rendered)
+    return _ok_response(rendered)
+
+
+def _validator_headers(rendered: Rendered) -> dict[str, str]:
     headers = {
         "ETag": rendered.etag,
         "Cache-Control": CACHE_CONTROL,
         "Access-Control-Allow-Origin": "*",
     }
-    if document.last_modified is not None:
-        headers["Last-Modified"] = http_date(document.last_modified)
-    if not_modified(
-        request.headers.get("if-none-match"),
-        request.headers.get("if-modified-since"),
-        rendered.etag,
-        document.last_modified,
-    ):
-        return Response(status_code=304, headers=headers)
-    return Response(document.body, media_type=document.media_type, headers=headers)
+    if rendered.document.last_modified is not None:
+        headers["Last-Modified"] = http_date(rendered.document.last_modified)
+    return headers
+
+
+def _ok_response(rendered: Rendered) -> Response:
+    document = rendered.document
+    return Response(
+        document.body, media_type=document.media_type, headers=_validator_headers(rendered)
+    )
+
+
+def _not_modified_response(rendered: Rendered) -> Response:
+    return Response(status_code=304, headers=_validator_headers(rendered))
 
 
 def not_modified(
