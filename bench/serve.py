@@ -265,8 +265,11 @@ def _env(tree: Path | None = None) -> dict[str, str]:
     return {**os.environ, "PYTHONPATH": str(_root(tree))}
 
 
-def tree_python(tree: Path | None) -> str:
-    """TREE's own virtualenv's Python when it has one (its own dependencies), else ours."""
+def tree_python(tree: Path | None, python: str | None = None) -> str:
+    """`python`, else TREE's own virtualenv's Python when it has one (its own dependencies),
+    else ours."""
+    if python is not None:
+        return python
     if tree is not None and (tree / ".venv" / "bin" / "python").exists():
         return str(tree / ".venv" / "bin" / "python")
     return sys.executable
@@ -317,13 +320,14 @@ class AggregatorServer:
         tree: Path | None = None,
         command: Sequence[str] = ("serve",),
         log: Path | None = None,
+        python: str | None = None,
     ) -> None:
         self.port = free_port()
         self._tree = tree
         self._log = log
         self._command = aggregator_cli(
             "--config", str(config), "--database", database, *command, "--host", LOOPBACK,
-            "--port", str(self.port), python=tree_python(tree),
+            "--port", str(self.port), python=tree_python(tree, python),
         )  # fmt: skip
         self._process: subprocess.Popen[bytes] | None = None
 
@@ -392,6 +396,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument(
         "--baseline", type=Path, metavar="TREE", help="also serve with TREE's code, same run"
     )
+    parser.add_argument(
+        "--baseline-python", metavar="PYTHON", help="the baseline's interpreter (its packages)"
+    )
     parser.add_argument("--workers", type=int, help="`serve --workers N` for this tree")
     parser.add_argument(
         "--during-poll",
@@ -399,6 +406,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         help="/feed.atom while `run --role all` does its first poll of 1,000 sources",
     )
     parser.add_argument("--poll-timeout", type=float, default=POLL_TIMEOUT)
+    parser.add_argument(
+        "--rounds", type=int, default=1, help="measure every endpoint N times (the median)"
+    )
     # --load: this process is the asyncio load generator (used by the driver itself).
     parser.add_argument("--load", action="store_true", help=argparse.SUPPRESS)
     parser.add_argument("--port", type=int, help=argparse.SUPPRESS)
@@ -427,63 +437,89 @@ def main(argv: Sequence[str] | None = None) -> int:
     return cached_documents(args, connections, duration, use_wrk)
 
 
+# What is loaded on each server: (label, path on the static server, path on `serve`,
+# conditional?). The static server has the exported files; `serve` has the routes.
+ENDPOINTS = (
+    ("/feed.atom 200", "/feed.atom", "/feed.atom", False),
+    ("/feed.atom 304", "/feed.atom", "/feed.atom", True),
+    ("/api/items?limit=10", "/api/items.json", "/api/items?limit=10", False),
+    ("/embed", "/embed.html", "/embed", False),
+)
+
+
 def cached_documents(
     args: argparse.Namespace, connections: int, duration: float, use_wrk: bool
 ) -> int:
-    """The static server, then the baseline tree's and this tree's `serve`, one after another."""
+    """The static server, the baseline tree's `serve` and this tree's, all started at once
+    and loaded in turn endpoint by endpoint (interleaved, `--rounds` times), so that every
+    ratio compares figures taken within a minute of each other on a shared machine."""
     sites = SMOKE_SITES if args.smoke else CORPUS_SITES
     workdir = Path(tempfile.mkdtemp(prefix="bench-serve-"))
+    servers: list[tuple[str, Path | None, str | None, tuple[str, ...]]] = []
+    if args.baseline is not None:
+        servers.append(("baseline", args.baseline.resolve(), args.baseline_python, ("serve",)))
+    workers = ("--workers", str(args.workers)) if args.workers else ()
+    servers.append(("aggregator", None, None, ("serve", *workers)))
+    results: dict[str, list[LoadResult]] = {}
+    requested: dict[str, str] = {}  # label -> the path requested
     try:
         config, database, export = prepare(workdir, sites, args.seed, not args.no_nginx)
         exported = sum(1 for path in export.rglob("*") if path.is_file())
         say(f"data: {sites} member sources polled into SQLite, exported to {exported} files")
-        rows: list[list[object]] = []
-        results: dict[str, LoadResult] = {}
-
-        def measure(label: str, port: int, path: str, headers: dict[str, str]) -> None:
-            result = run_load(port, path, headers, connections, duration, use_wrk)
-            results[label] = result
-            rows.append(
-                [label, f"{result.rps:,.0f}", f"{result.p50_ms:.2f}", f"{result.p99_ms:.2f}",
-                 result.requests, result.errors]
-            )  # fmt: skip
-            say(f"  {label}: {result.rps:,.0f} req/s, p99 {result.p99_ms:.2f} ms")
-
-        with StaticServer(export, use_nginx=not args.no_nginx) as static:
-            say(f"ceiling: {static.description} serving the export")
-            etag = _fetch_etag(static.port, "/feed.atom")
-            measure("static /feed.atom 200", static.port, "/feed.atom", {})
-            measure(
-                "static /feed.atom 304", static.port, "/feed.atom", {"If-None-Match": etag or ""}
-            )
-            for name in ("api/items.json", "embed.html"):
-                if (export / name).exists():
-                    measure(f"static /{name}", static.port, f"/{name}", {})
-        servers: list[tuple[str, Path | None, tuple[str, ...]]] = []
-        if args.baseline is not None:
-            servers.append(("baseline", args.baseline.resolve(), ("serve",)))
-        workers = ("--workers", str(args.workers)) if args.workers else ()
-        servers.append(("aggregator", None, ("serve", *workers)))
-        for name, tree, command in servers:
-            if not has_serve_command(tree):
-                say(f"{name}: no `serve` command in {_root(tree)}: not measured")
-                continue
-            with AggregatorServer(config, database, tree=tree, command=command) as server:
-                say(f"server: {name} ({_root(tree)}, {tree_python(tree)}): {' '.join(command)}")
-                etag = _fetch_etag(server.port, "/feed.atom")
-                measure(f"{name} /feed.atom 200", server.port, "/feed.atom", {})
-                measure(
-                    f"{name} /feed.atom 304", server.port, "/feed.atom",
-                    {"If-None-Match": etag or ""},
-                )  # fmt: skip
-                measure(f"{name} /api/items?limit=10", server.port, "/api/items?limit=10", {})
-                measure(f"{name} /embed", server.port, "/embed", {})
+        with contextlib.ExitStack() as stack:
+            static = stack.enter_context(StaticServer(export, use_nginx=not args.no_nginx))
+            say(f"ceiling: static, {static.description} serving the export")
+            ports = {"static": static.port}
+            for name, tree, python, command in servers:
+                if not has_serve_command(tree):
+                    say(f"{name}: no `serve` command in {_root(tree)}: not measured")
+                    continue
+                server = stack.enter_context(
+                    AggregatorServer(config, database, tree=tree, command=command, python=python)
+                )
+                ports[name] = server.port
+                say(f"{name}: {_root(tree)} with {tree_python(tree, python)}: {' '.join(command)}")
+            etags = {name: _fetch_etag(port, "/feed.atom") or "" for name, port in ports.items()}
+            for round_number in range(args.rounds):
+                for label, static_path, path, conditional in ENDPOINTS:
+                    for name, port in ports.items():
+                        target = static_path if name == "static" else path
+                        if name == "static" and not (export / target.lstrip("/")).exists():
+                            continue
+                        headers = {"If-None-Match": etags[name]} if conditional else {}
+                        result = run_load(port, target, headers, connections, duration, use_wrk)
+                        results.setdefault(f"{name} {label}", []).append(result)
+                        requested[f"{name} {label}"] = target
+                        say(
+                            f"  round {round_number + 1}: {name} {label}: {result.rps:,.0f} "
+                            f"req/s, p99 {result.p99_ms:.2f} ms"
+                        )
     finally:
         shutil.rmtree(workdir, ignore_errors=True)
 
-    say("\n" + table(["endpoint", "req/s", "p50 ms", "p99 ms", "requests", "errors"], rows))
-    report(results, connections, [name for name, _, _ in servers])
+    medians = {label: median_result(runs) for label, runs in results.items()}
+    order = {
+        name: number for number, name in enumerate(["static", *(name for name, *_ in servers)])
+    }
+    rows = [
+        [label, requested[label], f"{result.rps:,.0f}", f"{result.p50_ms:.2f}",
+         f"{result.p99_ms:.2f}", result.requests, result.errors]
+        for label, result in sorted(medians.items(), key=lambda pair: order[pair[0].split()[0]])
+    ]  # fmt: skip
+    say(
+        "\n"
+        + (f"median of {args.rounds} rounds\n" if args.rounds > 1 else "")
+        + table(
+            ["server endpoint", "path", "req/s", "p50 ms", "p99 ms", "requests", "errors"], rows
+        )
+    )
+    report(medians, connections, [name for name, *_ in servers])
     return 0
+
+
+def median_result(runs: Sequence[LoadResult]) -> LoadResult:
+    """The run with the median requests/s (its own latencies: they belong together)."""
+    return sorted(runs, key=lambda run: run.rps)[len(runs) // 2]
 
 
 def during_poll(args: argparse.Namespace, connections: int, use_wrk: bool) -> int:
@@ -588,8 +624,8 @@ def report(results: dict[str, LoadResult], connections: int, names: Sequence[str
             ("/feed.atom 200 (cached)", "/feed.atom 200", "static /feed.atom 200"),
             ("/feed.atom 304", "/feed.atom 304", "static /feed.atom 304"),
             ("/api/items?limit=10 vs static api/items.json", "/api/items?limit=10",
-             "static /api/items.json"),
-            ("/embed vs static embed.html", "/embed", "static /embed.html"),
+             "static /api/items?limit=10"),
+            ("/embed vs static embed.html", "/embed", "static /embed"),
         )
     ]  # fmt: skip
     say("\nratios (same run):")

@@ -371,6 +371,7 @@ def make_server(
         host=host,
         port=port,
         http=protocol,
+        loop="auto",  # uvloop when installed, as event_loop_factory
         h11_max_incomplete_event_size=MAX_HEAD_BYTES,
         timeout_keep_alive=KEEP_ALIVE_SECONDS,
         proxy_headers=False,
@@ -383,6 +384,19 @@ def make_server(
         # Config above has just set the access logger to that level).
         logging.getLogger("uvicorn.access").setLevel(logging.INFO)
     return uvicorn.Server(config) if handle_signals else _ServerLeavingSignals(config)
+
+
+def event_loop_factory() -> Callable[[], asyncio.AbstractEventLoop] | None:
+    """uvloop's event loop when it is installed, else None (asyncio's own).
+
+    uvicorn picks uvloop by itself for `server.run()` (loop="auto"); this is for the
+    service's own asyncio.Runner (`run`), where the scheduler and the server share a loop.
+    """
+    try:
+        import uvloop
+    except ImportError:
+        return None
+    return uvloop.new_event_loop
 
 
 def listen(host: str, port: int) -> socket.socket:
