@@ -55,6 +55,7 @@ __all__ = ["ROLES", "configure_logging", "run", "run_service", "serve"]
 
 Announce = Callable[[str], None]
 WORKER_STOP_SECONDS = 30.0  # how long web worker processes get to finish their requests
+LISTEN_BACKLOG = 2048  # uvicorn's own default
 
 
 def configure_logging(*, quiet: bool) -> None:
@@ -240,6 +241,9 @@ def _supervise(
     }
     processes: list[multiprocessing.process.BaseProcess] = []
     ended: multiprocessing.process.BaseProcess | None = None
+    # Listening now: connections made while the processes start wait in the backlog
+    # instead of being refused (each process's server listens on it again, harmlessly).
+    listening.listen(LISTEN_BACKLOG)
     try:
         for _ in range(workers):
             started = context.Process(target=target, args=(*arguments, listening))
