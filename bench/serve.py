@@ -394,10 +394,19 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--no-wrk", action="store_true", help="use the asyncio load generator")
     parser.add_argument("--seed", type=int, default=corpus.DEFAULT_SEED)
     parser.add_argument(
-        "--baseline", type=Path, metavar="TREE", help="also serve with TREE's code, same run"
+        "--baseline",
+        type=Path,
+        action="append",
+        default=[],
+        metavar="TREE",
+        help="also serve with TREE's code, same run (repeatable)",
     )
     parser.add_argument(
-        "--baseline-python", metavar="PYTHON", help="the baseline's interpreter (its packages)"
+        "--baseline-python",
+        action="append",
+        default=[],
+        metavar="PYTHON",
+        help="the interpreter (its packages) of the baseline in the same position",
     )
     parser.add_argument("--workers", type=int, help="`serve --workers N` for this tree")
     parser.add_argument(
@@ -456,8 +465,12 @@ def cached_documents(
     sites = SMOKE_SITES if args.smoke else CORPUS_SITES
     workdir = Path(tempfile.mkdtemp(prefix="bench-serve-"))
     servers: list[tuple[str, Path | None, str | None, tuple[str, ...]]] = []
-    if args.baseline is not None:
-        servers.append(("baseline", args.baseline.resolve(), args.baseline_python, ("serve",)))
+    for number, tree in enumerate(args.baseline):
+        python = args.baseline_python[number] if number < len(args.baseline_python) else None
+        name = tree.resolve().name if len(args.baseline) > 1 or python else "baseline"
+        if python is not None:
+            name += "@" + Path(python).resolve().parents[2].name
+        servers.append((name, tree.resolve(), python, ("serve",)))
     workers = ("--workers", str(args.workers)) if args.workers else ()
     servers.append(("aggregator", None, None, ("serve", *workers)))
     results: dict[str, list[LoadResult]] = {}

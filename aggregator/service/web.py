@@ -73,6 +73,7 @@ from starlette.types import Receive
 from starlette.types import Scope
 from starlette.types import Send
 from uvicorn.protocols.http.h11_impl import H11Protocol
+from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
 
 from aggregator import __version__
 from aggregator.clock import Clock
@@ -195,23 +196,40 @@ class WebApp(Starlette):
     Only a GET or HEAD without a query, of a path the route has answered from the render
     cache, is answered here, and only while that rendering is still the cache's current
     one (same Config, same data version, version read less than VERSION_CHECK_SECONDS ago):
-    the same headers and body the route would send, or its 304. Everything else, and every
-    request once the version is due to be read again, goes through the router.
+    the same headers and body the route would send, or its 304. Everything else goes
+    through the router.
+
+    When the version is due to be read again, the first request here reads it in a thread
+    (it is SQL) and every request arriving meanwhile waits for that one read, instead of
+    each going through the router to read it again; if the read fails, the router answers
+    (and reports the failure as it always has).
     """
+
+    _version_read: asyncio.Future[tuple[int, int]] | None = None
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] == "http" and not scope["query_string"]:
             state = self.state.web
             prepared = state.fast_paths.get(scope["path"])
-            if (
-                prepared is not None
-                and scope["method"] in ("GET", "HEAD")
-                and _is_current(state, prepared)
-            ):
-                state.fast_answers += 1
-                await _send_prepared(scope, send, prepared)
-                return
+            if prepared is not None and scope["method"] in ("GET", "HEAD"):
+                if state.current_version() is None:
+                    await self._read_version(state)
+                if _is_current(state, prepared):
+                    state.fast_answers += 1
+                    await _send_prepared(scope, send, prepared)
+                    return
         await super().__call__(scope, receive, send)
+
+    async def _read_version(self, state: WebState) -> None:
+        """One read of the data version in a thread, shared by all who wait for it."""
+        reading = self._version_read
+        if reading is None or reading.done():
+            reading = asyncio.ensure_future(asyncio.to_thread(state.data_version))
+            self._version_read = reading
+        # Waited for, never awaited: a failed read is the router's to report.
+        await asyncio.wait([reading])
+        if not reading.cancelled():
+            reading.exception()  # retrieved, so that asyncio does not log it as lost
 
 
 def _is_current(state: WebState, prepared: Prepared) -> bool:
@@ -349,6 +367,78 @@ class _HeadTimeoutProtocol(H11Protocol):
             self.transport.close()
 
 
+class _BoundedHttpToolsProtocol(HttpToolsProtocol):
+    """uvicorn's httptools protocol (C parser), with the bounds the h11 one has above: a
+    head larger than MAX_HEAD_BYTES is answered 400 and the connection closed, and a head
+    not complete within `head_timeout` seconds of its first byte (or of the connection's
+    opening) closes the connection.
+
+    uvicorn's own httptools protocol appends URL and header bytes without any limit (one
+    connection sent 300 MiB of headers). The bytes received while a head is incomplete are
+    counted here before the parser sees them; the count restarts when a message ends, so a
+    pipelined head may run over the cap by at most the rest of the read that ended the
+    previous message.
+    """
+
+    head_timeout: float = HEAD_TIMEOUT_SECONDS
+    max_head_bytes: int = MAX_HEAD_BYTES
+    _head_timer: asyncio.TimerHandle | None = None
+    _in_head: bool = True  # waiting for, or receiving, a request head
+    _head_bytes: int = 0
+
+    def connection_made(self, transport: asyncio.Transport) -> None:  # type: ignore[override]
+        super().connection_made(transport)
+        self._arm_head_timer()
+
+    def data_received(self, data: bytes) -> None:
+        if self.transport.is_closing():
+            return  # refused or timed out: nothing more is read
+        if self._in_head:
+            self._head_bytes += len(data)
+            if self._head_bytes > self.max_head_bytes:
+                self._cancel_head_timer()
+                self.logger.info(
+                    "refusing a request whose head is over %d bytes", self.max_head_bytes
+                )
+                self.send_400_response("Request head too large.")
+                return
+        super().data_received(data)
+        if self._in_head and self._head_bytes and not self.transport.is_closing():
+            # A head under way: the timer runs from its first byte and is not extended.
+            # (A read that ended a request leaves the count at 0: the connection is idle,
+            # which uvicorn's keep-alive timeout bounds.)
+            self._arm_head_timer()
+
+    def on_headers_complete(self) -> None:
+        self._in_head = False
+        self._head_bytes = 0
+        self._cancel_head_timer()
+        super().on_headers_complete()
+
+    def on_message_complete(self) -> None:
+        super().on_message_complete()
+        self._in_head = True
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        self._cancel_head_timer()
+        super().connection_lost(exc)
+
+    def _arm_head_timer(self) -> None:
+        if self._head_timer is None and not self.transport.is_closing():
+            self._head_timer = self.loop.call_later(self.head_timeout, self._head_timed_out)
+
+    def _cancel_head_timer(self) -> None:
+        if self._head_timer is not None:
+            self._head_timer.cancel()
+            self._head_timer = None
+
+    def _head_timed_out(self) -> None:
+        self._head_timer = None
+        if self._in_head and not self.transport.is_closing():
+            self.logger.info("closing a connection whose request headers never completed")
+            self.transport.close()
+
+
 def make_server(
     app: Any,
     host: str = "127.0.0.1",
@@ -365,7 +455,7 @@ def make_server(
     `handle_signals=False` leaves SIGTERM/SIGINT to the caller (service/app.py);
     `head_timeout` is HEAD_TIMEOUT_SECONDS but in tests.
     """
-    protocol = type("HeadTimeoutProtocol", (_HeadTimeoutProtocol,), {"head_timeout": head_timeout})
+    protocol = type("BoundedProtocol", (_BoundedHttpToolsProtocol,), {"head_timeout": head_timeout})
     config = uvicorn.Config(
         app,
         host=host,
