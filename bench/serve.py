@@ -469,7 +469,7 @@ def cached_documents(
         python = args.baseline_python[number] if number < len(args.baseline_python) else None
         name = tree.resolve().name if len(args.baseline) > 1 or python else "baseline"
         if python is not None:
-            name += "@" + Path(python).resolve().parents[2].name
+            name += "@" + Path(python).absolute().parents[2].name
         servers.append((name, tree.resolve(), python, ("serve",)))
     workers = ("--workers", str(args.workers)) if args.workers else ()
     servers.append(("aggregator", None, None, ("serve", *workers)))

@@ -25,10 +25,11 @@ weight; Starlette's SchemaGenerator gives the OpenAPI document from the docstrin
 The server bounds what one connection may cost by itself, because the Docker image binds
 0.0.0.0:8080 with no proxy in front: a request head (request line and headers) of at most
 MAX_HEAD_BYTES, which must arrive complete within HEAD_TIMEOUT_SECONDS of its first byte,
-and KEEP_ALIVE_SECONDS of idling between requests. It serves HTTP with uvicorn's h11
-protocol, not httptools: uvicorn's httptools protocol appends URL and header bytes without
-any limit (one connection once sent 300 MiB of headers), while h11 refuses a head larger
-than its max_incomplete_event_size.
+and KEEP_ALIVE_SECONDS of idling between requests. It parses HTTP with uvicorn's httptools
+protocol (C, faster than h11: bench/README.md), counting each head's bytes and timing it
+before the parser sees them: uvicorn's own httptools protocol appends URL and header bytes
+without any limit (one connection once sent 300 MiB of headers). uvloop's event loop is
+used when it is installed (event_loop_factory).
 
 This module must never write to the database, poll sources or render a document itself;
 it must only bind where it is told (the CLI's default is 127.0.0.1).
@@ -58,7 +59,6 @@ from pathlib import Path
 from typing import Any
 from typing import cast
 
-import h11
 import uvicorn
 from ruamel.yaml import YAML
 from ruamel.yaml.error import YAMLError
@@ -72,7 +72,6 @@ from starlette.schemas import SchemaGenerator
 from starlette.types import Receive
 from starlette.types import Scope
 from starlette.types import Send
-from uvicorn.protocols.http.h11_impl import H11Protocol
 from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
 
 from aggregator import __version__
@@ -323,58 +322,18 @@ class _ServerLeavingSignals(uvicorn.Server):
         yield
 
 
-class _HeadTimeoutProtocol(H11Protocol):
-    """uvicorn's h11 protocol, closing a connection whose request head is not complete
-    within `head_timeout` seconds of its first byte (or of the connection's opening).
-
-    uvicorn arms no timer while a head arrives, only between requests, so a client
-    trickling one header byte at a time would hold its connection (and its buffer) open
-    for ever; 100 such connections were all still open after 25 s.
-    """
-
-    head_timeout: float = HEAD_TIMEOUT_SECONDS
-    _head_timer: asyncio.TimerHandle | None = None
-
-    def connection_made(self, transport: asyncio.BaseTransport) -> None:
-        super().connection_made(transport)  # type: ignore[arg-type]
-        self._arm_head_timer()
-
-    def data_received(self, data: bytes) -> None:
-        super().data_received(data)
-        if self.conn.their_state is h11.IDLE:
-            # A head under way: the timer runs from its first byte and is not extended.
-            self._arm_head_timer()
-        else:
-            self._cancel_head_timer()
-
-    def connection_lost(self, exc: Exception | None) -> None:
-        self._cancel_head_timer()
-        super().connection_lost(exc)
-
-    def _arm_head_timer(self) -> None:
-        if self._head_timer is None and not self.transport.is_closing():
-            self._head_timer = self.loop.call_later(self.head_timeout, self._head_timed_out)
-
-    def _cancel_head_timer(self) -> None:
-        if self._head_timer is not None:
-            self._head_timer.cancel()
-            self._head_timer = None
-
-    def _head_timed_out(self) -> None:
-        self._head_timer = None
-        if self.conn.their_state is h11.IDLE and not self.transport.is_closing():
-            self.logger.info("closing a connection whose request headers never completed")
-            self.transport.close()
-
-
 class _BoundedHttpToolsProtocol(HttpToolsProtocol):
-    """uvicorn's httptools protocol (C parser), with the bounds the h11 one has above: a
-    head larger than MAX_HEAD_BYTES is answered 400 and the connection closed, and a head
-    not complete within `head_timeout` seconds of its first byte (or of the connection's
-    opening) closes the connection.
+    """uvicorn's httptools protocol (C parser), bounded: a head larger than MAX_HEAD_BYTES
+    is answered 400 and the connection closed, and a head not complete within
+    `head_timeout` seconds of its first byte (or of the connection's opening) closes the
+    connection.
 
     uvicorn's own httptools protocol appends URL and header bytes without any limit (one
-    connection sent 300 MiB of headers). The bytes received while a head is incomplete are
+    connection sent 300 MiB of headers), and uvicorn arms no timer while a head arrives,
+    only between requests (a client trickling one header byte at a time held its
+    connection open for ever; 100 such connections were all still open after 25 s; h11,
+    used before for its head cap, was slower: bench/README.md). The bytes received while
+    a head is incomplete are
     counted here before the parser sees them; the count restarts when a message ends, so a
     pipelined head may run over the cap by at most the rest of the read that ended the
     previous message.
@@ -462,7 +421,6 @@ def make_server(
         port=port,
         http=protocol,
         loop="auto",  # uvloop when installed, as event_loop_factory
-        h11_max_incomplete_event_size=MAX_HEAD_BYTES,
         timeout_keep_alive=KEEP_ALIVE_SECONDS,
         proxy_headers=False,
         server_header=False,
