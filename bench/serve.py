@@ -561,6 +561,7 @@ def during_poll(args: argparse.Namespace, connections: int, use_wrk: bool) -> in
                         time.sleep(0.2)
                     poll_seconds = time.monotonic() - started
                 result = load.result
+                errors = _WRK_ERRORS.search(load.output) or _WRK_NON_2XX.search(load.output)
         polled = len(POLLED.findall(log.read_text(errors="replace")))
     finally:
         shutil.rmtree(workdir, ignore_errors=True)
@@ -574,6 +575,8 @@ def during_poll(args: argparse.Namespace, connections: int, use_wrk: bool) -> in
         f"{result.p99_ms:.2f}", f"{result.max_ms:.2f}", result.requests, result.errors,
     ]  # fmt: skip
     say(table(["endpoint", "req/s", "p50 ms", "p99 ms", "max ms", "requests", "errors"], [row]))
+    if errors is not None:
+        say(f"errors: {errors[0]}")
     ok = result.p99_ms < 50
     say(f"target p99 < 50 ms: {'meets target' if ok else 'MISSES target'}")
     return 0
@@ -597,6 +600,7 @@ class LoadInBackground:
                              "--duration", long]  # fmt: skip
         self._process: subprocess.Popen[str] | None = None
         self._result: LoadResult | None = None
+        self.output = ""
 
     @property
     def result(self) -> LoadResult:
@@ -623,6 +627,7 @@ class LoadInBackground:
             process.kill()
             process.communicate(timeout=15)
             raise
+        self.output = output
         if self._wrk:
             self._result = parse_wrk(output)
         else:

@@ -100,6 +100,7 @@ CACHE_BYTES = 32 * 1024 * 1024
 # Request paths the front answers from the cache; the published paths are far fewer, so
 # reaching this means something varies them (the map is then started afresh).
 MAX_FAST_PATHS = 10_000
+RENDER_LOCKS = 64  # documents that may be rendered at the same time, at most
 
 RawHeaders = tuple[tuple[bytes, bytes], ...]
 
@@ -136,6 +137,10 @@ class WebState:
     cache_bytes: int = 0  # the bodies held in `cache`, kept at most max_cache_bytes
     max_cache_bytes: int = CACHE_BYTES
     lock: threading.Lock = field(default_factory=threading.Lock)
+    # Striped (by the key's hash), so that their number stays fixed whatever the keys.
+    render_locks: tuple[threading.Lock, ...] = field(
+        default_factory=lambda: tuple(threading.Lock() for _ in range(RENDER_LOCKS))
+    )
     version: tuple[int, int] = (-1, -1)
     version_checked: float = float("-inf")
     # Request path -> the prepared answers of its cached rendering (see WebApp).
@@ -166,12 +171,37 @@ class WebState:
         `keep` (False for answers whose key a visitor can vary without end)."""
         config = self.config
         version = self.data_version()
-        if keep:
-            with self.lock:
-                hit = self.cache.get(key)
-                if hit is not None and hit.config is config and hit.version == version:
-                    self.cache.move_to_end(key)
-                    return hit
+        if not keep:
+            return self._store(key, render, config, version, keep=False)
+        hit = self._hit(key, config, version)
+        if hit is not None:
+            return hit
+        # One rendering per key at a time: when the data changes under load, every request
+        # for the same document would otherwise render it at once (while a poll runs, a
+        # second's requests for /feed.atom each rendered it).
+        with self.render_locks[hash(key) % len(self.render_locks)]:
+            hit = self._hit(key, config, version)
+            if hit is not None:
+                return hit
+            return self._store(key, render, config, version, keep=True)
+
+    def _hit(self, key: Hashable, config: Config, version: tuple[int, int]) -> Rendered | None:
+        with self.lock:
+            hit = self.cache.get(key)
+            if hit is not None and hit.config is config and hit.version == version:
+                self.cache.move_to_end(key)
+                return hit
+        return None
+
+    def _store(
+        self,
+        key: Hashable,
+        render: Callable[[], site.Document],
+        config: Config,
+        version: tuple[int, int],
+        *,
+        keep: bool,
+    ) -> Rendered:
         document = render()
         rendered = Rendered(document, strong_etag(document.body), config, version)
         size = len(document.body)

@@ -32,6 +32,7 @@ from aggregator.ingest.fetch import Fetcher
 from aggregator.ingest.poll import poll_all
 from aggregator.models import Config
 from aggregator.models import StoryCorrection
+from aggregator.publish import site
 from aggregator.service import web
 from aggregator.store import Store
 
@@ -298,3 +299,40 @@ def test_a_new_configuration_is_never_answered_from_the_old_one(
     again = exchange(running.port, "GET", "/members.opml")
     assert running.state.fast_answers == answered + 1
     assert without_date(again) == without_date(after)
+
+
+def test_one_rendering_of_a_document_at_a_time(polled: Polled, tmp_path: Path) -> None:
+    """Requests for a document whose rendering is under way wait for it, not render it too."""
+    database_file = tmp_path / "aggregator.db"
+    shutil.copyfile(polled.database_file, database_file)
+    store = Store.open(f"sqlite:///{database_file}")
+    state = web.WebState(config=polled.config, store=store, clock=lambda: NOW)
+    rendering = threading.Event()
+    release = threading.Event()
+    renders: list[int] = []
+
+    def render() -> site.Document:
+        renders.append(1)
+        rendering.set()
+        release.wait(PATIENCE)
+        return site.Document("feed.atom", "application/atom+xml; charset=utf-8", b"<feed/>")
+
+    answers: list[web.Rendered] = []
+    threads = [
+        threading.Thread(target=lambda: answers.append(state.cached(("site", "feed.atom"), render)))
+        for _ in range(8)
+    ]
+    try:
+        for thread in threads:
+            thread.start()
+        assert rendering.wait(PATIENCE)
+        time.sleep(0.2)  # the other requests arrive while the first renders
+        release.set()
+        for thread in threads:
+            thread.join(PATIENCE)
+    finally:
+        release.set()
+        store.close()
+    assert len(answers) == 8
+    assert len(renders) == 1
+    assert len({id(answer) for answer in answers}) == 1
