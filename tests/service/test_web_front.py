@@ -26,7 +26,6 @@ import pytest
 from starlette.applications import Starlette
 
 from aggregator.config import parse_config
-from aggregator.demo import demo_config_text
 from aggregator.demo import sample_sites
 from aggregator.ingest.fetch import Fetcher
 from aggregator.ingest.poll import poll_all
@@ -35,6 +34,7 @@ from aggregator.models import StoryCorrection
 from aggregator.publish import site
 from aggregator.service import web
 from aggregator.store import Store
+from tests.service.test_web import paged_demo_config_text
 
 NOW = datetime(2026, 11, 30, 12, 0, tzinfo=UTC)
 PATIENCE = 30.0  # seconds a request may take before the test fails as a hang
@@ -77,9 +77,7 @@ def polled(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Polled]:
     """The demo's sample sites polled once into an SQLite file (4 stories per feed page)."""
     directory = tmp_path_factory.mktemp("front")
     with sample_sites() as sites:
-        text = demo_config_text(sites.base_url).replace(
-            "  language: en\n", "  language: en\n  items_per_feed: 4\n", 1
-        )
+        text = paged_demo_config_text(sites.base_url)
         config = parse_config(text, str(directory / "feeds.yaml"))
         database_file = directory / "aggregator.db"
         store = Store.open(f"sqlite:///{database_file}")
