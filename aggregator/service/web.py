@@ -11,9 +11,9 @@ the store's data_version (bumped by every write that changes what is published);
 version is read at most once a second, so a burst of requests costs one small query.
 A GET or HEAD of a published path (no query) whose rendering is cached and current is
 answered at the front of the app (WebApp.__call__), before Starlette's middleware and
-router, with the headers the route built for that rendering, byte for byte; the router
-is used when the version is due to be read again (that read is SQL, so it runs in the
-route's thread, never on the event loop), and for everything else. The
+router, with the headers the route built for that rendering, byte for byte (when the
+version is due, one read of it runs in a thread: SQL never runs on the event loop);
+everything else goes through the router. One document is rendered once at a time. The
 cache is bounded by the bytes it holds (CACHE_BYTES), not by a count of entries, and
 answers whose key a visitor can vary without end (`before`, `q`, `full=1`) are never
 cached: anonymous requests varying a cursor once grew the server to a gigabyte.
@@ -176,9 +176,8 @@ class WebState:
         hit = self._hit(key, config, version)
         if hit is not None:
             return hit
-        # One rendering per key at a time: when the data changes under load, every request
-        # for the same document would otherwise render it at once (while a poll runs, a
-        # second's requests for /feed.atom each rendered it).
+        # One rendering per key at a time: when the data changes under load (a poll storing
+        # items), every request waiting for the same document would otherwise render it.
         with self.render_locks[hash(key) % len(self.render_locks)]:
             hit = self._hit(key, config, version)
             if hit is not None:
