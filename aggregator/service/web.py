@@ -49,6 +49,7 @@ from collections import OrderedDict
 from collections.abc import Callable
 from collections.abc import Hashable
 from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from dataclasses import field
 from datetime import UTC
@@ -234,6 +235,9 @@ class WebApp(Starlette):
     """
 
     _version_read: asyncio.Future[tuple[int, int]] | None = None
+    # Its own thread: in asyncio's default pool the read would queue behind a poll's
+    # parsing (`run --role all`), and every request waiting for it with it.
+    _version_reader: ThreadPoolExecutor | None = None
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] == "http" and not scope["query_string"]:
@@ -252,7 +256,10 @@ class WebApp(Starlette):
         """One read of the data version in a thread, shared by all who wait for it."""
         reading = self._version_read
         if reading is None or reading.done():
-            reading = asyncio.ensure_future(asyncio.to_thread(state.data_version))
+            if self._version_reader is None:
+                self._version_reader = ThreadPoolExecutor(1, thread_name_prefix="data-version")
+            loop = asyncio.get_running_loop()
+            reading = loop.run_in_executor(self._version_reader, state.data_version)
             self._version_read = reading
         # Waited for, never awaited: a failed read is the router's to report.
         await asyncio.wait([reading])
