@@ -87,6 +87,28 @@ def add_command(
     )
 
 
+def worker_count(text: str) -> int:
+    try:
+        count = int(text)
+    except ValueError:
+        count = 0
+    if count < 1:
+        raise argparse.ArgumentTypeError(
+            f"expected a number of processes (1 or more), not {text!r}"
+        )
+    return count
+
+
+def add_workers_option(command: argparse.ArgumentParser, when: str = "") -> None:
+    command.add_argument(
+        "--workers",
+        type=worker_count,
+        default=1,
+        metavar="N",
+        help=f"{when}serve from N processes sharing the port (%(default)s; about one per core)",
+    )
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="aggregator",
@@ -169,6 +191,7 @@ def build_parser() -> argparse.ArgumentParser:
         aggregator run
         aggregator run --host 0.0.0.0 --port 8000
         aggregator run --role worker --database postgresql+psycopg://aggregator@db/aggregator
+        aggregator run --role web --workers 2 --database postgresql+psycopg://aggregator@db/aggregator
         """,
     )
     run.add_argument("--host", default="127.0.0.1", help="address to listen on (%(default)s)")
@@ -180,6 +203,7 @@ def build_parser() -> argparse.ArgumentParser:
         help="all: poll and serve (default); worker: poll only, any number sharing one "
         "PostgreSQL database; web: serve only, a stateless replica",
     )
+    add_workers_option(run, "with --role web: ")
     run.add_argument(
         "--lease-seconds",
         type=float,
@@ -211,10 +235,12 @@ def build_parser() -> argparse.ArgumentParser:
         """
         aggregator serve
         aggregator serve --port 8000
+        aggregator serve --workers 2
         """,
     )
     serve.add_argument("--host", default="127.0.0.1", help="address to listen on (%(default)s)")
     serve.add_argument("--port", type=int, default=8080, help="port to listen on (%(default)s)")
+    add_workers_option(serve)
     status = add_command(
         commands,
         "status",
@@ -380,7 +406,13 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    args = build_parser().parse_args(argv)
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    if args.command == "run" and args.workers > 1 and args.role != "web":
+        # Every process of --role all would poll: the scheduler must run once.
+        parser.error(
+            "--workers needs --role web (run one `aggregator run --role worker` beside it)"
+        )
     out = cast(TextIO, TerminalSafeStream(sys.stdout))
     # print(..., file=sys.stderr) and log lines written to stderr are cleaned the same way.
     errors = cast(TextIO, TerminalSafeStream(sys.stderr))
@@ -426,7 +458,14 @@ def _dispatch(args: argparse.Namespace, out: TextIO) -> int:
         if args.command == "serve":
             from aggregator.cli.polling import command_serve
 
-            return command_serve(load_config(args.config), args.database, args.host, args.port, out)
+            return command_serve(
+                load_config(args.config),
+                args.database,
+                args.host,
+                args.port,
+                out,
+                workers=args.workers,
+            )
         if args.command == "run":
             from aggregator.cli.polling import command_run
 
@@ -441,6 +480,7 @@ def _dispatch(args: argparse.Namespace, out: TextIO) -> int:
                 out,
                 role=args.role,
                 settings=settings,
+                workers=args.workers,
             )
         if args.command == "prune":
             from aggregator.cli.polling import command_prune

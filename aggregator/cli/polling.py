@@ -125,11 +125,21 @@ def summary_line(reports: Sequence[PollReport]) -> str:
     )
 
 
-def command_serve(config: Config, database: str, host: str, port: int, out: TextIO) -> int:
-    """Serve the site from what is stored until Ctrl-C; `fetch` or `run` fill the store."""
+def command_serve(
+    config: Config, database: str, host: str, port: int, out: TextIO, *, workers: int = 1
+) -> int:
+    """Serve the site from what is stored until Ctrl-C; `fetch` or `run` fill the store.
+    `workers`: processes sharing the port."""
     from aggregator.service import app
 
-    app.serve(config, database, host, port, lambda line: print(line, file=out, flush=True))
+    app.serve(
+        config,
+        database,
+        host,
+        port,
+        lambda line: print(line, file=out, flush=True),
+        workers=workers,
+    )
     return EXIT_OK
 
 
@@ -144,12 +154,13 @@ def command_run(
     settings: SchedulerSettings | None = None,
     quiet: bool = False,
     access_log: bool = True,
+    workers: int = 1,
 ) -> int:
     """Poll on schedule and serve the site until SIGTERM/SIGINT; feeds.yaml edits apply live.
 
     `role` (service.settings.ROLES) keeps only the polling ("worker") or the serving ("web")
     half. `quiet` (the demo, which has said where everything is) prints only warnings and
-    errors, and leaves WebSub off.
+    errors, and leaves WebSub off. `workers` (role "web"): processes sharing the port.
     """
     from aggregator.service import app
 
@@ -163,6 +174,7 @@ def command_run(
         quiet=quiet,
         access_log=access_log,
         announce=lambda line: print(line, file=out, flush=True),
+        workers=workers,
     )
     print("stopped", file=out)
     return EXIT_OK

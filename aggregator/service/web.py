@@ -8,7 +8,12 @@ ETag (a hash of the body), Last-Modified (the newest story's update), Cache-Cont
 
 Rendered documents are cached in memory, keyed by path, the Config object in force and
 the store's data_version (bumped by every write that changes what is published); the
-version is read at most once a second, so a burst of requests costs one small query. The
+version is read at most once a second, so a burst of requests costs one small query.
+A GET or HEAD of a published path (no query) whose rendering is cached and current is
+answered at the front of the app (WebApp.__call__), before Starlette's middleware and
+router, with the headers the route built for that rendering, byte for byte (when the
+version is due, one read of it runs in a thread: SQL never runs on the event loop);
+everything else goes through the router. One document is rendered once at a time. The
 cache is bounded by the bytes it holds (CACHE_BYTES), not by a count of entries, and
 answers whose key a visitor can vary without end (`before`, `q`, `full=1`) are never
 cached: anonymous requests varying a cursor once grew the server to a gigabyte.
@@ -20,10 +25,11 @@ weight; Starlette's SchemaGenerator gives the OpenAPI document from the docstrin
 The server bounds what one connection may cost by itself, because the Docker image binds
 0.0.0.0:8080 with no proxy in front: a request head (request line and headers) of at most
 MAX_HEAD_BYTES, which must arrive complete within HEAD_TIMEOUT_SECONDS of its first byte,
-and KEEP_ALIVE_SECONDS of idling between requests. It serves HTTP with uvicorn's h11
-protocol, not httptools: uvicorn's httptools protocol appends URL and header bytes without
-any limit (one connection once sent 300 MiB of headers), while h11 refuses a head larger
-than its max_incomplete_event_size.
+and KEEP_ALIVE_SECONDS of idling between requests. It parses HTTP with uvicorn's httptools
+protocol (C, faster than h11: bench/README.md), counting each head's bytes and timing it
+before the parser sees them: uvicorn's own httptools protocol appends URL and header bytes
+without any limit (one connection once sent 300 MiB of headers). uvloop's event loop is
+used when it is installed (event_loop_factory).
 
 This module must never write to the database, poll sources or render a document itself;
 it must only bind where it is told (the CLI's default is 127.0.0.1).
@@ -43,6 +49,7 @@ from collections import OrderedDict
 from collections.abc import Callable
 from collections.abc import Hashable
 from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from dataclasses import field
 from datetime import UTC
@@ -53,7 +60,6 @@ from pathlib import Path
 from typing import Any
 from typing import cast
 
-import h11
 import uvicorn
 from ruamel.yaml import YAML
 from ruamel.yaml.error import YAMLError
@@ -64,7 +70,10 @@ from starlette.responses import PlainTextResponse
 from starlette.responses import Response
 from starlette.routing import Route
 from starlette.schemas import SchemaGenerator
-from uvicorn.protocols.http.h11_impl import H11Protocol
+from starlette.types import Receive
+from starlette.types import Scope
+from starlette.types import Send
+from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
 
 from aggregator import __version__
 from aggregator.clock import Clock
@@ -89,6 +98,12 @@ HEAD_TIMEOUT_SECONDS = 10.0  # from a request's first byte to the end of its hea
 KEEP_ALIVE_SECONDS = 5  # an idle connection between two requests
 # The render cache's size: the bodies it holds, in bytes (the least recently used go first).
 CACHE_BYTES = 32 * 1024 * 1024
+# Request paths the front answers from the cache; the published paths are far fewer, so
+# reaching this means something varies them (the map is then started afresh).
+MAX_FAST_PATHS = 10_000
+RENDER_LOCKS = 64  # documents that may be rendered at the same time, at most
+
+RawHeaders = tuple[tuple[bytes, bytes], ...]
 
 
 @dataclass(frozen=True)
@@ -99,6 +114,17 @@ class Rendered:
     etag: str
     config: Config
     version: tuple[int, int]
+
+
+@dataclass(frozen=True)
+class Prepared:
+    """A cached rendering's two answers as the route sends them (the front's copy):
+    the 200's and the 304's header lines, which `_conditional` built."""
+
+    rendered: Rendered
+    key: Hashable  # its key in the render cache
+    ok_headers: RawHeaders
+    not_modified_headers: RawHeaders
 
 
 @dataclass
@@ -112,8 +138,22 @@ class WebState:
     cache_bytes: int = 0  # the bodies held in `cache`, kept at most max_cache_bytes
     max_cache_bytes: int = CACHE_BYTES
     lock: threading.Lock = field(default_factory=threading.Lock)
+    # Striped (by the key's hash), so that their number stays fixed whatever the keys.
+    render_locks: tuple[threading.Lock, ...] = field(
+        default_factory=lambda: tuple(threading.Lock() for _ in range(RENDER_LOCKS))
+    )
     version: tuple[int, int] = (-1, -1)
     version_checked: float = float("-inf")
+    # Request path -> the prepared answers of its cached rendering (see WebApp).
+    fast_paths: dict[str, Prepared] = field(default_factory=dict)
+    fast_answers: int = 0  # requests the front answered (tests read it)
+
+    def current_version(self) -> tuple[int, int] | None:
+        """The data version if it was read less than VERSION_CHECK_SECONDS ago, else None
+        (without reading it: the caller may be on the event loop)."""
+        if time.monotonic() - self.version_checked < VERSION_CHECK_SECONDS:
+            return self.version
+        return None
 
     def data_version(self) -> tuple[int, int]:
         now = time.monotonic()
@@ -132,12 +172,36 @@ class WebState:
         `keep` (False for answers whose key a visitor can vary without end)."""
         config = self.config
         version = self.data_version()
-        if keep:
-            with self.lock:
-                hit = self.cache.get(key)
-                if hit is not None and hit.config is config and hit.version == version:
-                    self.cache.move_to_end(key)
-                    return hit
+        if not keep:
+            return self._store(key, render, config, version, keep=False)
+        hit = self._hit(key, config, version)
+        if hit is not None:
+            return hit
+        # One rendering per key at a time: when the data changes under load (a poll storing
+        # items), every request waiting for the same document would otherwise render it.
+        with self.render_locks[hash(key) % len(self.render_locks)]:
+            hit = self._hit(key, config, version)
+            if hit is not None:
+                return hit
+            return self._store(key, render, config, version, keep=True)
+
+    def _hit(self, key: Hashable, config: Config, version: tuple[int, int]) -> Rendered | None:
+        with self.lock:
+            hit = self.cache.get(key)
+            if hit is not None and hit.config is config and hit.version == version:
+                self.cache.move_to_end(key)
+                return hit
+        return None
+
+    def _store(
+        self,
+        key: Hashable,
+        render: Callable[[], site.Document],
+        config: Config,
+        version: tuple[int, int],
+        *,
+        keep: bool,
+    ) -> Rendered:
         document = render()
         rendered = Rendered(document, strong_etag(document.body), config, version)
         size = len(document.body)
@@ -153,6 +217,88 @@ class WebState:
                 _, evicted = self.cache.popitem(last=False)
                 self.cache_bytes -= len(evicted.document.body)
         return rendered
+
+
+class WebApp(Starlette):
+    """Starlette, with cached published documents answered before its middleware and router.
+
+    Only a GET or HEAD without a query, of a path the route has answered from the render
+    cache, is answered here, and only while that rendering is still the cache's current
+    one (same Config, same data version, version read less than VERSION_CHECK_SECONDS ago):
+    the same headers and body the route would send, or its 304. Everything else goes
+    through the router.
+
+    When the version is due to be read again, the first request here reads it in a thread
+    (it is SQL) and every request arriving meanwhile waits for that one read, instead of
+    each going through the router to read it again; if the read fails, the router answers
+    (and reports the failure as it always has).
+    """
+
+    _version_read: asyncio.Future[tuple[int, int]] | None = None
+    # Its own thread: in asyncio's default pool the read would queue behind a poll's
+    # parsing (`run --role all`), and every request waiting for it with it.
+    _version_reader: ThreadPoolExecutor | None = None
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] == "http" and not scope["query_string"]:
+            state = self.state.web
+            prepared = state.fast_paths.get(scope["path"])
+            if prepared is not None and scope["method"] in ("GET", "HEAD"):
+                if state.current_version() is None:
+                    await self._read_version(state)
+                if _is_current(state, prepared):
+                    state.fast_answers += 1
+                    await _send_prepared(scope, send, prepared)
+                    return
+        await super().__call__(scope, receive, send)
+
+    async def _read_version(self, state: WebState) -> None:
+        """One read of the data version in a thread, shared by all who wait for it."""
+        reading = self._version_read
+        if reading is None or reading.done():
+            if self._version_reader is None:
+                self._version_reader = ThreadPoolExecutor(1, thread_name_prefix="data-version")
+            loop = asyncio.get_running_loop()
+            reading = loop.run_in_executor(self._version_reader, state.data_version)
+            self._version_read = reading
+        # Waited for, never awaited: a failed read is the router's to report.
+        await asyncio.wait([reading])
+        if not reading.cancelled():
+            reading.exception()  # retrieved, so that asyncio does not log it as lost
+
+
+def _is_current(state: WebState, prepared: Prepared) -> bool:
+    """Whether `prepared` is what the route would answer with now (see WebState.cached)."""
+    rendered = prepared.rendered
+    version = state.current_version()
+    if version is None or rendered.version != version or rendered.config is not state.config:
+        return False
+    # The cache may have dropped or replaced it (byte cap, another rendering); a dict read
+    # is atomic, so no lock is taken on the event loop.
+    return state.cache.get(prepared.key) is rendered
+
+
+async def _send_prepared(scope: Scope, send: Send, prepared: Prepared) -> None:
+    if_none_match: str | None = None
+    if_modified_since: str | None = None
+    # The first of each header, as Starlette's request.headers.get reads it.
+    for name, value in scope["headers"]:
+        if name == b"if-none-match" and if_none_match is None:
+            if_none_match = value.decode("latin-1")
+        elif name == b"if-modified-since" and if_modified_since is None:
+            if_modified_since = value.decode("latin-1")
+    rendered = prepared.rendered
+    if (if_none_match is not None or if_modified_since is not None) and not_modified(
+        if_none_match, if_modified_since, rendered.etag, rendered.document.last_modified
+    ):
+        await send(
+            {"type": "http.response.start", "status": 304,
+             "headers": prepared.not_modified_headers}
+        )  # fmt: skip
+        await send({"type": "http.response.body", "body": b""})
+        return
+    await send({"type": "http.response.start", "status": 200, "headers": prepared.ok_headers})
+    await send({"type": "http.response.body", "body": rendered.document.body})
 
 
 def create_app(
@@ -190,7 +336,7 @@ def create_app(
         Route("/status", status),
         Route("/status.json", status),
     ]
-    app = Starlette(
+    app = WebApp(
         routes=routes,
         exception_handlers={StorageError: _storage_unavailable, 404: _not_found_handler},
     )
@@ -212,29 +358,61 @@ class _ServerLeavingSignals(uvicorn.Server):
         yield
 
 
-class _HeadTimeoutProtocol(H11Protocol):
-    """uvicorn's h11 protocol, closing a connection whose request head is not complete
-    within `head_timeout` seconds of its first byte (or of the connection's opening).
+class _BoundedHttpToolsProtocol(HttpToolsProtocol):
+    """uvicorn's httptools protocol (C parser), bounded: a head larger than MAX_HEAD_BYTES
+    is answered 400 and the connection closed, and a head not complete within
+    `head_timeout` seconds of its first byte (or of the connection's opening) closes the
+    connection.
 
-    uvicorn arms no timer while a head arrives, only between requests, so a client
-    trickling one header byte at a time would hold its connection (and its buffer) open
-    for ever; 100 such connections were all still open after 25 s.
+    uvicorn's own httptools protocol appends URL and header bytes without any limit (one
+    connection sent 300 MiB of headers), and uvicorn arms no timer while a head arrives,
+    only between requests (a client trickling one header byte at a time held its
+    connection open for ever; 100 such connections were all still open after 25 s; h11,
+    used before for its head cap, was slower: bench/README.md). The bytes received while
+    a head is incomplete are
+    counted here before the parser sees them; the count restarts when a message ends, so a
+    pipelined head may run over the cap by at most the rest of the read that ended the
+    previous message.
     """
 
     head_timeout: float = HEAD_TIMEOUT_SECONDS
+    max_head_bytes: int = MAX_HEAD_BYTES
     _head_timer: asyncio.TimerHandle | None = None
+    _in_head: bool = True  # waiting for, or receiving, a request head
+    _head_bytes: int = 0
 
-    def connection_made(self, transport: asyncio.BaseTransport) -> None:
-        super().connection_made(transport)  # type: ignore[arg-type]
+    def connection_made(self, transport: asyncio.Transport) -> None:  # type: ignore[override]
+        super().connection_made(transport)
         self._arm_head_timer()
 
     def data_received(self, data: bytes) -> None:
+        if self.transport.is_closing():
+            return  # refused or timed out: nothing more is read
+        if self._in_head:
+            self._head_bytes += len(data)
+            if self._head_bytes > self.max_head_bytes:
+                self._cancel_head_timer()
+                self.logger.info(
+                    "refusing a request whose head is over %d bytes", self.max_head_bytes
+                )
+                self.send_400_response("Request head too large.")
+                return
         super().data_received(data)
-        if self.conn.their_state is h11.IDLE:
+        if self._in_head and self._head_bytes and not self.transport.is_closing():
             # A head under way: the timer runs from its first byte and is not extended.
+            # (A read that ended a request leaves the count at 0: the connection is idle,
+            # which uvicorn's keep-alive timeout bounds.)
             self._arm_head_timer()
-        else:
-            self._cancel_head_timer()
+
+    def on_headers_complete(self) -> None:
+        self._in_head = False
+        self._head_bytes = 0
+        self._cancel_head_timer()
+        super().on_headers_complete()
+
+    def on_message_complete(self) -> None:
+        super().on_message_complete()
+        self._in_head = True
 
     def connection_lost(self, exc: Exception | None) -> None:
         self._cancel_head_timer()
@@ -251,7 +429,7 @@ class _HeadTimeoutProtocol(H11Protocol):
 
     def _head_timed_out(self) -> None:
         self._head_timer = None
-        if self.conn.their_state is h11.IDLE and not self.transport.is_closing():
+        if self._in_head and not self.transport.is_closing():
             self.logger.info("closing a connection whose request headers never completed")
             self.transport.close()
 
@@ -272,13 +450,13 @@ def make_server(
     `handle_signals=False` leaves SIGTERM/SIGINT to the caller (service/app.py);
     `head_timeout` is HEAD_TIMEOUT_SECONDS but in tests.
     """
-    protocol = type("HeadTimeoutProtocol", (_HeadTimeoutProtocol,), {"head_timeout": head_timeout})
+    protocol = type("BoundedProtocol", (_BoundedHttpToolsProtocol,), {"head_timeout": head_timeout})
     config = uvicorn.Config(
         app,
         host=host,
         port=port,
         http=protocol,
-        h11_max_incomplete_event_size=MAX_HEAD_BYTES,
+        loop="auto",  # uvloop when installed, as event_loop_factory
         timeout_keep_alive=KEEP_ALIVE_SECONDS,
         proxy_headers=False,
         server_header=False,
@@ -290,6 +468,19 @@ def make_server(
         # Config above has just set the access logger to that level).
         logging.getLogger("uvicorn.access").setLevel(logging.INFO)
     return uvicorn.Server(config) if handle_signals else _ServerLeavingSignals(config)
+
+
+def event_loop_factory() -> Callable[[], asyncio.AbstractEventLoop] | None:
+    """uvloop's event loop when it is installed, else None (asyncio's own).
+
+    uvicorn picks uvloop by itself for `server.run()` (loop="auto"); this is for the
+    service's own asyncio.Runner (`run`), where the scheduler and the server share a loop.
+    """
+    try:
+        import uvloop
+    except ImportError:
+        return None
+    return uvloop.new_event_loop
 
 
 def listen(host: str, port: int) -> socket.socket:
@@ -532,11 +723,15 @@ def _published(request: Request, *, language: str | None) -> Response:
             path, state.config, state.store, now=state.clock(), language=language
         )
 
+    key = ("site", path, language)
     try:
-        rendered = state.cached(("site", path, language), render)
+        rendered = state.cached(key, render)
     except site.NotPublishedError:
         return _not_found(request)
-    return _conditional(request, rendered)
+    response = _conditional(request, rendered)
+    if language is None and not request.scope["query_string"]:
+        _remember_fast_path(state, request.scope["path"], rendered, key)
+    return response
 
 
 def _not_found(request: Request) -> Response:
@@ -560,24 +755,56 @@ def _html_error(state: WebState, status_code: int, message: str = "") -> Respons
     )
 
 
+def _remember_fast_path(state: WebState, path: str, rendered: Rendered, key: Hashable) -> None:
+    """Let the front answer `path` from `rendered` while it stays the cache's current one."""
+    known = state.fast_paths.get(path)
+    if known is not None and known.rendered is rendered:
+        return
+    with state.lock:
+        if state.cache.get(key) is not rendered:
+            return  # not kept (over the byte cap) or already replaced
+        if len(state.fast_paths) >= MAX_FAST_PATHS:
+            state.fast_paths.clear()
+        state.fast_paths[path] = Prepared(
+            rendered,
+            key,
+            tuple(_ok_response(rendered).raw_headers),
+            tuple(_not_modified_response(rendered).raw_headers),
+        )
+
+
 def _conditional(request: Request, rendered: Rendered) -> Response:
     """200 with the body, or 304 when the request's validators still match (RFC 9110 13)."""
-    document = rendered.document
+    if not_modified(
+        request.headers.get("if-none-match"),
+        request.headers.get("if-modified-since"),
+        rendered.etag,
+        rendered.document.last_modified,
+    ):
+        return _not_modified_response(rendered)
+    return _ok_response(rendered)
+
+
+def _validator_headers(rendered: Rendered) -> dict[str, str]:
     headers = {
         "ETag": rendered.etag,
         "Cache-Control": CACHE_CONTROL,
         "Access-Control-Allow-Origin": "*",
     }
-    if document.last_modified is not None:
-        headers["Last-Modified"] = http_date(document.last_modified)
-    if not_modified(
-        request.headers.get("if-none-match"),
-        request.headers.get("if-modified-since"),
-        rendered.etag,
-        document.last_modified,
-    ):
-        return Response(status_code=304, headers=headers)
-    return Response(document.body, media_type=document.media_type, headers=headers)
+    if rendered.document.last_modified is not None:
+        headers["Last-Modified"] = http_date(rendered.document.last_modified)
+    return headers
+
+
+def _ok_response(rendered: Rendered) -> Response:
+    document = rendered.document
+    return Response(
+        document.body, media_type=document.media_type, headers=_validator_headers(rendered)
+    )
+
+
+def _not_modified_response(rendered: Rendered) -> Response:
+    return Response(status_code=304, headers=_validator_headers(rendered))
 
 
 def not_modified(

@@ -15,6 +15,7 @@ import threading
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
+from contextlib import suppress
 
 from aggregator.service import web
 from aggregator.store import Store
@@ -25,7 +26,7 @@ PATIENCE = 60.0  # seconds a test waits at most for the server to act: a hang, n
 
 
 @contextmanager
-def running_server(store: Store) -> Iterator[int]:
+def running_server(store: Store, head_timeout: float = HEAD_TIMEOUT) -> Iterator[int]:
     """The service's web server on 127.0.0.1 in a thread; yields its port."""
     config = config_for({"quiet": ["http://127.0.0.1:9/feed.xml"]})
     store.sync_config(config)
@@ -35,7 +36,7 @@ def running_server(store: Store) -> Iterator[int]:
         0,
         access_log=False,
         handle_signals=False,
-        head_timeout=HEAD_TIMEOUT,
+        head_timeout=head_timeout,
     )
     thread = threading.Thread(target=server.run, daemon=True)
     thread.start()
@@ -111,9 +112,7 @@ def test_a_trickling_head_is_cut_after_the_head_timeout(sqlite_store: Store) -> 
             time.sleep(0.05)
         # A well-behaved request on a new connection is still answered.
         with socket.create_connection(("127.0.0.1", port)) as polite:
-            polite.sendall(
-                b"GET /healthz HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n\r\n"
-            )
+            polite.sendall(b"GET /healthz HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n\r\n")
             reply = b""
             while chunk := polite.recv(65536):
                 reply += chunk
@@ -122,3 +121,22 @@ def test_a_trickling_head_is_cut_after_the_head_timeout(sqlite_store: Store) -> 
     assert states["trickling"] is not None, "a trickling connection was never closed"
     assert states["silent"] is not None, "a connection that never sent a byte was never closed"
     assert reply.startswith(b"HTTP/1.1 200"), reply[:200]
+
+
+def test_a_head_over_the_cap_is_answered_400_before_any_timeout(sqlite_store: Store) -> None:
+    filler = b"X-Filler: " + b"a" * 1000 + b"\r\n"
+    head = b"GET /healthz HTTP/1.1\r\nHost: 127.0.0.1\r\n" + filler * 20
+    assert len(head) > web.MAX_HEAD_BYTES
+    answer = b""
+    # The head timeout far away: the byte cap alone must refuse this head.
+    with (
+        running_server(sqlite_store, head_timeout=PATIENCE) as port,
+        socket.create_connection(("127.0.0.1", port)) as connection,
+    ):
+        connection.settimeout(PATIENCE)
+        with suppress(BrokenPipeError, ConnectionResetError):
+            connection.sendall(head)
+        with suppress(ConnectionResetError):
+            while chunk := connection.recv(65536):
+                answer += chunk
+    assert answer.startswith(b"HTTP/1.1 400"), answer[:200]
