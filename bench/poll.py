@@ -13,12 +13,19 @@ One run, so that the ratios compare like with like:
    first poll (everything new), re-poll with nothing changed (all 304), re-poll after
    `bench.corpus --changed 0.05`. The aggregator runs as `aggregator fetch` (the command a
    cron job or the scheduler runs, start-up included); the peer `reader` (lemon24) runs
-   `update_feeds(workers=N, scheduled=False)` from its own virtualenv.
+   `update_feeds(workers=N, scheduled=False)` from its own virtualenv, once per worker count
+   (1, 4, 16; each with its own database), and the ratios use its best count per phase: a
+   peer is compared at its best;
+4. after the unchanged re-poll, unchanged rounds inside one process, no start-up: the
+   aggregator's round function (bench/rounds.py, on a copy of its database) against
+   reader's `update_feeds` (on a copy of its own), median of a few rounds;
+5. the issue's target table, from this run's figures.
 
 Each phase reports wall time, CPU time (user+system of the process and every child it
 reaped, from wait4), peak RSS of all its processes together (sampled from /proc every
 0.1 s and summed over the process tree; never below getrusage's ru_maxrss), sources/s and
 items/s. The web server is nginx when installed (else the project's FixtureServer).
+Without the peer's virtualenv (CI) every reader figure is skipped, and it says so.
 
 It only ever talks to 127.0.0.1 and stops every server it starts.
 """
@@ -33,6 +40,7 @@ import os
 import re
 import shutil
 import sqlite3
+import statistics
 import subprocess
 import sys
 import tempfile
@@ -70,6 +78,10 @@ BENCH_DIR = Path(__file__).resolve().parent
 DEFAULT_PEER_VENV = BENCH_DIR / ".venv-peer"
 PEER_REQUIREMENTS = ("reader==3.26", "feedparser==6.0.14", "sgmllib3k")
 SMOKE_SITES = 12
+READER_WORKERS = (1, 4, 16)  # reader's worker counts measured; the best one is compared
+ROUNDS = 5  # timed unchanged rounds in-process (the median is reported)
+SMOKE_ROUNDS = 2
+ROUNDS_SCRIPT = BENCH_DIR / "rounds.py"
 # Ports standing for member web hosts (see StaticServer): enough that the fetcher's
 # per-host limit never binds before its global concurrency does.
 HOSTS = 32
@@ -113,15 +125,41 @@ print(json.dumps({"new": new, "modified": modified, "unchanged": unchanged,
                   "errors": errors, "entries": total, "feeds": feeds}))
 """
 
+# Runs inside the peer's virtualenv: argv = database, workers, rounds. Its database has had
+# every feed polled already (a copy after the unchanged re-poll): one untimed warm-up round,
+# then `rounds` timed ones, as bench/rounds.py does for the aggregator.
+READER_ROUNDS_SCRIPT = """\
+import json, resource, sys, time
+from reader import make_reader
+database, workers, rounds = sys.argv[1], int(sys.argv[2]), int(sys.argv[3])
+reader = make_reader(database)
+def cpu():
+    children = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return time.process_time() + children.ru_utime + children.ru_stime
+measured = []
+for index in range(rounds + 1):
+    wall, started = time.perf_counter(), cpu()
+    reader.update_feeds(workers=workers, scheduled=False)
+    if index:
+        measured.append({"wall": time.perf_counter() - wall, "cpu": cpu() - started})
+reader.close()
+print(json.dumps({"function": f"reader.update_feeds(workers={workers})", "rounds": measured}))
+"""
+
 
 @dataclass(frozen=True)
 class Phase:
-    tool: str
+    tool: str  # "aggregator", a baseline tree's name, or "reader"
     name: str
     sources: int
     items: int  # new + updated items this phase stored
     failed: int
     run: Measurement
+    workers: int | None = None  # reader's worker count
+
+    @property
+    def label(self) -> str:
+        return self.tool if self.workers is None else f"{self.tool} w={self.workers}"
 
     @property
     def items_per_second(self) -> float:
@@ -261,6 +299,81 @@ def reader_phase(
         items=int(counts["new"]) + int(counts["modified"]),
         failed=int(counts["errors"]),
         run=run,
+        workers=workers,
+    )
+
+
+@dataclass(frozen=True)
+class Rounds:
+    """Timed unchanged rounds in one process (no start-up): wall and CPU of each."""
+
+    label: str
+    function: str
+    walls: tuple[float, ...]
+    cpus: tuple[float, ...]
+    workers: int | None = None
+
+    @property
+    def wall(self) -> float:
+        return statistics.median(self.walls)
+
+    @property
+    def cpu(self) -> float:
+        return statistics.median(self.cpus)
+
+
+def copy_sqlite(source: Path, target: Path) -> Path:
+    """A copy of a closed SQLite database with its journal files, to poll without touching
+    the original (the next phase goes on from the original)."""
+    for suffix in ("", "-wal", "-shm"):
+        if Path(f"{source}{suffix}").exists():
+            shutil.copyfile(f"{source}{suffix}", f"{target}{suffix}")
+    return target
+
+
+def aggregator_rounds(
+    label: str, config: Path, database: Path, rounds: int, *, tree: Path | None = None
+) -> Rounds:
+    """bench/rounds.py (this checkout's) against the aggregator package of `tree`."""
+    root = (tree or Path(aggregator.__file__).resolve().parents[1]).resolve()
+    done = subprocess.run(
+        [sys.executable, str(ROUNDS_SCRIPT), str(config), f"sqlite:///{database}", str(rounds)],
+        env=aggregator_env(tree),
+        cwd=root,
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    if done.returncode != 0:
+        raise RuntimeError(f"{label}: in-process rounds failed: {done.stderr[-2000:]}")
+    return rounds_from(label, done.stdout)
+
+
+def reader_rounds(python: Path, script: Path, database: Path, workers: int, rounds: int) -> Rounds:
+    done = subprocess.run(
+        [str(python), str(script), str(database), str(workers), str(rounds)],
+        env={**os.environ, "PYTHONWARNINGS": "ignore"},
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    if done.returncode != 0:
+        raise RuntimeError(f"reader in-process rounds failed: {done.stderr[-2000:]}")
+    return rounds_from("reader", done.stdout, workers)
+
+
+def rounds_from(label: str, stdout: str, workers: int | None = None) -> Rounds:
+    report = json.loads(stdout.strip().splitlines()[-1])
+    for timed in report["rounds"]:
+        unexpected = {k: v for k, v in timed.get("outcomes", {}).items() if k != "unchanged"}
+        if unexpected:
+            say(f"  note: {label} round not all unchanged: {unexpected}")
+    return Rounds(
+        label=label,
+        function=str(report["function"]),
+        walls=tuple(float(r["wall"]) for r in report["rounds"]),
+        cpus=tuple(float(r["cpu"]) for r in report["rounds"]),
+        workers=workers,
     )
 
 
@@ -298,10 +411,10 @@ def stored_counts(database: Path) -> tuple[int, int]:
 # --- reporting ------------------------------------------------------------------------
 
 
-def phase_row(phase: Phase) -> list[object]:
+def phase_row(phase: Phase, best: bool) -> list[object]:
     run = phase.run
     return [
-        f"{phase.tool}: {phase.name}",
+        f"{phase.label}: {phase.name}",
         f"{run.wall:.2f}",
         f"{run.cpu:.2f}",
         megabytes(run.peak_tree_rss),
@@ -311,6 +424,7 @@ def phase_row(phase: Phase) -> list[object]:
         f"{phase.items_per_second:.0f}",
         phase.items,
         phase.failed,
+        "best" if best else "",
     ]
 
 
@@ -320,6 +434,13 @@ def ratio(numerator: float, denominator: float) -> str:
 
 def verdict(ok: bool) -> str:
     return "meets target" if ok else "MISSES target"
+
+
+def worker_counts(text: str) -> tuple[int, ...]:
+    counts = tuple(int(part) for part in text.split(",") if part.strip())
+    if not counts or min(counts) < 1:
+        raise argparse.ArgumentTypeError(f"worker counts must be positive integers: {text!r}")
+    return counts
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -337,6 +458,20 @@ def main(argv: Sequence[str] | None = None) -> int:
     )
     parser.add_argument("--no-peer", action="store_true", help="skip the reader comparison")
     parser.add_argument(
+        "--reader-workers",
+        type=worker_counts,
+        default=READER_WORKERS,
+        metavar="N,N,…",
+        help="reader's worker counts to measure; each phase compares against the best "
+        f"(default {','.join(map(str, READER_WORKERS))})",
+    )
+    parser.add_argument(
+        "--rounds",
+        type=int,
+        help=f"timed in-process unchanged rounds per tool (default {ROUNDS}, "
+        f"{SMOKE_ROUNDS} with --smoke)",
+    )
+    parser.add_argument(
         "--baseline",
         type=Path,
         metavar="TREE",
@@ -349,6 +484,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = parser.parse_args(argv)
     exit_on_sigterm()
     sites = SMOKE_SITES if args.smoke else args.sites
+    if args.rounds is None:
+        args.rounds = SMOKE_ROUNDS if args.smoke else ROUNDS
     workers = FetchLimits().concurrency
 
     workdir = args.workdir or Path(tempfile.mkdtemp(prefix="bench-poll-"))
@@ -373,7 +510,11 @@ def run(args: argparse.Namespace, sites: int, workers: int, workdir: Path) -> in
     )
     python = None if args.no_peer else peer_python(args.peer_python, args.setup_peer)
     if python is None and not args.no_peer:
-        say("peer: reader not run (no virtualenv with it: pass --peer-python or --setup-peer)")
+        say(
+            "peer: reader not run, neither its worker sweep nor its in-process rounds (no "
+            "virtualenv with it: pass --peer-python or --setup-peer)"
+        )
+    reader_workers: tuple[int, ...] = args.reader_workers if python is not None else ()
 
     bodies = [(kind, path.read_bytes()) for kind, path in corpus.source_files(root)]
     selectors = PageSelectors(**corpus.PAGE_SELECTORS)
@@ -407,13 +548,25 @@ def run(args: argparse.Namespace, sites: int, workers: int, workdir: Path) -> in
         say(table(["parser", "CPU s", "ms/source", "ms/XML feed", "items", "items/s"], floor_rows))
         database_path = workdir / "aggregator.db"
         database = f"sqlite:///{database_path}"
-        reader_db = workdir / "reader.sqlite"
+
+        def baseline_db(tree: Path) -> Path:
+            return workdir / f"baseline-{tree.name}.db"
+
+        def reader_db(count: int) -> Path:
+            # One database per worker count: each count's first poll starts from nothing.
+            return workdir / f"reader-w{count}.sqlite"
+
         urls_file = workdir / "urls.txt"
         urls_file.write_text("\n".join(urls) + "\n", encoding="utf-8")
         script = workdir / "reader_poll.py"
         script.write_text(READER_SCRIPT, encoding="utf-8")
+        rounds_script = workdir / "reader_rounds.py"
+        rounds_script.write_text(READER_ROUNDS_SCRIPT, encoding="utf-8")
         if python is not None:
-            say(f"peer: reader {peer_version(python)} via {python}, workers={workers}")
+            say(
+                f"peer: reader {peer_version(python)} via {python}, workers "
+                f"{', '.join(map(str, reader_workers))} (each phase compared with the best)"
+            )
         for tree in args.baseline:
             say(f"baseline {tree.name}: the aggregator package in {tree}, same phases")
         say(f"aggregator: `aggregator fetch` in a subprocess, Fetcher concurrency {workers}\n")
@@ -425,24 +578,48 @@ def run(args: argparse.Namespace, sites: int, workers: int, workdir: Path) -> in
 
         def both(name: str, mode: str) -> None:
             for tree in args.baseline:
-                tree_db = f"sqlite:///{workdir / f'baseline-{tree.name}.db'}"
+                tree_db = f"sqlite:///{baseline_db(tree)}"
                 phases.append(aggregator_phase(name, config, tree_db, sites, tree=tree))
                 say(f"  done: {tree.name} {name}: {phases[-1].run.wall:.2f} s")
             phases.append(aggregator_phase(name, config, database, sites))
             say(f"  done: aggregator {name}: {phases[-1].run.wall:.2f} s")
-            if python is not None:
+            for count in reader_workers:
                 phases.append(
-                    reader_phase(name, python, script, reader_db, urls_file, workers, mode)
+                    reader_phase(
+                        name, python or Path(), script, reader_db(count), urls_file, count, mode
+                    )
                 )
-                say(f"  done: reader {name}: {phases[-1].run.wall:.2f} s")
+                say(f"  done: reader w={count} {name}: {phases[-1].run.wall:.2f} s")
 
         both("first poll", "first")
         stored = stored_counts(database_path)
         both("unchanged re-poll", "again")
+
+        say(f"\nin-process: {args.rounds} timed unchanged rounds each, after an untimed one")
+        in_process: list[Rounds] = []
+        copies = workdir / "rounds"
+        copies.mkdir()
+        for tree in args.baseline:
+            copy = copy_sqlite(baseline_db(tree), copies / f"{tree.name}.db")
+            in_process.append(aggregator_rounds(tree.name, config, copy, args.rounds, tree=tree))
+            say(f"  done: {tree.name} rounds: median {in_process[-1].wall:.3f} s")
+        copy = copy_sqlite(database_path, copies / "aggregator.db")
+        in_process.append(aggregator_rounds("aggregator", config, copy, args.rounds))
+        say(f"  done: aggregator rounds: median {in_process[-1].wall:.3f} s")
+        for count in reader_workers:
+            copy = copy_sqlite(reader_db(count), copies / f"reader-w{count}.sqlite")
+            in_process.append(
+                reader_rounds(python or Path(), rounds_script, copy, count, args.rounds)
+            )
+            say(f"  done: reader w={count} rounds: median {in_process[-1].wall:.3f} s")
+
         changed_manifest, changed = corpus.change_corpus(root, CHANGED_FRACTION)
         both(f"re-poll, {len(changed)} changed", "again")
 
-    say("\n" + table(HEADERS, [phase_row(phase) for phase in phases]))
+    best = best_reader(phases)
+    say(
+        "\n" + table(HEADERS, [phase_row(phase, best.get(phase.name) is phase) for phase in phases])
+    )
     say(
         f"\naggregator start-up alone (`aggregator --version`): {startup.wall:.2f} s wall, "
         f"{startup.cpu:.2f} s CPU, {megabytes(startup.peak_tree_rss)}"
@@ -452,7 +629,10 @@ def run(args: argparse.Namespace, sites: int, workers: int, workdir: Path) -> in
         f"(corpus: {manifest.items} items, {manifest.cross_post_items} of them cross-posts); "
         f"after the change: {changed_manifest.items} items in the corpus"
     )
+    report_rounds(in_process)
     report_ratios(phases, floors)
+    for tree_label in [*(tree.name for tree in args.baseline), "aggregator"]:
+        report_targets(tree_label, phases, in_process)
     return 0
 
 
@@ -467,12 +647,53 @@ HEADERS = [
     "items/s",
     "items",
     "failed",
+    "reader",
 ]
+
+
+def best_reader(phases: Sequence[Phase]) -> dict[str, Phase]:
+    """Per phase, reader's fastest run (lowest wall time) over the worker counts measured."""
+    best: dict[str, Phase] = {}
+    for phase in phases:
+        if phase.tool == "reader" and (
+            phase.name not in best or phase.run.wall < best[phase.name].run.wall
+        ):
+            best[phase.name] = phase
+    return best
+
+
+def best_rounds(in_process: Sequence[Rounds]) -> Rounds | None:
+    peers = [rounds for rounds in in_process if rounds.workers is not None]
+    return min(peers, key=lambda rounds: rounds.wall) if peers else None
+
+
+def report_rounds(in_process: Sequence[Rounds]) -> None:
+    best = best_rounds(in_process)
+    rows = [
+        [
+            rounds.label if rounds.workers is None else f"{rounds.label} w={rounds.workers}",
+            rounds.function,
+            len(rounds.walls),
+            f"{rounds.wall:.3f}",
+            f"{rounds.cpu:.3f}",
+            f"{min(rounds.walls):.3f}",
+            f"{max(rounds.walls):.3f}",
+            "best" if rounds is best else "",
+        ]
+        for rounds in in_process
+    ]
+    say("\nunchanged round in-process (no start-up; median of the timed rounds):")
+    say(
+        table(
+            ["tool", "round function", "rounds", "wall s", "CPU s", "min wall", "max wall", ""],
+            rows,
+        )
+    )
 
 
 def report_ratios(phases: Sequence[Phase], floors: Sequence[FloorResult]) -> None:
     ours = {phase.name: phase for phase in phases if phase.tool == "aggregator"}
-    theirs = {phase.name: phase for phase in phases if phase.tool == "reader"}
+    theirs = best_reader(phases)
     others = [phase for phase in phases if phase.tool not in ("aggregator", "reader")]
     first = next(iter(ours.values()))
     raw_floor = floors[1].seconds
@@ -488,8 +709,7 @@ def report_ratios(phases: Sequence[Phase], floors: Sequence[FloorResult]) -> Non
     say(
         f"  first poll vs floor (feedparser, sanitizer off, one core {raw_floor:.2f} s): "
         f"{ratio(first.run.wall, raw_floor)} its wall time; vs the floor spread over both "
-        f"cores ({raw_floor / 2:.2f} s): {ratio(first.run.wall, raw_floor / 2)} "
-        f"(target ≤ 1.5×: {verdict(first.run.wall <= 1.5 * raw_floor / 2)})"
+        f"cores ({raw_floor / 2:.2f} s): {ratio(first.run.wall, raw_floor / 2)}"
     )
     if not theirs:
         say("  reader: not run, no ratios against the peer")
@@ -498,26 +718,70 @@ def report_ratios(phases: Sequence[Phase], floors: Sequence[FloorResult]) -> Non
         peer = theirs.get(name)
         if peer is None:
             continue
-        speed = peer.run.wall / phase.run.wall
-        line = (
-            f"  {name}: aggregator is {speed:.2f}× reader's speed (wall), "
-            f"CPU {ratio(phase.run.cpu, peer.run.cpu)} of reader's, "
-            f"peak RSS {ratio(phase.run.peak_tree_rss, peer.run.peak_tree_rss)} of reader's"
-        )
-        if name in ("first poll", "unchanged re-poll"):
-            line += f" (speed target ≥ 3×: {verdict(speed >= 3)})"
-        say(line)
-    for label, field in (
-        ("RSS summed over processes", "peak_tree_rss"),
-        ("PSS summed over processes", "peak_tree_pss"),
-    ):
-        peak = max(int(getattr(phase.run, field)) for phase in ours.values())
-        peer_peak = max(int(getattr(phase.run, field)) for phase in theirs.values())
         say(
-            f"  peak memory ({label}), all phases: {megabytes(peak)} vs reader "
-            f"{megabytes(peer_peak)} = {ratio(peak, peer_peak)} "
-            f"(target ≤ 3×: {verdict(peak <= 3 * peer_peak)})"
+            f"  {name}: aggregator is {peer.run.wall / phase.run.wall:.2f}× the speed of "
+            f"reader at its best (w={peer.workers}, wall), CPU "
+            f"{ratio(phase.run.cpu, peer.run.cpu)} of its, peak PSS "
+            f"{ratio(phase.run.peak_tree_pss, peer.run.peak_tree_pss)} of its"
         )
+
+
+def report_targets(tool: str, phases: Sequence[Phase], in_process: Sequence[Rounds]) -> None:
+    """Issue 14's targets for `tool` (the aggregator or a baseline), from this run's figures
+    against reader at its best worker count in each phase."""
+    ours = [phase for phase in phases if phase.tool == tool]
+    theirs = best_reader(phases)
+    if not theirs:
+        say(f"\ntargets of issue 14 ({tool}): reader not run, no ratios")
+        return
+    first, unchanged, changed = ours[0], ours[1], ours[2]
+    rows: list[list[object]] = []
+
+    def speed(what: str, mine: Phase, target: float) -> None:
+        peer = theirs[mine.name]
+        measured = peer.run.wall / mine.run.wall
+        rows.append(
+            [
+                what,
+                f"{mine.run.wall:.2f} s",
+                f"{peer.run.wall:.2f} s (w={peer.workers})",
+                f"{measured:.2f}×",
+                f"≥ {target:g}×",
+                "yes" if measured >= target else "no",
+            ]
+        )
+
+    speed("first poll vs reader at its best (whole process)", first, 3)
+    speed("unchanged re-poll vs reader at its best (whole process)", unchanged, 2)
+    mine_rounds = next((rounds for rounds in in_process if rounds.label == tool), None)
+    peer_rounds = best_rounds(in_process)
+    if mine_rounds is not None and peer_rounds is not None:
+        measured = peer_rounds.wall / mine_rounds.wall
+        rows.append(
+            [
+                "unchanged round in-process vs reader's update_feeds",
+                f"{mine_rounds.wall:.3f} s",
+                f"{peer_rounds.wall:.3f} s (w={peer_rounds.workers})",
+                f"{measured:.2f}×",
+                "≥ 5×",
+                "yes" if measured >= 5 else "no",
+            ]
+        )
+    speed(f"{CHANGED_FRACTION:.0%}-changed re-poll vs reader at its best", changed, 3)
+    peak = max(phase.run.peak_tree_pss for phase in ours)
+    peer_peak = max(phase.run.peak_tree_pss for phase in theirs.values())
+    rows.append(
+        [
+            "peak PSS of the whole tree, all phases, vs reader's best runs",
+            megabytes(peak),
+            megabytes(peer_peak),
+            ratio(peak, peer_peak),
+            "≤ 2×",
+            "yes" if peak <= 2 * peer_peak else "no",
+        ]
+    )
+    say(f"\ntargets of issue 14 ({tool}; ratios from this run):")
+    say(table(["what", tool, "reader", "measured", "target", "met?"], rows))
 
 
 if __name__ == "__main__":
