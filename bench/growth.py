@@ -96,6 +96,9 @@ LATEST_RUNS = 30
 NEWEST = datetime(2026, 10, 1, tzinfo=UTC)
 SPAN = timedelta(days=5 * 365)  # bulk items are spread over five years before NEWEST
 CROSS_POST_SHARE = 0.03
+# story_keys.member_id is revision 0007's: without it this file still grows the schema of
+# an older tree (bench/growth.py copied next to an older `aggregator`, for before/after).
+KEYS_HOLD_MEMBER = "member_id" in schema.story_keys.c
 _WORDS = (
     "workers", "agreement", "heat", "wages", "union", "brands", "farm", "factory", "rights",
     "monitor", "protection", "victory", "report", "campaign", "harvest", "dairy", "garment",
@@ -301,12 +304,8 @@ class Grower:
             connection.execute(
                 schema.story_keys.insert(),
                 [
-                    {
-                        "key": key,
-                        "item_id": row["id"],
-                        "published": row["published"],
-                        "member_id": row["member_id"],
-                    }
+                    {"key": key, "item_id": row["id"], "published": row["published"]}
+                    | ({"member_id": row["member_id"]} if KEYS_HOLD_MEMBER else {})
                     for row, keys in zip(rows, batch.keys, strict=True)
                     for key in keys
                 ],
