@@ -2,7 +2,7 @@
 
     python -m bench.growth              # SQLite and (when reachable) PostgreSQL, 10k/100k/1M items
     python -m bench.growth --smoke      # SQLite only, 2k/10k items, for CI
-    python -m bench.growth --keep DIR   # keep each size's SQLite database in DIR, reuse it
+    python -m bench.growth --keep DIR   # keep each size's database, reuse it, sizes in turn
 
 For each size the database is grown by inserting rows directly (members, sources, stories,
 items with their match features and candidate keys, in bulk: going through the poll path
@@ -22,7 +22,9 @@ It prints a table per backend and the query plan of latest-50 (to show the index
 
 PostgreSQL is used when 127.0.0.1:5432 answers (AGGREGATOR_BENCH_POSTGRES_URL, default
 postgresql+psycopg://postgres@127.0.0.1:5432/test): the benchmark creates its own throwaway
-database there and drops it at the end. It never touches any other database.
+database there and drops it at the end; with --keep it also leaves one database per size named
+KEPT_POSTGRES (aggregator_bench_kept_SIZE), to copy from on the next run. It never touches any
+other database.
 """
 
 from __future__ import annotations
