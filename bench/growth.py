@@ -720,7 +720,10 @@ def measure_kept(
                 kept_url = f"sqlite:///{kept_sqlite(keep, size)}"
             else:
                 kept_url = url.rsplit("/", 1)[0] + "/" + KEPT_POSTGRES.format(size=size)
-            store = Store.open(kept_url)
+            started = time.perf_counter()
+            store = Store.open(kept_url)  # upgrades a database kept at an older revision
+            say(f"  {backend} {size:>9,} items: kept database opened in "
+                f"{time.perf_counter() - started:.1f} s")  # fmt: skip
             if backend == "postgresql":
                 with store.engine.connect() as connection:
                     connection.execute(text("ANALYZE"))
