@@ -2,8 +2,8 @@
 
 The DNS-rebinding suite (tests/hostile/test_rebinding.py) brings its own connector and so runs
 httpcore's pool; these run the Fetcher as the poll does, on CheckedAiohttpTransport, with
-made-up names resolved by a test resolver to the fixture server on 127.0.0.1: no DNS is asked
-and no traffic leaves the machine.
+made-up names resolved by the rebinding suite's resolver to the fixture server on 127.0.0.1: no
+DNS is asked and no traffic leaves the machine.
 """
 
 from __future__ import annotations
@@ -24,25 +24,12 @@ from aggregator.ingest.safety import UnsafeAddressError
 from aggregator.models import CacheValidators
 from aggregator.models import FetchResult
 from aggregator.models import SourceConfig
+from tests.hostile.server import PUBLIC_ADDRESS
+from tests.hostile.test_rebinding import answers
 from tests.support.server import FixtureServer
 
 FEED = b"<rss version='2.0'><channel><title>t</title></channel></rss>"
 SECRET = b"<rss version='2.0'><channel><title>internal</title></channel></rss>"
-PUBLIC_ADDRESS = "93.184.216.34"
-
-
-def answers(table: dict[str, list[list[str]]]) -> Resolver:
-    """A resolver giving each name its answers in turn (the last one from then on)."""
-    calls: dict[str, int] = {}
-
-    async def resolve(host: str, port: int) -> list[str]:
-        if host not in table:
-            raise OSError(f"test resolver: unknown host {host}")
-        turn = calls.get(host, 0)
-        calls[host] = turn + 1
-        return table[host][min(turn, len(table[host]) - 1)]
-
-    return resolve
 
 
 def fetch(url: str, resolver: Resolver) -> FetchResult:
