@@ -650,8 +650,11 @@ def run_backend(
         grower = Grower(store.engine, seed, words)
         grower.setup()
         for size in sizes:
-            if keep is not None and is_kept(keep, backend, size) and config is None:
-                # Nothing to run on a working copy: measure_kept reads the kept database.
+            remaining = [other for other in sizes if other >= size]
+            if keep is not None and config is None and all(
+                is_kept(keep, backend, other) for other in remaining
+            ):
+                # Nothing to run on a working copy: measure_kept reads the kept databases.
                 rows.append(Row(backend, size, *(float("nan"),) * 6))
                 continue
             if keep is not None and is_kept(keep, backend, size):
