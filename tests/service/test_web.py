@@ -42,6 +42,7 @@ from aggregator.publish.site import site_paths
 from aggregator.service import web
 from aggregator.store import Store
 from aggregator.text import tag_slug
+from tests.support.polling import poll_once
 
 NOW = datetime(2026, 11, 25, 12, 0, tzinfo=UTC)
 PER_PAGE = 4
@@ -79,12 +80,7 @@ def demo(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Demo]:
         store = Store.open(database)
         store.sync_config(config)
 
-        async def poll() -> None:
-            async with Fetcher() as fetcher:
-                reports = await poll_all(config, store, fetcher)
-            assert all(report.error is None for report in reports), reports
-
-        asyncio.run(poll())
+        poll_once(config, store)
     yield Demo(config=config, config_path=config_path, database=database, store=store)
     store.close()
 

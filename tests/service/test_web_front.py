@@ -11,7 +11,6 @@ is always due to be read), which gives the router's answer to compare with.
 
 from __future__ import annotations
 
-import asyncio
 import shutil
 import socket
 import threading
@@ -27,14 +26,13 @@ from starlette.applications import Starlette
 
 from aggregator.config import parse_config
 from aggregator.demo import sample_sites
-from aggregator.ingest.fetch import Fetcher
-from aggregator.ingest.poll import poll_all
 from aggregator.models import Config
 from aggregator.models import StoryCorrection
 from aggregator.publish import site
 from aggregator.service import web
 from aggregator.store import Store
 from tests.service.test_web import paged_demo_config_text
+from tests.support.polling import poll_once
 
 NOW = datetime(2026, 11, 30, 12, 0, tzinfo=UTC)
 PATIENCE = 30.0  # seconds a request may take before the test fails as a hang
@@ -84,12 +82,7 @@ def polled(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Polled]:
         try:
             store.sync_config(config)
 
-            async def poll() -> None:
-                async with Fetcher() as fetcher:
-                    reports = await poll_all(config, store, fetcher)
-                assert all(report.error is None for report in reports), reports
-
-            asyncio.run(poll())
+            poll_once(config, store)
         finally:
             store.close()
     yield Polled(config, database_file)
