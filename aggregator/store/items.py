@@ -280,7 +280,15 @@ class ItemsMixin(StoreBase):
                 connection.execute(delete(schema.stories).where(schema.stories.c.id == story_id))
             return PollOutcome.UNCHANGED
         _save_item_tags(connection, int(item_id), item.tags, replace=False)
-        save_story_keys(connection, int(item_id), item.title, item.url, item.published)
+        # Just inserted with item.member_id: no need to read it back.
+        save_story_keys(
+            connection,
+            int(item_id),
+            item.title,
+            item.url,
+            item.published,
+            member_id=item.member_id,
+        )
         # A joining item adds a credit and nothing else: the story's dates stay its first
         # item's (refresh_story_dates), so they are not refreshed here.
         return PollOutcome.NEW
