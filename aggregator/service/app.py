@@ -40,12 +40,12 @@ from aggregator.service.alerts import scheduled_alert_check
 from aggregator.service.hooks import SchedulerHooks
 from aggregator.service.scheduler import AlertCheck
 from aggregator.service.scheduler import PollScheduler
+from aggregator.service.server import event_loop_factory
+from aggregator.service.server import listen
+from aggregator.service.server import make_server
 from aggregator.service.settings import ROLES
 from aggregator.service.settings import SchedulerSettings
 from aggregator.service.web import create_app
-from aggregator.service.web import event_loop_factory
-from aggregator.service.web import listen
-from aggregator.service.web import make_server
 from aggregator.service.web import set_config
 from aggregator.service.websub import WebSubService
 from aggregator.store import Store
@@ -314,7 +314,7 @@ async def run_service(
     server stops accepting, the scheduler gives in-flight polls their grace period.
     `poll=False` (a web replica, `--role web`) only follows feeds.yaml edits; without an
     `app` (`--role worker`) nothing is served. See ROLES. `listening`: the app's socket,
-    already bound (web.listen); otherwise it is bound here, before anything is polled.
+    already bound (server.listen); otherwise it is bound here, before anything is polled.
     `hooks`: followers of the polls and reloads; `websub` (its routes already installed
     on `app`) is added to them here, started once the scheduler runs and closed at the end.
     """

@@ -22,6 +22,7 @@ from aggregator.demo.server import Route
 from aggregator.ingest.fetch import CONNECTION_REFUSED
 from aggregator.ingest.fetch import Fetcher
 from aggregator.ingest.poll import poll_all
+from aggregator.service import server as server_module
 from aggregator.service import web
 from aggregator.store import Store
 from tests.browser.conftest import Browsing
@@ -88,7 +89,7 @@ members:
         polling = threading.Thread(target=asyncio.run, args=(poll(),))
         polling.start()
         polling.join(timeout=60)
-        server = web.make_server(web.create_app(config, store, clock=lambda: NOW), port=0)
+        server = server_module.make_server(web.create_app(config, store, clock=lambda: NOW), port=0)
         thread = threading.Thread(target=server.run, daemon=True)
         thread.start()
         deadline = time.monotonic() + 10

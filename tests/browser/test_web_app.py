@@ -28,6 +28,7 @@ from aggregator.ingest.poll import poll_all
 from aggregator.models import Config
 from aggregator.publish.export import export_files
 from aggregator.publish.site import site_files
+from aggregator.service import server as server_module
 from aggregator.service import web
 from aggregator.store import Store
 from tests.browser.conftest import Browsing
@@ -62,7 +63,7 @@ def service(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Service]:
         polling = threading.Thread(target=asyncio.run, args=(poll(),))
         polling.start()
         polling.join(timeout=60)
-        server = web.make_server(web.create_app(config, store, clock=lambda: NOW), port=0)
+        server = server_module.make_server(web.create_app(config, store, clock=lambda: NOW), port=0)
         thread = threading.Thread(target=server.run, daemon=True)
         thread.start()
         deadline = time.monotonic() + 10

@@ -2,7 +2,7 @@
 
 With httptools, one connection sent 300 MiB of headers without being cut, and 100
 connections trickling header bytes were all still open after 25 s. Over raw sockets to
-the real server (web.make_server, as `aggregator run` builds it) on 127.0.0.1: a head
+the real server (server.make_server, as `aggregator run` builds it) on 127.0.0.1: a head
 larger than MAX_HEAD_BYTES is answered 400 and the connection closed, and a trickling
 connection is closed by the server once its (test-short) head timeout passes.
 """
@@ -17,6 +17,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from contextlib import suppress
 
+from aggregator.service import server as server_module
 from aggregator.service import web
 from aggregator.store import Store
 from tests.hostile.server import config_for
@@ -30,7 +31,7 @@ def running_server(store: Store, head_timeout: float = HEAD_TIMEOUT) -> Iterator
     """The service's web server on 127.0.0.1 in a thread; yields its port."""
     config = config_for({"quiet": ["http://127.0.0.1:9/feed.xml"]})
     store.sync_config(config)
-    server = web.make_server(
+    server = server_module.make_server(
         web.create_app(config, store),
         "127.0.0.1",
         0,
@@ -126,7 +127,7 @@ def test_a_trickling_head_is_cut_after_the_head_timeout(sqlite_store: Store) -> 
 def test_a_head_over_the_cap_is_answered_400_before_any_timeout(sqlite_store: Store) -> None:
     filler = b"X-Filler: " + b"a" * 1000 + b"\r\n"
     head = b"GET /healthz HTTP/1.1\r\nHost: 127.0.0.1\r\n" + filler * 20
-    assert len(head) > web.MAX_HEAD_BYTES
+    assert len(head) > server_module.MAX_HEAD_BYTES
     answer = b""
     # The head timeout far away: the byte cap alone must refuse this head.
     with (

@@ -39,6 +39,7 @@ from aggregator.models import Config
 from aggregator.publish.export import export_files
 from aggregator.publish.site import site_files
 from aggregator.publish.site import site_paths
+from aggregator.service import server as server_module
 from aggregator.service import web
 from aggregator.store import Store
 from aggregator.text import tag_slug
@@ -87,7 +88,7 @@ def demo(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Demo]:
 
 def serve(app: Starlette) -> Iterator[str]:
     """Run `app` under uvicorn on a free 127.0.0.1 port in a thread; yield its base URL."""
-    server = web.make_server(app, "127.0.0.1", 0)
+    server = server_module.make_server(app, "127.0.0.1", 0)
     thread = threading.Thread(target=server.run, daemon=True)
     thread.start()
     deadline = time.monotonic() + 10

@@ -29,6 +29,7 @@ from aggregator.demo import sample_sites
 from aggregator.models import Config
 from aggregator.models import StoryCorrection
 from aggregator.publish import site
+from aggregator.service import server as server_module
 from aggregator.service import web
 from aggregator.store import Store
 from tests.service.test_web import paged_demo_config_text
@@ -95,7 +96,7 @@ def running(polled: Polled, tmp_path: Path) -> Iterator[Running]:
     shutil.copyfile(polled.database_file, database_file)
     store = Store.open(f"sqlite:///{database_file}")
     app = web.create_app(polled.config, store, clock=lambda: NOW)
-    server = web.make_server(app, "127.0.0.1", 0, access_log=False, handle_signals=False)
+    server = server_module.make_server(app, "127.0.0.1", 0, access_log=False, handle_signals=False)
     thread = threading.Thread(target=server.run, daemon=True)
     thread.start()
     deadline = time.monotonic() + PATIENCE

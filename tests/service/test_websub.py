@@ -48,6 +48,7 @@ from aggregator.models import Config
 from aggregator.models import FetchLimits
 from aggregator.models import WebSubRecord
 from aggregator.publish.site import render_document
+from aggregator.service import server as server_module
 from aggregator.service import web
 from aggregator.service.app import run_service
 from aggregator.service.hooks import Hook
@@ -254,7 +255,7 @@ async def wait_until(condition: Callable[[], bool], what: str, timeout: float = 
 @contextlib.asynccontextmanager
 async def serving(app: object) -> AsyncIterator[str]:
     """`app` under uvicorn on 127.0.0.1 in this event loop (as `aggregator run` serves it)."""
-    server = web.make_server(app, "127.0.0.1", 0)
+    server = server_module.make_server(app, "127.0.0.1", 0)
     task = asyncio.create_task(server.serve())
     await wait_until(lambda: server.started, "uvicorn to start")
     port = server.servers[0].sockets[0].getsockname()[1]
