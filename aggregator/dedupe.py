@@ -489,10 +489,15 @@ def _why(item: _Item, candidate: StoryCandidate) -> str | None:
     # Generic words do not make two titles alike, but they can make them differ: "Statement
     # on the fire" is not "the fire".
     differing = frozenset(item.key.split()) ^ frozenset(candidate.title_key.split())
+    # Without texts that agree, one headline must say nothing the other does not: two that
+    # each name something else ("Textile workers call for shade and water breaks in
+    # Immokalee" / "Seafood processors gain shade and water breaks in Immokalee") share a
+    # campaign's words, not a story; a network whose members campaign together writes many.
     if (
         len(shared) >= MIN_SHARED_TOKENS
         and len(shared) / len(mine | theirs) >= MIN_TOKEN_JACCARD
         and not _conflict(differing - _STOP, names)
+        and (similarity >= MIN_TEXT_SIMILARITY or not (mine - shared and theirs - shared))
     ):
         return "equivalent title"
     # The same body under another headline, unless both headlines carry numbers and they

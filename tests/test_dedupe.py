@@ -262,6 +262,23 @@ def test_look_alike_headlines_with_a_differing_place_name_amount_or_kind_stay_ap
     )
 
 
+def test_headlines_sharing_a_topic_but_each_saying_something_else_stay_apart() -> None:
+    # A network whose members all campaign for shade and water breaks: two posts share those
+    # words, but each headline names something the other does not (who, and what they did),
+    # and their texts have nothing in common. Seen merging hundreds of posts into one story
+    # on the benchmark corpus before this rule.
+    theirs = candidate(
+        title_key=title_key("Textile workers call for shade and water breaks in Immokalee"),
+        text=HEAT_TEXT,
+    )
+    assert not matches(
+        "Seafood processors gain shade and water breaks in Immokalee",
+        "Processing plants along the coast signed the agreement after a two-year campaign by "
+        "the union's members, who will now stop the line every two hours in the summer.",
+        theirs,
+    )
+
+
 def test_same_body_under_own_headline_and_an_excerpt_merge() -> None:
     theirs = candidate(
         title_key=title_key("What inspectors found at Sunrise Knits"), text=AUDIT_TEXT
