@@ -154,7 +154,8 @@ def compare(old: list[dict[str, Any]], new: list[dict[str, Any]]) -> int:
         if before.get("error") != after.get("error"):
             differences["parse outcome"] += 1
             continue
-        for entry_a, entry_b in zip(before.get("entries", []), after.get("entries", []), strict=True):
+        entries = zip(before.get("entries", []), after.get("entries", []), strict=True)
+        for entry_a, entry_b in entries:
             for field in ("content", "summary", "link"):
                 if entry_a[field] == entry_b[field]:
                     continue
@@ -165,7 +166,9 @@ def compare(old: list[dict[str, Any]], new: list[dict[str, Any]]) -> int:
                     differences[f"clean_entry {field}: re-serialisation only"] += 1
                 else:
                     differences[f"clean_entry {field}: repair differs"] += 1
-                    examples.append(f"{where} {field}: {entry_a[field]!r:.200} -> {entry_b[field]!r:.200}")
+                    examples.append(
+                        f"{where} {field}: {entry_a[field]!r:.200} -> {entry_b[field]!r:.200}"
+                    )
         item_lists = (before.get("items", []), after.get("items", []))
         if len(item_lists[0]) != len(item_lists[1]):
             differences["item count"] += 1
@@ -174,18 +177,20 @@ def compare(old: list[dict[str, Any]], new: list[dict[str, Any]]) -> int:
             for field, value in item_a.items():
                 if item_b[field] != value:
                     differences[f"Item.{field}"] += 1
-                    examples.append(f"{where} Item.{field}: {value!r:.300} -> {item_b[field]!r:.300}")
+                    examples.append(
+                        f"{where} Item.{field}: {value!r:.300} -> {item_b[field]!r:.300}"
+                    )
     print(f"documents: {len(old)}; items: {dict(items)} ({sum(items.values())} in all)")
     for name, count in sorted(differences.items()):
         print(f"  {count:6d}  {name}")
     for example in examples[:12]:
         print(f"  e.g. {example}")
-    item_differences = sum(n for k, n in differences.items() if not k.startswith("clean_entry"))
-    item_differences += differences["clean_entry content: repair differs"]
-    item_differences += differences["clean_entry summary: repair differs"]
-    item_differences += differences["clean_entry link: repair differs"]
-    print(f"Item fields differing: {sum(n for k, n in differences.items() if k.startswith('Item.'))}")
-    return 1 if item_differences else 0
+    # Re-serialisation alone is acceptable when the stored Items agree; anything else is not.
+    failures = sum(n for name, n in differences.items() if "re-serialisation" not in name)
+    item_fields = sum(n for name, n in differences.items() if name.startswith("Item."))
+    print(f"Item fields differing: {item_fields}; differences other than re-serialisation: "
+          f"{failures}")
+    return 1 if failures else 0
 
 
 def _strip(raw: str, field: str) -> str:
@@ -226,7 +231,8 @@ def main(argv: list[str] | None = None) -> int:
     if args.rounds:
         for label, values in seconds.items():
             print(f"pipeline_middle CPU s, {label}: " + ", ".join(f"{v:.2f}" for v in values))
-        ratio = sorted(seconds["this tree"])[args.rounds // 2] / sorted(seconds["baseline"])[args.rounds // 2]
+        middle = args.rounds // 2
+        ratio = sorted(seconds["this tree"])[middle] / sorted(seconds["baseline"])[middle]
         print(f"median ratio this tree / baseline: {ratio:.2f}")
     return status
 

@@ -189,7 +189,7 @@ _FOOTER_CLASS_MARKERS = ("sharedaddy", "sd-sharing", "jp-relatedposts", "jp-post
 _GAP = r"(?:\s|&[#\w]+;|<[^<>]*>)+"
 # Each footer text has a word a body must contain (a cheap `in` test) before the pattern
 # that allows for spaces, entities and inline tags between its words is worth running.
-_FOOTER_TEXT_MARKERS = (
+_FOOTER_TEXTS = (
     ("appeared", re.compile(rf"appeared{_GAP}first")),
     ("posted", re.compile(rf"posted{_GAP}in")),
     ("share", re.compile(rf"share{_GAP}this")),
@@ -280,32 +280,56 @@ def clean_body(raw: str, *, as_html: bool = True) -> CleanedBody:
     if any(letter in text for letter in _FOLDING_APART):
         if not _DOM_MARKERS.search(text):
             return CleanedBody(text)
-        images = noscript = elementor = footer_classes = footer_text = True
-    else:
-        lowered = text.lower()
-        images = any(marker in lowered for marker in _IMAGE_MARKERS)
-        noscript = "<noscript" in lowered
-        elementor = "elementor" in lowered
-        footer_classes = any(marker in lowered for marker in _FOOTER_CLASS_MARKERS)
-        footer_text = any(symbol in lowered for symbol in _FOOTER_SYMBOLS) or any(
-            word in lowered and pattern.search(lowered) for word, pattern in _FOOTER_TEXT_MARKERS
+        return _repaired(text, EVERY_REPAIR)
+    lowered = text.lower()
+    repairs = _Repairs(
+        images=any(marker in lowered for marker in _IMAGE_MARKERS),
+        noscript="<noscript" in lowered,
+        elementor="elementor" in lowered,
+        footer_classes=any(marker in lowered for marker in _FOOTER_CLASS_MARKERS),
+        footer_text=any(symbol in lowered for symbol in _FOOTER_SYMBOLS)
+        or any(word in lowered and pattern.search(lowered) for word, pattern in _FOOTER_TEXTS),
+    )
+    if not (repairs.needed() or _tail_flagged(lowered)):
+        return CleanedBody(text)  # parsing and writing it back would change nothing
+    if not _DOM_MARKERS_LOWERCASE.search(lowered):
+        return CleanedBody(text)
+    return _repaired(text, repairs)
+
+
+@dataclass(frozen=True)
+class _Repairs:
+    """Which of the optional repairs a body may need (the tail repairs always run)."""
+
+    images: bool
+    noscript: bool
+    elementor: bool
+    footer_classes: bool
+    footer_text: bool
+
+    def needed(self) -> bool:
+        return self.images or self.noscript or self.elementor or self.footer_classes or (
+            self.footer_text
         )
-        flagged = images or noscript or elementor or footer_classes or footer_text
-        if not (flagged or _tail_flagged(lowered)) or not _DOM_MARKERS_LOWERCASE.search(lowered):
-            return CleanedBody(text)
+
+
+EVERY_REPAIR = _Repairs(True, True, True, True, True)
+
+
+def _repaired(text: str, repairs: _Repairs) -> CleanedBody:
     soup = BeautifulSoup(text, "html.parser")
-    if images:
+    if repairs.images:
         for image in soup.find_all("img"):
             _repair_image(image)
-    if noscript:
+    if repairs.noscript:
         for element in soup.find_all("noscript"):
             _unwrap_noscript(element)
-    if elementor:
+    if repairs.elementor:
         for element in soup.find_all(class_=re.compile("^elementor")):
             # Elementor wraps every paragraph in sections, columns and widget containers.
             if element.name in ("div", "section"):
                 element.unwrap()
-    _remove_footers(soup, by_class=footer_classes, by_text=footer_text)
+    _remove_footers(soup, by_class=repairs.footer_classes, by_text=repairs.footer_text)
     more_link = _remove_teaser_tail(soup)
     return CleanedBody(soup.decode(formatter=_FORMATTER).strip(), more_link)
 
