@@ -342,18 +342,18 @@ def _tail_flagged(lowered: str) -> bool:
     # Skip the closing tags and whitespace that end the body: the last leaf comes before.
     closing = False
     while True:
-        stripped = lowered[:end].rstrip()
-        end = len(stripped)
-        if not stripped.endswith(">"):
+        while end and lowered[end - 1].isspace():
+            end -= 1
+        if not lowered.endswith(">", 0, end):
             break
-        start = stripped.rfind("<")
-        if start >= 0 and _IMAGE_START.match(stripped, start):
+        start = lowered.rfind("<", 0, end)
+        if start >= 0 and _IMAGE_START.match(lowered, start):
             # An image is a leaf the repairs keep (a tracking pixel, a last photo), unless
             # it is a "Read more" link's.
-            return closing or _open_link(stripped[:start])
-        if start < 0 or not stripped.startswith("</", start):
+            return closing or _open_link(lowered[:start])
+        if start < 0 or not lowered.startswith("</", start):
             return True  # an element, comment or void tag ends the body: look closer
-        closing = closing or stripped.startswith("</a", start)
+        closing = closing or lowered.startswith("</a", start)
         end = start
     if closing:
         return True  # the last text is a link's: a "Read more" link?
