@@ -1,6 +1,7 @@
 """Does a change to site_debris.clean_body change what is stored? Old tree against this one.
 
     python -m bench.debris_equivalence --baseline TREE --corpus DIR [--rounds N]
+    python -m bench.debris_equivalence --smoke   # this tree against itself, 10 sites, no timing
 
 It normalizes every document of three corpora — tests/fixtures, the shared feedparser test
 corpus (read in place, never copied) and a bench corpus (`python -m bench.corpus DIR`) —
@@ -37,12 +38,14 @@ NOW = datetime(2026, 11, 25, 12, 0, tzinfo=UTC)
 URL = "https://member.example.org/feed/"
 
 
-def _documents(corpus_dir: Path) -> list[tuple[str, str, str, bytes, str]]:
-    """(corpus, name, kind, body, url) for every document of the three corpora."""
+def _documents(corpus_dir: Path, smoke: bool) -> list[tuple[str, str, str, bytes, str]]:
+    """(corpus, name, kind, body, url) for every document of the three corpora (two when
+    `smoke`: not the shared corpus)."""
     from bench import corpus
 
     found: list[tuple[str, str, str, bytes, str]] = []
-    for label, root in (("fixtures", FIXTURES), ("feedparser-tests", FEEDPARSER_TESTS)):
+    shared = () if smoke else (("feedparser-tests", FEEDPARSER_TESTS),)
+    for label, root in (("fixtures", FIXTURES), *shared):
         for path in sorted(p for p in root.rglob("*") if p.is_file()):
             found.append((label, str(path.relative_to(root)), "feed", path.read_bytes(), URL))
     urls = corpus.source_urls(corpus_dir)
@@ -59,7 +62,7 @@ def _content_type(kind: str, name: str) -> str:
     return "application/xml"
 
 
-def emit(corpus_dir: Path, out: Path) -> None:
+def emit(corpus_dir: Path, out: Path, smoke: bool) -> None:
     """Write, for every document, the cleaned entries and the normalized Items (this
     process's aggregator, whichever tree PYTHONPATH names)."""
     from aggregator.errors import AggregatorError
@@ -73,7 +76,7 @@ def emit(corpus_dir: Path, out: Path) -> None:
 
     selectors = PageSelectors(**corpus.PAGE_SELECTORS)
     records: list[dict[str, Any]] = []
-    for label, name, kind, body, url in _documents(corpus_dir):
+    for label, name, kind, body, url in _documents(corpus_dir, smoke):
         source = SourceConfig(
             member_id="debris",
             kind="page" if kind == "page" else "feed",
@@ -202,32 +205,42 @@ def _strip(raw: str, field: str) -> str:
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0] if __doc__ else None)
     parser.add_argument("--baseline", type=Path)
-    parser.add_argument("--corpus", type=Path, required=True)
+    parser.add_argument("--corpus", type=Path)
+    parser.add_argument("--smoke", action="store_true")
     parser.add_argument("--rounds", type=int, default=0)
     parser.add_argument("--emit", type=Path, help=argparse.SUPPRESS)
     parser.add_argument("--time", action="store_true", help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
     if args.emit:
-        emit(args.corpus, args.emit)
+        emit(args.corpus, args.emit, args.smoke)
         return 0
     if args.time:
         time_middle(args.corpus)
         return 0
-    if args.baseline is None:
+    if args.baseline is None and not args.smoke:
         parser.error("--baseline TREE is needed")
-    trees = {"baseline": args.baseline.resolve(), "this tree": REPO}
+    if args.corpus is None and not args.smoke:
+        parser.error("--corpus DIR is needed (python -m bench.corpus DIR writes one)")
+    trees = {"baseline": (args.baseline or REPO).resolve(), "this tree": REPO}
     with tempfile.TemporaryDirectory() as scratch:
+        corpus_dir = args.corpus
+        if corpus_dir is None:
+            from bench import corpus
+
+            corpus_dir = Path(scratch) / "corpus"
+            corpus.write_corpus(corpus_dir, 10, corpus.DEFAULT_SEED)
         outputs = {}
         for label, tree in trees.items():
             out = Path(scratch) / f"{label.replace(' ', '-')}.json"
-            _run(tree, "--emit", str(out), "--corpus", str(args.corpus.resolve()))
+            smoke = ("--smoke",) if args.smoke else ()
+            _run(tree, "--emit", str(out), "--corpus", str(corpus_dir.resolve()), *smoke)
             outputs[label] = json.loads(out.read_text(encoding="utf-8"))
-    status = compare(outputs["baseline"], outputs["this tree"])
-    seconds: dict[str, list[float]] = {label: [] for label in trees}
-    for _ in range(args.rounds):
-        for label, tree in trees.items():
-            line = _run(tree, "--time", "--corpus", str(args.corpus.resolve())).strip()
-            seconds[label].append(json.loads(line.splitlines()[-1])["seconds"])
+        status = compare(outputs["baseline"], outputs["this tree"])
+        seconds: dict[str, list[float]] = {label: [] for label in trees}
+        for _ in range(args.rounds):
+            for label, tree in trees.items():
+                line = _run(tree, "--time", "--corpus", str(corpus_dir.resolve())).strip()
+                seconds[label].append(json.loads(line.splitlines()[-1])["seconds"])
     if args.rounds:
         for label, values in seconds.items():
             print(f"pipeline_middle CPU s, {label}: " + ", ".join(f"{v:.2f}" for v in values))
