@@ -9,6 +9,10 @@ double-escaped titles. `clean_entry` turns a ParsedEntry into the one a reader s
 seen; the normalize stage calls it once per entry, *before* sanitizing, because the
 sanitizer removes exactly what the repairs read (data-src attributes, classes, <noscript>).
 
+Parsing a body is the expensive part of the normalize stage: a body is parsed only when a
+cheap check says one of the repairs could change it, and must otherwise be returned as it
+came, never parsed and written back.
+
 Pure: no I/O. It must never touch text that is not recognisable tool syntax: square
 brackets in prose ("[sic]", "[1]", "[Statement]") stay, and a title about "&lt;b&gt;" stays
 literal. It must never make markup unsafe either: its output still goes through the
