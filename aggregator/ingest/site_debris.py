@@ -9,6 +9,10 @@ double-escaped titles. `clean_entry` turns a ParsedEntry into the one a reader s
 seen; the normalize stage calls it once per entry, *before* sanitizing, because the
 sanitizer removes exactly what the repairs read (data-src attributes, classes, <noscript>).
 
+Parsing a body is the expensive part of the normalize stage: a body is parsed only when a
+cheap check says one of the repairs could change it, and must otherwise be returned as it
+came, never parsed and written back.
+
 Pure: no I/O. It must never touch text that is not recognisable tool syntax: square
 brackets in prose ("[sic]", "[1]", "[Statement]") stay, and a title about "&lt;b&gt;" stays
 literal. It must never make markup unsafe either: its output still goes through the
@@ -177,6 +181,45 @@ _DOM_MARKERS = re.compile(
     r"\[(?:…|&#8230;|&hellip;|\.\.\.)\]",
     re.IGNORECASE,
 )
+# The markers above match prose too ("read more about", "copyright law", an "emoji" in a
+# sentence), and parsing a body costs far more than everything else the normalize stage
+# does. So each repair also has its own check, run on the lowercased source, that is true
+# whenever the repair could change anything (and may be true when it would not): a body
+# none of them flags is returned as it is instead of parsed and re-serialised unchanged.
+# bench/debris_equivalence.py checks on the corpora that nothing a reader sees differs.
+_IMAGE_MARKERS = ("data-src", "data-lazy-src", "data-srcset", "data-original", "wp-smiley", "emoji")
+_FOOTER_CLASS_MARKERS = ("sharedaddy", "sd-sharing", "jp-relatedposts", "jp-post-flair", "sd-like")
+# Between two words of a footer's text there can be spaces, entities and inline tags.
+_GAP = r"(?:\s|&[#\w]+;|<[^<>]*>)+"
+# Each footer text has a word a body must contain (a cheap `in` test) before the pattern
+# that allows for spaces, entities and inline tags between its words is worth running.
+_FOOTER_TEXTS = (
+    ("appeared", re.compile(rf"appeared{_GAP}first")),
+    ("posted", re.compile(rf"posted{_GAP}in")),
+    ("share", re.compile(rf"share{_GAP}this")),
+    ("like", re.compile(rf"like{_GAP}(?:this|loading)")),
+    ("related", re.compile(r"(?:^|[>\"'])(?:\s|&[#\w]+;)*related(?:\s|&[#\w]+;)*(?:[<\"']|$)")),
+    ("&#", re.compile(r"&#0*169|&#x0*a9")),
+)
+_FOOTER_SYMBOLS = ("copyright", "©", "&copy", "(c)")
+# The words of _FOOTER_TEXT: a block whose text matches has a string with one of them
+# (get_text puts a space between strings, so a word cannot span two).
+_FOOTER_WORDS = re.compile(r"appeared|posted|share|like|related|©|\(c\)|copyright", re.I)
+_TEASER_WORDS = (
+    "continue reading", "read more", "read the rest", "keep reading", "leer más",
+    "seguir leyendo", "lire la suite",
+)
+_BRACKETED_DOTS = re.compile(r"\[\s*(?:…|\.\.\.)\s*\]")
+_LINK_START = re.compile(r"<a[\s>/]")
+_LINK_END = re.compile(r"</a\s*>")
+_IMAGE_START = re.compile(r"<img[\s/>]")
+# A teaser tail sits in the last few words of the body's last text.
+_TAIL_WINDOW = 400
+# The same, run on the lowercased body: several times faster than the case-insensitive
+# search. Only these letters match an ASCII letter of a marker case-insensitively without
+# lowercasing to it; a body with one of them takes the old, slow, exact path.
+_DOM_MARKERS_LOWERCASE = re.compile(_DOM_MARKERS.pattern)
+_FOLDING_APART = ("ı", "ſ", "İ")
 _PHRASE = (
     r"(?:continue reading|read more|read the rest|keep reading|leer más|seguir leyendo|"
     r"lire la suite)"
@@ -236,20 +279,105 @@ def clean_body(raw: str, *, as_html: bool = True) -> CleanedBody:
     summaries read as text: a caption leaves its text, not a figure.
     """
     text = strip_shortcodes(raw, as_html=as_html)
-    if len(text) > MAX_REPAIR_LENGTH or not _DOM_MARKERS.search(text):
+    if len(text) > MAX_REPAIR_LENGTH:
         return CleanedBody(text)
+    if any(letter in text for letter in _FOLDING_APART):
+        if not _DOM_MARKERS.search(text):
+            return CleanedBody(text)
+        return _repaired(text, EVERY_REPAIR)
+    lowered = text.lower()
+    repairs = _Repairs(
+        images=any(marker in lowered for marker in _IMAGE_MARKERS),
+        noscript="<noscript" in lowered,
+        elementor="elementor" in lowered,
+        footer_classes=any(marker in lowered for marker in _FOOTER_CLASS_MARKERS),
+        footer_text=any(symbol in lowered for symbol in _FOOTER_SYMBOLS)
+        or any(word in lowered and pattern.search(lowered) for word, pattern in _FOOTER_TEXTS),
+    )
+    if not (repairs.needed() or _tail_flagged(lowered)):
+        return CleanedBody(text)  # parsing and writing it back would change nothing
+    if not _DOM_MARKERS_LOWERCASE.search(lowered):
+        return CleanedBody(text)
+    return _repaired(text, repairs)
+
+
+@dataclass(frozen=True)
+class _Repairs:
+    """Which of the optional repairs a body may need (the tail repairs always run)."""
+
+    images: bool
+    noscript: bool
+    elementor: bool
+    footer_classes: bool
+    footer_text: bool
+
+    def needed(self) -> bool:
+        return self.images or self.noscript or self.elementor or self.footer_classes or (
+            self.footer_text
+        )
+
+
+EVERY_REPAIR = _Repairs(True, True, True, True, True)
+
+
+def _repaired(text: str, repairs: _Repairs) -> CleanedBody:
     soup = BeautifulSoup(text, "html.parser")
-    for image in soup.find_all("img"):
-        _repair_image(image)
-    for noscript in soup.find_all("noscript"):
-        _unwrap_noscript(noscript)
-    for element in soup.find_all(class_=re.compile("^elementor")):
-        # Elementor wraps every paragraph in sections, columns and widget containers.
-        if element.name in ("div", "section"):
-            element.unwrap()
-    _remove_footers(soup)
+    if repairs.images:
+        for image in soup.find_all("img"):
+            _repair_image(image)
+    if repairs.noscript:
+        for element in soup.find_all("noscript"):
+            _unwrap_noscript(element)
+    if repairs.elementor:
+        for element in soup.find_all(class_=re.compile("^elementor")):
+            # Elementor wraps every paragraph in sections, columns and widget containers.
+            if element.name in ("div", "section"):
+                element.unwrap()
+    _remove_footers(soup, by_class=repairs.footer_classes, by_text=repairs.footer_text)
     more_link = _remove_teaser_tail(soup)
     return CleanedBody(soup.decode(formatter=_FORMATTER).strip(), more_link)
+
+
+def _tail_flagged(lowered: str) -> bool:
+    """Whether the end of a body could hold a teaser tail, a "Read more" link or an empty
+    block, <br> or <hr> that the soup repairs would drop (lowercased source; may say yes
+    when they would not, never no when they would)."""
+    end = len(lowered)
+    # Skip the closing tags and whitespace that end the body: the last leaf comes before.
+    closing = False
+    while True:
+        while end and lowered[end - 1].isspace():
+            end -= 1
+        if not lowered.endswith(">", 0, end):
+            break
+        start = lowered.rfind("<", 0, end)
+        if start >= 0 and _IMAGE_START.match(lowered, start):
+            # An image is a leaf the repairs keep (a tracking pixel, a last photo), unless
+            # it is a "Read more" link's.
+            return closing or _open_link(lowered[:start])
+        if start < 0 or not lowered.startswith("</", start):
+            return True  # an element, comment or void tag ends the body: look closer
+        closing = closing or lowered.startswith("</a", start)
+        end = start
+    if closing:
+        return True  # the last text is a link's: a "Read more" link?
+    before = lowered[:end]
+    text = html.unescape(before[before.rfind(">") + 1 :])
+    if not text.strip():
+        return True  # an empty block ("<p>&nbsp;</p>") ends the body
+    window = html.unescape(before[-_TAIL_WINDOW:])
+    if _BRACKETED_DOTS.search(window) or any(word in window for word in _TEASER_WORDS):
+        return True
+    return _open_link(before)
+
+
+def _open_link(before: str) -> bool:
+    """Whether a link opened in `before` (lowercased source) is still open at its end."""
+    start = len(before)
+    while (start := before.rfind("<a", 0, start)) >= 0:
+        if _LINK_START.match(before, start):
+            return _LINK_END.search(before, start) is None
+    return False
 
 
 def clean_entry(entry: ParsedEntry) -> ParsedEntry:
@@ -323,11 +451,13 @@ def _unwrap_noscript(noscript: Tag) -> None:
     noscript.unwrap()
 
 
-def _remove_footers(soup: BeautifulSoup) -> None:
-    for element in soup.find_all(class_=lambda value: bool(value) and _is_footer_class(value)):
-        if not element.decomposed:
-            element.decompose()
-    for element in soup.find_all(sorted(_BLOCKS)):
+def _remove_footers(soup: BeautifulSoup, *, by_class: bool, by_text: bool) -> None:
+    if by_class:
+        classes = soup.find_all(class_=lambda value: bool(value) and _is_footer_class(value))
+        for element in classes:
+            if not element.decomposed:
+                element.decompose()
+    for element in _footer_candidates(soup) if by_text else ():
         if element.decomposed:
             continue
         text = " ".join(element.get_text(" ").split())
@@ -335,6 +465,22 @@ def _remove_footers(soup: BeautifulSoup) -> None:
         if text and len(text) <= 300 and _FOOTER_TEXT.match(text):
             element.decompose()
     _drop_trailing_rules(soup)
+
+
+def _footer_candidates(soup: BeautifulSoup) -> list[Tag]:
+    """The blocks _FOOTER_TEXT could match, in document order: those holding a string
+    with one of its words (the text of every other block cannot match)."""
+    found: dict[int, Tag] = {}
+    for node in soup.descendants:
+        if isinstance(node, NavigableString) and _FOOTER_WORDS.search(node):
+            for parent in node.parents:
+                if parent.name in _BLOCKS:
+                    found.setdefault(id(parent), parent)
+    blocks = list(found.values())
+    if any(block.sourceline is None or block.sourcepos is None for block in blocks):
+        return [block for block in soup.find_all(sorted(_BLOCKS)) if id(block) in found]
+    # Where the parser met their start tags: the order find_all would give.
+    return sorted(blocks, key=lambda block: (block.sourceline or 0, block.sourcepos or 0))
 
 
 def _is_footer_class(value: str) -> bool:
@@ -360,7 +506,9 @@ def _last_leaf(parent: Tag) -> Tag | NavigableString | None:
             continue
         if not isinstance(child, Tag) or child.name in ("img", "hr", "br"):
             return child if isinstance(child, Tag) else None
-        if not child.get_text().strip() and child.find("img") is None:
+        # Whether any string has a visible character: get_text().strip() without joining
+        # the text of a whole article to find out.
+        if not any(string.strip() for string in child.strings) and child.find("img") is None:
             child.decompose()
             continue
         return _last_leaf(child) or child

@@ -10,11 +10,17 @@ import string
 from datetime import UTC
 from datetime import datetime
 
+from bs4 import BeautifulSoup
 from hypothesis import given
+from hypothesis import settings
 from hypothesis import strategies as st
 
 from aggregator.ingest.images import is_decorative_image
 from aggregator.ingest.normalize import normalize_feed
+from aggregator.ingest.site_debris import _DOM_MARKERS
+from aggregator.ingest.site_debris import _FORMATTER
+from aggregator.ingest.site_debris import EVERY_REPAIR
+from aggregator.ingest.site_debris import _repaired
 from aggregator.ingest.site_debris import clean_body
 from aggregator.ingest.site_debris import clean_entry
 from aggregator.ingest.site_debris import clean_title
@@ -245,3 +251,55 @@ def test_prose_with_square_brackets_is_unchanged(text: str) -> None:
 def test_prose_around_a_shortcode_is_kept_as_it_was(before: str, after: str) -> None:
     cleaned = strip_shortcodes(f'{before}[gallery ids="1,2"]{after}', as_html=True)
     assert cleaned == f"{before} {after}"
+
+
+# Pieces of bodies: debris of every kind, prose that only mentions it, and ordinary markup.
+_BODY_PIECES = (
+    "<p>The union met on Tuesday.</p>",
+    "<p>Read more about the copyright reform in our emoji guide.</p>",
+    "<p>We would like this to pass; share this with a friend who is related.</p>",
+    "<p>Continue reading &#8594;</p>",
+    "<p>It went well [&hellip;]</p>",
+    "<p>It went well […]",
+    '<p>It went well. <a href="/story/" class="more-link">Read more</a></p>',
+    '<a class="readmore" href="/s/">Full story',
+    '<p>The post <a href="/p/">Win</a> appeared first on <a href="/">Local 7</a>.</p>',
+    "<div><h3>Related</h3></div>",
+    "<p>Share <b>this</b>:</p>",
+    "<p>Like&nbsp;this:</p>",
+    "<p>&copy; 2024 Local 7</p>",
+    "<p>(c) all rights reserved</p>",
+    '<div class="sharedaddy sd-sharing-enabled"><p>Share</p></div>',
+    '<div class="elementor-section"><div class="elementor-widget"><p>Text</p></div></div>',
+    '<img src="data:image/gif;base64,R0lG" data-lazy-src="https://m.example.org/a.jpg">',
+    '<img class="emoji" alt="🙂" src="https://s.w.org/images/core/emoji/1.png">',
+    '<noscript><img src="https://m.example.org/b.jpg"></noscript>',
+    '<img src="https://pixel.wp.com/b.gif" width="1" height="1" alt="">',
+    "<p>&nbsp;</p>",
+    "<hr>",
+    "<br/>",
+    "<p></p>",
+    "<!-- more -->",
+    "<p>Rates rose > 5 % &amp; fell",
+    "</p>",
+    " ",
+)
+
+
+@settings(deadline=None)
+@given(st.lists(st.sampled_from(_BODY_PIECES), max_size=7))
+def test_a_body_left_unparsed_is_one_no_repair_would_change(pieces: list[str]) -> None:
+    # clean_body only parses a body when one of its cheap checks says a repair could apply;
+    # with every repair forced, a body it left alone must come back only re-serialised.
+    body = "".join(pieces)
+    cleaned = clean_body(body)
+    if not _DOM_MARKERS.search(body):
+        assert cleaned.html == body  # no marker at all: never parsed, as before
+        return
+    forced = _repaired(body, EVERY_REPAIR)
+    if cleaned.html == body:
+        written_back = BeautifulSoup(body, "html.parser").decode(formatter=_FORMATTER)
+        assert forced.more_link is None
+        assert forced.html == written_back.strip()
+    else:
+        assert cleaned == forced
