@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import hashlib
 import uuid
+from collections.abc import Callable
 from collections.abc import Iterator
 from collections.abc import Mapping
 from collections.abc import Sequence
@@ -17,6 +18,7 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 from typing import Self
+from typing import TypeVar
 
 from sqlalchemy import Connection
 from sqlalchemy import Engine
@@ -24,6 +26,7 @@ from sqlalchemy import create_engine
 from sqlalchemy import event
 from sqlalchemy import text
 from sqlalchemy import update
+from sqlalchemy.exc import DBAPIError
 from sqlalchemy.exc import OperationalError
 from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.pool import ConnectionPoolEntry
@@ -55,6 +58,27 @@ MAX_MATCH_LOCKS = 256
 # orders): the loser's transaction is rolled back whole, so it is simply run again.
 RETRIED_SQLSTATES = frozenset({"40P01", "40001"})
 WRITE_ATTEMPTS = 3
+_T = TypeVar("_T")
+
+
+def is_retried(exc: BaseException) -> bool:
+    """A deadlock or serialization failure: the transaction was rolled back whole, and
+    running it again is the fix."""
+    return isinstance(exc, DBAPIError) and (
+        getattr(exc.orig, "sqlstate", None) in RETRIED_SQLSTATES
+    )
+
+
+def with_write_retries(write: Callable[[], _T]) -> _T:
+    """`write` (one whole transaction) run again after a deadlock or serialization
+    failure, WRITE_ATTEMPTS times in all; any other fault, or the last one, is raised."""
+    for _ in range(WRITE_ATTEMPTS - 1):
+        try:
+            return write()
+        except OperationalError as exc:
+            if not is_retried(exc):
+                raise
+    return write()
 
 
 def _configure_sqlite(dbapi_connection: Any, _record: ConnectionPoolEntry) -> None:
@@ -270,7 +294,7 @@ def lock_for_sources(connection: Connection, polls: Mapping[str, Sequence[Item]]
                 (MATCH_LOCKS, keys),
             )
     except OperationalError as exc:
-        if getattr(exc.orig, "sqlstate", None) in RETRIED_SQLSTATES:
+        if is_retried(exc):
             raise
         raise StorageError(f"could not lock the items of {named} for writing: {exc}") from exc
 

@@ -23,7 +23,6 @@ from sqlalchemy import select
 from sqlalchemy import update
 from sqlalchemy.dialects import postgresql
 from sqlalchemy.dialects import sqlite
-from sqlalchemy.exc import OperationalError
 
 from aggregator.dedupe import Match
 from aggregator.dedupe import StoryCandidate
@@ -41,11 +40,10 @@ from aggregator.models import Item
 from aggregator.models import PollOutcome
 from aggregator.models import StoredItems
 from aggregator.store import schema
-from aggregator.store.base import RETRIED_SQLSTATES
-from aggregator.store.base import WRITE_ATTEMPTS
 from aggregator.store.base import StoreBase
 from aggregator.store.base import bump_data_version
 from aggregator.store.base import lock_for_items
+from aggregator.store.base import with_write_retries
 from aggregator.store.corrections import corrections_for
 from aggregator.store.corrections import staff_merge_match
 from aggregator.store.corrections import stories_with
@@ -123,15 +121,9 @@ class ItemsMixin(StoreBase):
         if connection is not None:
             new, updated = self.store_items_on(connection, result, unique, warning, only_newer)
             return StoredItems(new=new, updated=updated)
-        new = updated = 0
-        for attempt in range(1, WRITE_ATTEMPTS + 1):
-            try:
-                new, updated = self._store_items(result, unique, warning, only_newer)
-                break
-            except OperationalError as exc:
-                sqlstate = getattr(exc.orig, "sqlstate", None)
-                if attempt == WRITE_ATTEMPTS or sqlstate not in RETRIED_SQLSTATES:
-                    raise
+        new, updated = with_write_retries(
+            lambda: self._store_items(result, unique, warning, only_newer)
+        )
         return StoredItems(new=new, updated=updated)
 
     def _store_items(

@@ -32,7 +32,6 @@ from sqlalchemy import Connection
 from sqlalchemy import bindparam
 from sqlalchemy import update
 from sqlalchemy.exc import DBAPIError
-from sqlalchemy.exc import OperationalError
 from sqlalchemy.exc import SQLAlchemyError
 
 from aggregator.errors import AggregatorError
@@ -42,10 +41,10 @@ from aggregator.models import IntentKind
 from aggregator.models import SourceIntent
 from aggregator.store import schema
 from aggregator.store.base import MAX_MATCH_LOCKS
-from aggregator.store.base import RETRIED_SQLSTATES
-from aggregator.store.base import WRITE_ATTEMPTS
+from aggregator.store.base import is_retried
 from aggregator.store.base import lock_for_sources
 from aggregator.store.base import match_lock_keys
+from aggregator.store.base import with_write_retries
 from aggregator.store.items import ItemsMixin
 from aggregator.store.items import record_failure_on
 from aggregator.store.items import success_values
@@ -92,22 +91,21 @@ class IntentsMixin(ItemsMixin):
         # (Two writers cannot deadlock on item writes: the advisory locks come first, in
         # one global order; a rarer deadlock on a source or story row rolls the batch back
         # whole, and it is run again source by source.)
-        ordered = list(group)
         applied: dict[int, AppliedIntent] = {}
         with self.engine.begin() as connection:
             polls = {
                 intent.source_url: intent.items
-                for _, intent in ordered
+                for _, intent in group
                 if intent.kind is IntentKind.ITEMS
             }
             # PostgreSQL: a poll without items takes no item lock (it would wait for a
             # prune for nothing); SQLite: every write takes the write lock first.
             if polls or connection.dialect.name != "postgresql":
                 lock_for_sources(connection, polls)
-            plain = [(index, intent) for index, intent in ordered if _plain_unchanged(intent)]
+            plain = [(index, intent) for index, intent in group if _plain_unchanged(intent)]
             if len(plain) > 1 and _mark_unchanged(connection, [i for _, i in plain]):
                 applied.update((index, AppliedIntent()) for index, _ in plain)
-            for index, intent in ordered:
+            for index, intent in group:
                 if index not in applied:
                     applied[index] = self._apply_in_savepoint(connection, intent)
         return [applied[index] for index, _ in group]
@@ -159,21 +157,10 @@ class IntentsMixin(ItemsMixin):
     def _apply_alone(self, intent: SourceIntent) -> AppliedIntent:
         """One intent in a transaction of its own; a deadlock is run again (as
         record_items does). What cannot be stored is recorded as the source's failure."""
-        cause = "unknown cause"
-        for attempt in range(1, WRITE_ATTEMPTS + 1):
-            try:
-                return self._apply_batch([(0, intent)])[0]
-            except OperationalError as exc:
-                cause = _describe(exc)
-                if getattr(exc.orig, "sqlstate", None) not in RETRIED_SQLSTATES:
-                    break
-                logger.info(
-                    "source %s: attempt %d rolled back: %s", intent.source_url, attempt, cause
-                )
-            except (SQLAlchemyError, AggregatorError) as exc:
-                cause = _describe(exc)
-                break
-        cause = f"could not store this poll: {cause}"
+        try:
+            return with_write_retries(lambda: self._apply_batch([(0, intent)])[0])
+        except (SQLAlchemyError, AggregatorError) as exc:
+            cause = f"could not store this poll: {_describe(exc)}"
         logger.error(
             "member %s, source %s: %s", intent.result.source.member_id, intent.source_url, cause
         )
@@ -245,11 +232,7 @@ def _mark_unchanged(connection: Connection, intents: Sequence[SourceIntent]) -> 
 def _whole_transaction_failed(exc: Exception) -> bool:
     """A fault of the transaction, not of one source: a deadlock or serialization failure
     (PostgreSQL rolls the whole transaction back) or a connection gone."""
-    if isinstance(exc, DBAPIError):
-        if exc.connection_invalidated:
-            return True
-        return getattr(exc.orig, "sqlstate", None) in RETRIED_SQLSTATES
-    return False
+    return (isinstance(exc, DBAPIError) and exc.connection_invalidated) or is_retried(exc)
 
 
 def _describe(exc: BaseException) -> str:
