@@ -640,6 +640,7 @@ def run_backend(
     repeats: int,
     words: int = VOCABULARY_SIZE,
     keep: Path | None = None,
+    rounds: int = 1,
 ) -> tuple[list[Row], str]:
     """Grow the database through `sizes` and measure at each. With `keep`, a size whose
     database is kept there (or, for PostgreSQL, as KEPT_POSTGRES) is copied in instead of
@@ -697,7 +698,9 @@ def run_backend(
     finally:
         store.close()
     if keep is not None:
-        interleaved = measure_kept(keep, backend, url, [row.items for row in rows], seed, words)
+        interleaved = measure_kept(
+            keep, backend, url, [row.items for row in rows], seed, words, rounds
+        )
         rows = [
             dataclasses.replace(row, latest_ms=latest, key_lookup_ms=key, story_match_ms=match)
             for row in rows
@@ -712,10 +715,18 @@ def run_backend(
 
 
 def measure_kept(
-    keep: Path, backend: str, url: str, sizes: Sequence[int], seed: int, words: int
+    keep: Path,
+    backend: str,
+    url: str,
+    sizes: Sequence[int],
+    seed: int,
+    words: int,
+    rounds: int = 1,
 ) -> dict[int, tuple[float, float, float]]:
     """measure_interleaved over the kept databases of `sizes` (read only: the lookups write
-    nothing), each opened where it is kept."""
+    nothing), each opened where it is kept, `rounds` times: each round's medians are printed
+    with its own smallest -> largest ratios, and the median over the rounds is returned, so
+    that one round disturbed by other work on the machine shows as the outlier it is."""
     opened: dict[int, tuple[Store, Grower]] = {}
     try:
         for size in sizes:
@@ -734,10 +745,36 @@ def measure_kept(
             grower = Grower(store.engine, seed, words)
             grower.restore(pickle.loads(kept_state(keep, backend, size).read_bytes()))
             opened[size] = (store, grower)
-        return measure_interleaved(opened, seed)
+        measured = []
+        for number in range(1, rounds + 1):
+            figures = measure_interleaved(opened, seed)
+            measured.append(figures)
+            if rounds > 1:
+                say(f"  {backend} round {number}/{rounds}: {round_line(figures)}")
+        return {
+            size: (
+                statistics.median(figures[size][0] for figures in measured),
+                statistics.median(figures[size][1] for figures in measured),
+                statistics.median(figures[size][2] for figures in measured),
+            )
+            for size in opened
+        }
     finally:
         for store, _ in opened.values():
             store.close()
+
+
+def round_line(figures: dict[int, tuple[float, float, float]]) -> str:
+    """One round's story match and key lookup per size (ms) and smallest -> largest ratios."""
+    sizes = sorted(figures)
+    smallest, largest = figures[sizes[0]], figures[sizes[-1]]
+    matches = " / ".join(f"{figures[size][2]:.3f}" for size in sizes)
+    lookups = " / ".join(f"{figures[size][1]:.3f}" for size in sizes)
+    return (
+        f"story match {matches} ms (×{largest[2] / smallest[2]:.2f}), "
+        f"key lookup {lookups} ms (×{largest[1] / smallest[1]:.2f}), "
+        f"latest-50 ×{largest[0] / smallest[0]:.2f}"
+    )
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -757,6 +794,13 @@ def main(argv: Sequence[str] | None = None) -> int:
     )
     parser.add_argument(
         "--no-cycle", action="store_true", help="skip the poll cycles (lookups only)"
+    )
+    parser.add_argument(
+        "--rounds",
+        type=int,
+        default=1,
+        help="with --keep: measure the kept sizes in turn this many times; each round is "
+        "printed and the table gives the median over the rounds",
     )
     parser.add_argument(
         "--vocabulary",
@@ -807,6 +851,7 @@ def main(argv: Sequence[str] | None = None) -> int:
                         1 if args.smoke else CYCLES,
                         args.vocabulary,
                         args.keep,
+                        max(1, args.rounds),
                     )
                 results.extend(rows)
                 plans[backend] = plan
