@@ -230,3 +230,26 @@ def test_keep_apart_between_two_items_of_one_poll_holds(store: Store) -> None:
     stored = stored_by_key(store)
     assert stored[first.key].story_id == stored[garment.key].story_id
     assert stored[second.key].story_id != stored[garment.key].story_id
+
+
+def test_an_edit_after_a_new_item_that_joined_its_story_sees_that_item(store: Store) -> None:
+    """The new item (staff merged with the stored one, and dated earlier, in the same round)
+    speaks for the story; the edit later in the same poll recomputes the story's dates, and
+    must see it: the pending item is written before the edit."""
+    stored, joining = numbered(1), numbered(2)
+    merge = StoryCorrection("merge", (stored.url or "", joining.url or ""), None)
+    store.sync_config(replace(CONFIG, corrections=(merge,)))
+    store.record_items(fetched(), [stored])
+    edited = replace(stored, summary="Edited.", content_hash="edited")
+    later = NOW + timedelta(minutes=5)
+    report = store.record_items(fetched(body=b"<rss>2</rss>", at=later), [joining, edited])
+    assert (report.new, report.updated) == (1, 1)
+    rows = stored_by_key(store)
+    assert rows[joining.key].story_id == rows[stored.key].story_id
+    with store.engine.connect() as connection:
+        published = connection.scalar(
+            select(schema.stories.c.published).where(
+                schema.stories.c.id == rows[stored.key].story_id
+            )
+        )
+    assert published == joining.published
