@@ -7,6 +7,7 @@
   sources.py     feeds.yaml sync, what a source remembers between polls, discovered feeds
   moderation.py  hiding and unhiding stories, the feeds.yaml `hidden:` list
   items.py       a poll's writes: items, cross-post matching, stories, source health
+  new_items.py   a poll's decided new items written in a few multi-row statements
   scheduling.py  next polls, leases for workers, host pauses
   retention.py   pruning old items
   health.py      source health and alert records for /status and alerts, data_version

@@ -75,6 +75,36 @@ def corrections_for(connection: Connection, url: str | None) -> ItemCorrections:
     )
 
 
+# Addresses per read of correction_partners (bound on one IN (...) list).
+_PARTNERS_CHUNK = 500
+
+
+def correction_partners(
+    connection: Connection, urls: Iterable[str | None]
+) -> dict[str, frozenset[str]]:
+    """For each of these item addresses that a correction names, every address (with its
+    slash variant) at which corrections_for's readers (staff_merge_match, stories_with)
+    could look up a stored item for it; addresses no correction names are left out. One
+    read of story_corrections for the lot (a poll's new items, items.py)."""
+    own = {url: set(_variants([url])) for url in urls if url is not None}
+    wanted = sorted(set().union(*own.values()))
+    table = schema.story_corrections
+    mine = aliased(table)
+    pairs: list[Any] = []
+    for start in range(0, len(wanted), _PARTNERS_CHUNK):
+        pairs += connection.execute(
+            select(mine.c.url.label("named"), table.c.url)
+            .join(mine, and_(mine.c.kind == table.c.kind, mine.c.group_id == table.c.group_id))
+            .where(mine.c.url.in_(wanted[start : start + _PARTNERS_CHUNK]))
+        ).all()
+    found: dict[str, frozenset[str]] = {}
+    for url, variants in own.items():
+        others = [row.url for row in pairs if row.named in variants and row.url not in variants]
+        if others:
+            found[url] = frozenset(_variants(others))
+    return found
+
+
 def stories_with(connection: Connection, urls: Iterable[str]) -> set[int]:
     """The stories holding an item at any of these addresses."""
     wanted = _variants(urls)

@@ -3,8 +3,9 @@
 Each poll of a source is recorded in one transaction, so a crash or a failed poll never
 leaves half an update behind and never removes what was stored before: a failure only
 updates the source's health columns. Items are upserted by (source, identity key); new
-items are matched to existing stories through the pure rules in aggregator.dedupe. This
-module must never decide what matches (dedupe.py does) nor read for publishing.
+items are matched to existing stories through the pure rules in aggregator.dedupe, one by
+one in the feed's order, then written together (new_items.py). This module must never
+decide what matches (dedupe.py does) nor read for publishing.
 """
 
 from __future__ import annotations
@@ -16,13 +17,10 @@ from datetime import datetime
 from typing import Any
 
 from sqlalchemy import Connection
-from sqlalchemy import delete
 from sqlalchemy import func
 from sqlalchemy import literal
 from sqlalchemy import select
 from sqlalchemy import update
-from sqlalchemy.dialects import postgresql
-from sqlalchemy.dialects import sqlite
 
 from aggregator.dedupe import Match
 from aggregator.dedupe import StoryCandidate
@@ -30,10 +28,8 @@ from aggregator.dedupe import TextFeatures
 from aggregator.dedupe import find_match
 from aggregator.dedupe import text_features
 from aggregator.dedupe import title_key
-from aggregator.dedupe import with_heading
 from aggregator.errors import StorageError
 from aggregator.identity import body_digest
-from aggregator.identity import story_uid
 from aggregator.models import GONE_STATUS
 from aggregator.models import FetchResult
 from aggregator.models import Item
@@ -44,9 +40,15 @@ from aggregator.store.base import StoreBase
 from aggregator.store.base import bump_data_version
 from aggregator.store.base import lock_for_items
 from aggregator.store.base import with_write_retries
+from aggregator.store.corrections import correction_partners
 from aggregator.store.corrections import corrections_for
 from aggregator.store.corrections import staff_merge_match
 from aggregator.store.corrections import stories_with
+from aggregator.store.new_items import NewItem
+from aggregator.store.new_items import insert_item_tags
+from aggregator.store.new_items import insert_stories
+from aggregator.store.new_items import item_values
+from aggregator.store.new_items import write_new_items
 from aggregator.store.stories import CANDIDATE_ROWS
 from aggregator.store.stories import CANDIDATE_TEXTS
 from aggregator.store.stories import bounded_date
@@ -54,7 +56,6 @@ from aggregator.store.stories import candidate_ids
 from aggregator.store.stories import refresh_story_dates
 from aggregator.store.stories import save_story_keys
 from aggregator.text import html_to_text
-from aggregator.text import tag_slug
 
 # Bound on the values of one IN (...) list (SQLite allows 32,766 parameters, but a batch
 # this size is already far beyond one feed).
@@ -160,19 +161,15 @@ class ItemsMixin(StoreBase):
             {item.content_hash for item in unique if item.key not in known},
             batch_keys,
         )
-        for item in unique:
-            outcome = self._upsert_item(
-                connection,
-                source_id,
-                item,
-                result.fetched_at,
-                batch_keys,
-                known=known,
-                stale=stale,
-                only_newer=only_newer,
-            )
-            new += outcome is PollOutcome.NEW
-            updated += outcome is PollOutcome.UPDATED
+        new, updated = self._apply_items(
+            connection,
+            source_id,
+            unique,
+            result.fetched_at,
+            known=known,
+            stale=stale,
+            only_newer=only_newer,
+        )
         # A pushed body is not what the next poll compares its download with: had a
         # version of it been refused here (_is_newer), the poll of those very bytes
         # would be skipped as unchanged and the member's correction never applied.
@@ -188,6 +185,56 @@ class ItemsMixin(StoreBase):
             bump_data_version(connection)
         return new, updated
 
+    def _apply_items(
+        self,
+        connection: Connection,
+        source_id: int,
+        unique: Sequence[Item],
+        seen_at: datetime,
+        *,
+        known: Mapping[str, Any],
+        stale: dict[str, list[int]],
+        only_newer: bool,
+    ) -> tuple[int, int]:
+        """A poll's items on `connection`, `known` and `stale` read for them beforehand
+        (_stored_by_key, _rekey_candidates): (new, updated) items.
+
+        Edits and re-keys are written as they come. New items are decided one by one, in
+        the feed's order (_find_story), and written together at the end (write_new_items:
+        a few statements for the lot): the decisions of one source's items do not read
+        each other's rows. Items of one member are never each other's candidates
+        (stories.candidate_ids skips the item's own member), so only two reads could see
+        an earlier new item of the same poll: staff's `merge:`/`keep_apart:` partners
+        (corrections.py, by address, of any member) and an edit's refresh_story_dates of
+        a story one of them joined. Before either, what is pending is written first, so
+        every decision sees what it saw when each item was written as soon as decided.
+        """
+        new = updated = 0
+        pending: list[NewItem] = []
+        partners = correction_partners(
+            connection, [item.url for item in unique if item.key not in known]
+        )
+        for item in unique:
+            existing = known.get(item.key)
+            if existing is not None:
+                if any(
+                    entry.found is not None and entry.found.story_id == existing.story_id
+                    for entry in pending
+                ):
+                    new += write_new_items(connection, source_id, pending, seen_at)
+                    pending = []
+                outcome = _update_item(connection, item, existing, seen_at, only_newer)
+                updated += outcome is PollOutcome.UPDATED
+                continue
+            if _rekey_from_candidates(connection, stale, item):
+                continue
+            if pending and _sees_pending(item, pending, partners):
+                new += write_new_items(connection, source_id, pending, seen_at)
+                pending = []
+            pending.append(self._decide_new_item(connection, item))
+        new += write_new_items(connection, source_id, pending, seen_at)
+        return new, updated
+
     def _upsert_item(
         self,
         connection: Connection,
@@ -200,8 +247,8 @@ class ItemsMixin(StoreBase):
         stale: dict[str, list[int]] | None = None,
         only_newer: bool = False,
     ) -> PollOutcome:
-        """`known` and `stale` are what record_items read for the whole batch in two queries
-        (_stored_by_key, _rekey_candidates); without them each item is looked up alone."""
+        """One item alone (as _apply_items writes a poll's): `known` and `stale` as
+        _stored_by_key and _rekey_candidates read them; without them it is looked up alone."""
         if known is not None:
             existing = known.get(item.key)
         else:
@@ -211,79 +258,25 @@ class ItemsMixin(StoreBase):
                 )
             ).one_or_none()
         if existing is not None:
-            if existing.content_hash == item.content_hash:
-                return PollOutcome.UNCHANGED
-            if only_newer and not _is_newer(item, existing):
-                return PollOutcome.UNCHANGED
-            text = item_text(item)
-            values = _item_values(item, text_features(text, title_key(item.title)))
-            if not item.date_from_source:
-                # A source without dates: keep the first-seen time, or every edit would
-                # jump the item back to the top of the combined feed.
-                values["published"] = existing.published
-                values["updated"] = seen_at
-            else:
-                values["published"] = bounded_date(
-                    item.published, existing.published, existing.first_seen_at
-                )
-            connection.execute(
-                update(schema.items).where(schema.items.c.id == existing.id).values(values)
-            )
-            _save_item_tags(connection, existing.id, item.tags, replace=True)
-            save_story_keys(
-                connection, existing.id, item.title, item.url, values["published"], replace=True
-            )
-            refresh_story_dates(connection, existing.story_id)
-            return PollOutcome.UPDATED
+            return _update_item(connection, item, existing, seen_at, only_newer)
         if stale is not None:
             if _rekey_from_candidates(connection, stale, item):
                 return PollOutcome.UNCHANGED
         elif _rekey_identical_item(connection, source_id, item, batch_keys):
             return PollOutcome.UNCHANGED
+        decided = self._decide_new_item(connection, item)
+        if write_new_items(connection, source_id, [decided], seen_at):
+            return PollOutcome.NEW
+        return PollOutcome.UNCHANGED
+
+    def _decide_new_item(self, connection: Connection, item: Item) -> NewItem:
+        """The story a new item joins (or None: it starts one), with its text's features."""
         # The item's text is read once: matched under its title, stored under its title key
         # (how a later item compares it as a candidate).
         text = item_text(item)
         features = text_features(text, item.title)
         found = self._find_story(connection, item, features)
-        new_story = False
-        if found is None:
-            story_id, new_story = _insert_story(connection, item)
-        else:
-            story_id = found.story_id
-        # Values as parameters, not .values(): the statement is then compiled once and
-        # cached, where building it per item was most of a first poll's time.
-        item_id = connection.scalar(
-            _upsert_statement(connection, _INSERT_ITEM),
-            {
-                "source_id": source_id,
-                "member_id": item.member_id,
-                "story_id": story_id,
-                "key": item.key,
-                "first_seen_at": seen_at,
-                "merge_reason": None if found is None else found.evidence,
-                **_item_values(item, with_heading(features, text, title_key(item.title))),
-            },
-        )
-        if item_id is None:
-            # Another transaction stored this very item since `known` was read. The source
-            # lock (lock_for_items) makes that unreachable today; the unique constraint,
-            # not the read before it, is what guarantees one row. Theirs stands.
-            if new_story:
-                connection.execute(delete(schema.stories).where(schema.stories.c.id == story_id))
-            return PollOutcome.UNCHANGED
-        _save_item_tags(connection, int(item_id), item.tags, replace=False)
-        # Just inserted with item.member_id: no need to read it back.
-        save_story_keys(
-            connection,
-            int(item_id),
-            item.title,
-            item.url,
-            item.published,
-            member_id=item.member_id,
-        )
-        # A joining item adds a credit and nothing else: the story's dates stay its first
-        # item's (refresh_story_dates), so they are not refreshed here.
-        return PollOutcome.NEW
+        return NewItem(item=item, text=text, features=features, found=found)
 
     def _find_story(
         self, connection: Connection, item: Item, features: TextFeatures | None = None
@@ -395,6 +388,49 @@ def mark_success(
     )
 
 
+def _update_item(
+    connection: Connection, item: Item, existing: Any, seen_at: datetime, only_newer: bool
+) -> PollOutcome:
+    """A stored item (`existing`, as _STORED_ITEM reads it) polled again: UNCHANGED, or
+    UPDATED with its edit written."""
+    if existing.content_hash == item.content_hash:
+        return PollOutcome.UNCHANGED
+    if only_newer and not _is_newer(item, existing):
+        return PollOutcome.UNCHANGED
+    text = item_text(item)
+    values = item_values(item, text_features(text, title_key(item.title)))
+    if not item.date_from_source:
+        # A source without dates: keep the first-seen time, or every edit would
+        # jump the item back to the top of the combined feed.
+        values["published"] = existing.published
+        values["updated"] = seen_at
+    else:
+        values["published"] = bounded_date(
+            item.published, existing.published, existing.first_seen_at
+        )
+    connection.execute(update(schema.items).where(schema.items.c.id == existing.id).values(values))
+    _save_item_tags(connection, existing.id, item.tags, replace=True)
+    save_story_keys(
+        connection, existing.id, item.title, item.url, values["published"], replace=True
+    )
+    refresh_story_dates(connection, existing.story_id)
+    return PollOutcome.UPDATED
+
+
+def _sees_pending(
+    item: Item, pending: Sequence[NewItem], partners: Mapping[str, frozenset[str]]
+) -> bool:
+    """Whether deciding `item` could read the rows of a pending (decided, unwritten) item:
+    a pending item at an address staff's corrections pair it with (correction_partners),
+    or of another member (never the case within one source's poll: a guard, not a path)."""
+    addresses = partners.get(item.url) if item.url is not None else None
+    return any(
+        entry.item.member_id != item.member_id
+        or (addresses is not None and entry.item.url in addresses)
+        for entry in pending
+    )
+
+
 def _is_newer(item: Item, existing: Any) -> bool:
     """Whether a pushed version of a stored item may replace it: only when the feed dates
     it (date_from_source) and its `updated` is strictly later than the stored `updated`.
@@ -416,9 +452,7 @@ def _save_item_tags(
     table = schema.item_tags
     if replace:
         connection.execute(table.delete().where(table.c.item_id == item_id))
-    slugs = dict.fromkeys(slug for slug in (tag_slug(tag) for tag in tags) if slug)
-    if slugs:
-        connection.execute(table.insert(), [{"item_id": item_id, "tag": slug} for slug in slugs])
+    insert_item_tags(connection, {item_id: tags})
 
 
 def _stored_by_key(connection: Connection, source_id: int, keys: Iterable[str]) -> dict[str, Any]:
@@ -466,51 +500,9 @@ def _rekey_from_candidates(connection: Connection, stale: dict[str, list[int]], 
     return True
 
 
-def _upserts(table: Any, conflict: list[str]) -> dict[str, Any]:
-    """INSERT … ON CONFLICT DO NOTHING RETURNING id, per dialect: an insert that lost a race
-    returns no row instead of failing its whole transaction."""
-    return {
-        "postgresql": postgresql.insert(table)
-        .on_conflict_do_nothing(index_elements=conflict)
-        .returning(table.c.id),
-        "sqlite": sqlite.insert(table)
-        .on_conflict_do_nothing(index_elements=conflict)
-        .returning(table.c.id),
-    }
-
-
-_INSERT_ITEM = _upserts(schema.items, ["source_id", "key"])
-
-
-_INSERT_STORY = _upserts(schema.stories, ["uid"])
-
-
-def _upsert_statement(connection: Connection, statements: dict[str, Any]) -> Any:
-    return statements[connection.dialect.name]
-
-
 def _insert_story(connection: Connection, item: Item) -> tuple[int, bool]:
-    """The story whose first item is `item`: (its id, whether this call created it).
-
-    Its uid is derived from the item, so a story with that uid already stored (another
-    process's, or one a re-keyed item left behind) is the same story and is used.
-    """
-    uid = story_uid(item.source_url, item.key)
-    story_id = connection.scalar(
-        _upsert_statement(connection, _INSERT_STORY),
-        {
-            "uid": uid,
-            "published": item.published,
-            # What refresh_story_dates would set for a story of this one item.
-            "updated": max(item.published, item.updated),
-        },
-    )
-    if story_id is not None:
-        return int(story_id), True
-    existing = connection.scalar(select(schema.stories.c.id).where(schema.stories.c.uid == uid))
-    if existing is None:
-        raise StorageError(f"story {uid} was neither stored nor found; try the poll again")
-    return int(existing), False
+    """The story whose first item is `item`: (its id, whether this call created it)."""
+    return insert_stories(connection, [item])[item.key]
 
 
 def _rekey_identical_item(
@@ -562,23 +554,3 @@ def item_text(item: Item | Any) -> str:
     """The plain text the cross-post rule compares: the item's content, else its summary
     (an Item, or a stored row with the same two columns)."""
     return html_to_text(item.content_html or item.summary)
-
-
-def _item_values(item: Item, features: TextFeatures) -> dict[str, Any]:
-    """The item's columns; `features` are its text's under its title key (as a candidate)."""
-    return {
-        "match_features": features.to_json(),
-        "url": item.url,
-        "title": item.title,
-        "title_key": title_key(item.title),
-        "content_html": item.content_html,
-        "summary": item.summary,
-        "published": item.published,
-        "updated": item.updated,
-        "date_from_source": item.date_from_source,
-        "authors": list(item.authors),
-        "tags": list(item.tags),
-        "image": item.image,
-        "language": item.language,
-        "content_hash": item.content_hash,
-    }

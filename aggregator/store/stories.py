@@ -11,6 +11,7 @@ change what the story shows or its date.
 from __future__ import annotations
 
 from collections.abc import Sequence
+from dataclasses import dataclass
 from datetime import datetime
 from datetime import timedelta
 from functools import lru_cache
@@ -28,6 +29,7 @@ from sqlalchemy import update
 from aggregator.dedupe import CROSS_POST_WINDOW
 from aggregator.dedupe import LINK_WINDOW
 from aggregator.dedupe import candidate_keys
+from aggregator.errors import StorageError
 from aggregator.models import Item
 from aggregator.models import MergeRecord
 from aggregator.models import StoryItemRecord
@@ -64,6 +66,18 @@ def speaking_item(rows: Sequence[Any]) -> Any:
 _ITEM_MEMBER = select(schema.items.c.member_id).where(schema.items.c.id == bindparam("item_id"))
 
 
+@dataclass(frozen=True)
+class IndexedItem:
+    """A stored item as the candidate index holds it: its id, what its keys are made of
+    (title and link), its date and its member (items.member_id)."""
+
+    item_id: int
+    title: str
+    url: str | None
+    published: datetime
+    member_id: str
+
+
 def save_story_keys(
     connection: Connection,
     item_id: int,
@@ -83,14 +97,29 @@ def save_story_keys(
         # The stored row's, not the Item's: a source moved to another member keeps its
         # items' member, and the candidate read must skip exactly what items says.
         member_id = connection.scalar(_ITEM_MEMBER, {"item_id": item_id})
-    connection.execute(
-        table.insert(),
-        [
-            {"key": key, "item_id": item_id, "published": published, "member_id": member_id}
-            for key in dict.fromkeys(candidate_keys(title, url))
-        ],
-    )
+        if member_id is None:
+            raise StorageError(f"item {item_id} is not stored; its story keys cannot be")
+    save_story_keys_many(connection, [IndexedItem(item_id, title, url, published, member_id)])
 
+
+def save_story_keys_many(connection: Connection, items: Sequence[IndexedItem]) -> None:
+    """Index these items (none indexed yet) under dedupe.candidate_keys in one executemany.
+
+    Every write of the candidate index goes through here (save_story_keys too), so that
+    whatever must follow the index's contents has one place to hook into.
+    """
+    rows = [
+        {
+            "key": key,
+            "item_id": item.item_id,
+            "published": item.published,
+            "member_id": item.member_id,
+        }
+        for item in items
+        for key in dict.fromkeys(candidate_keys(item.title, item.url))
+    ]
+    if rows:
+        connection.execute(schema.story_keys.insert(), rows)
 
 
 # How a shared key ranks a candidate: a shared article link first (the strongest evidence),
