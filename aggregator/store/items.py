@@ -16,6 +16,7 @@ from datetime import datetime
 from typing import Any
 
 from sqlalchemy import Connection
+from sqlalchemy import bindparam
 from sqlalchemy import delete
 from sqlalchemy import func
 from sqlalchemy import literal
@@ -38,6 +39,7 @@ from aggregator.models import GONE_STATUS
 from aggregator.models import FetchResult
 from aggregator.models import Item
 from aggregator.models import PollOutcome
+from aggregator.models import StoredEntry
 from aggregator.models import StoredItems
 from aggregator.store import schema
 from aggregator.store.base import StoreBase
@@ -77,6 +79,23 @@ class ItemsMixin(StoreBase):
 
     # Each write method takes an optional `connection`: the writer's (store/writer.py),
     # whose transaction already holds the locks; without one it opens its own transaction.
+
+    def stored_entries(self, source_url: str) -> dict[str, StoredEntry]:
+        """The source's stored items by key, with their content hashes and entry digests: a
+        poll of a changed feed does not normalize the entries with one of those digests
+        (aggregator.ingest.normalize.normalize_poll) and gives its unchanged items theirs
+        (decide.items_intent). Read for a changed source only."""
+        items = schema.items.c
+        query = (
+            select(items.key, items.content_hash, items.entry_digest)
+            .join(schema.sources, schema.sources.c.id == items.source_id)
+            .where(schema.sources.c.url == source_url)
+        )
+        with self.engine.connect() as connection:
+            return {
+                row.key: StoredEntry(row.content_hash, row.entry_digest)
+                for row in connection.execute(query)
+            }
 
     def record_failure(
         self, result: FetchResult, cause: str, *, connection: Connection | None = None
@@ -361,6 +380,39 @@ def record_failure_on(connection: Connection, result: FetchResult, cause: str) -
     )
 
 
+def remember_entry_digests_on(
+    connection: Connection, source_url: str, digests: Sequence[tuple[str, str, str]]
+) -> None:
+    """Give stored items of the source the entry digests of a poll that found them unchanged
+    (SourceIntent.entry_digests: key, content hash, digest). Only a row still holding that
+    content hash takes it: a digest always names an entry that gives the row's key and
+    content hash, which is what lets a poll skip that entry."""
+    if not digests:
+        return
+    items = schema.items.c
+    source_id = (
+        select(schema.sources.c.id)
+        .where(schema.sources.c.url == source_url)
+        .scalar_subquery()
+    )
+    statement = (
+        update(schema.items)
+        .where(
+            items.source_id == source_id,
+            items.key == bindparam("item_key"),
+            items.content_hash == bindparam("item_hash"),
+        )
+        .values(entry_digest=bindparam("item_digest"))
+    )
+    connection.execute(
+        statement,
+        [
+            {"item_key": key, "item_hash": content_hash, "item_digest": digest}
+            for key, content_hash, digest in digests
+        ],
+    )
+
+
 def success_values(
     result: FetchResult, *, body_hash: str | None, warning: str | None
 ) -> dict[str, Any]:
@@ -461,7 +513,9 @@ def _rekey_from_candidates(connection: Connection, stale: dict[str, list[int]], 
     if not ids:
         return False
     connection.execute(
-        update(schema.items).where(schema.items.c.id == ids.pop(0)).values(key=item.key)
+        update(schema.items)
+        .where(schema.items.c.id == ids.pop(0))
+        .values(key=item.key, entry_digest=item.entry_digest)
     )
     return True
 
@@ -532,7 +586,12 @@ def _rekey_identical_item(
     stale = connection.scalar(query.limit(1))
     if stale is None:
         return False
-    connection.execute(update(schema.items).where(items.id == stale).values(key=item.key))
+    # The entry digest goes with the key: a digest always names an entry of the row's key.
+    connection.execute(
+        update(schema.items)
+        .where(items.id == stale)
+        .values(key=item.key, entry_digest=item.entry_digest)
+    )
     return True
 
 
@@ -581,4 +640,5 @@ def _item_values(item: Item, features: TextFeatures) -> dict[str, Any]:
         "image": item.image,
         "language": item.language,
         "content_hash": item.content_hash,
+        "entry_digest": item.entry_digest,
     }
