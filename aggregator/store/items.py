@@ -16,7 +16,6 @@ from datetime import datetime
 from typing import Any
 
 from sqlalchemy import Connection
-from sqlalchemy import bindparam
 from sqlalchemy import delete
 from sqlalchemy import func
 from sqlalchemy import literal
@@ -39,7 +38,6 @@ from aggregator.models import GONE_STATUS
 from aggregator.models import FetchResult
 from aggregator.models import Item
 from aggregator.models import PollOutcome
-from aggregator.models import StoredEntry
 from aggregator.models import StoredItems
 from aggregator.store import schema
 from aggregator.store.base import StoreBase
@@ -79,23 +77,6 @@ class ItemsMixin(StoreBase):
 
     # Each write method takes an optional `connection`: the writer's (store/writer.py),
     # whose transaction already holds the locks; without one it opens its own transaction.
-
-    def stored_entries(self, source_url: str) -> dict[str, StoredEntry]:
-        """The source's stored items by key, with their content hashes and entry digests: a
-        poll of a changed feed does not normalize the entries with one of those digests
-        (aggregator.ingest.normalize.normalize_poll) and gives its unchanged items theirs
-        (decide.items_intent). Read for a changed source only."""
-        items = schema.items.c
-        query = (
-            select(items.key, items.content_hash, items.entry_digest)
-            .join(schema.sources, schema.sources.c.id == items.source_id)
-            .where(schema.sources.c.url == source_url)
-        )
-        with self.engine.connect() as connection:
-            return {
-                row.key: StoredEntry(row.content_hash, row.entry_digest)
-                for row in connection.execute(query)
-            }
 
     def record_failure(
         self, result: FetchResult, cause: str, *, connection: Connection | None = None
@@ -377,39 +358,6 @@ def record_failure_on(connection: Connection, result: FetchResult, cause: str) -
             moved_to=result.permanent_redirect,
             **_gone_values(result),
         )
-    )
-
-
-def remember_entry_digests_on(
-    connection: Connection, source_url: str, digests: Sequence[tuple[str, str, str]]
-) -> None:
-    """Give stored items of the source the entry digests of a poll that found them unchanged
-    (SourceIntent.entry_digests: key, content hash, digest). Only a row still holding that
-    content hash takes it: a digest always names an entry that gives the row's key and
-    content hash, which is what lets a poll skip that entry."""
-    if not digests:
-        return
-    items = schema.items.c
-    source_id = (
-        select(schema.sources.c.id)
-        .where(schema.sources.c.url == source_url)
-        .scalar_subquery()
-    )
-    statement = (
-        update(schema.items)
-        .where(
-            items.source_id == source_id,
-            items.key == bindparam("item_key"),
-            items.content_hash == bindparam("item_hash"),
-        )
-        .values(entry_digest=bindparam("item_digest"))
-    )
-    connection.execute(
-        statement,
-        [
-            {"item_key": key, "item_hash": content_hash, "item_digest": digest}
-            for key, content_hash, digest in digests
-        ],
     )
 
 

@@ -45,9 +45,9 @@ from aggregator.store.base import is_retried
 from aggregator.store.base import lock_for_sources
 from aggregator.store.base import match_lock_keys
 from aggregator.store.base import with_write_retries
+from aggregator.store.entry_digests import remember_entry_digests_on
 from aggregator.store.items import ItemsMixin
 from aggregator.store.items import record_failure_on
-from aggregator.store.items import remember_entry_digests_on
 from aggregator.store.items import success_values
 from aggregator.store.sources import remember_discovered_feed_on
 from aggregator.store.websub import remember_websub_hub_on
