@@ -301,6 +301,10 @@ class Item:
     image: str | None = None
     language: str | None = None
     content_hash: str = ""  # changes when what a reader sees changes
+    # The digest of the parsed entry this item was normalized from, with everything else
+    # normalize's output depends on (normalize.entry_digests); None when not computed, or
+    # when limit_items cut the item. Stored with the item: a later poll skips that entry.
+    entry_digest: str | None = None
 
 
 # --- storing and publishing -----------------------------------------------------------
@@ -364,6 +368,14 @@ class IntentKind(Enum):
 
 
 @dataclass(frozen=True)
+class StoredEntry:
+    """A stored item as a poll of its source's changed feed compares it (by key)."""
+
+    content_hash: str
+    entry_digest: str | None  # None: stored before digests, or cut by limit_items
+
+
+@dataclass(frozen=True)
 class SourceIntent:
     """Everything one poll of one source will write, decided before anything is written.
 
@@ -383,6 +395,10 @@ class SourceIntent:
     discovered: tuple[str | None, ...] = ()
     # The WebSub (hub, topic) the feed advertises ((None, None): none); None: not asked.
     websub_hub: tuple[str | None, str | None] | None = None
+    # ITEMS: (key, content hash, entry digest) of kept items that the store holds as they
+    # are but under another entry digest (or none): it takes this one, so that the next
+    # poll skips the entry (aggregator.ingest.normalize.normalize_poll).
+    entry_digests: tuple[tuple[str, str, str], ...] = ()
 
     @property
     def source_url(self) -> str:

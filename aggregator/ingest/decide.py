@@ -12,6 +12,7 @@ it needs (the state, the fetch result, the parsed items, the settings) is passed
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from collections.abc import Sequence
 from dataclasses import dataclass
 from dataclasses import replace
@@ -28,6 +29,7 @@ from aggregator.models import Item
 from aggregator.models import ParsedFeed
 from aggregator.models import SourceIntent
 from aggregator.models import SourceState
+from aggregator.models import StoredEntry
 
 
 @dataclass(frozen=True)
@@ -88,6 +90,7 @@ def items_intent(
     *,
     pushed: bool = False,
     discovered: Sequence[str | None] = (),
+    stored: Mapping[str, StoredEntry] | None = None,
 ) -> ItemsDecision:
     """The intent of a poll whose items were read (and, with `follow:`, enriched): what
     retention and the member's filters keep, in the items' order.
@@ -95,6 +98,8 @@ def items_intent(
     `pushed`: the body came from a WebSub hub. It is not asked about its hub (a hub that
     sends entries without the feed's links must not end its own subscription) and, as it
     may be a replay of an old signed delivery, it never makes an item older.
+    `stored`: the source's stored items by key (Store.stored_entries), when read: a kept
+    item stored as it is but under another entry digest gets this poll's (unchanged_digests).
     """
     kept = list(items)
     if settings.retention is not None:
@@ -110,8 +115,35 @@ def items_intent(
         only_newer=pushed,
         discovered=tuple(discovered),
         websub_hub=None if pushed else advertised_hub(parsed),
+        entry_digests=unchanged_digests(chosen.kept, stored or {}),
     )
     return ItemsDecision(intent=intent, filtered=len(chosen.dropped))
+
+
+def unchanged_digests(
+    kept: Sequence[Item], stored: Mapping[str, StoredEntry]
+) -> tuple[tuple[str, str, str], ...]:
+    """(key, content hash, entry digest) of the kept items the store holds with the same
+    content hash under another entry digest (an edit of what readers do not see, a new
+    configuration or NORMALIZE_VERSION, a row older than digests): the store leaves such an
+    item as it is, and recording its digest lets the next poll skip its entry. Only kept
+    items: one the filters left out must be normalized again to be counted as left out.
+    The first item of a key, as the store keeps."""
+    found = []
+    seen: set[str] = set()
+    for item in kept:
+        if item.key in seen:
+            continue
+        seen.add(item.key)
+        entry = stored.get(item.key)
+        if (
+            item.entry_digest is not None
+            and entry is not None
+            and entry.content_hash == item.content_hash
+            and entry.entry_digest != item.entry_digest
+        ):
+            found.append((item.key, item.content_hash, item.entry_digest))
+    return tuple(found)
 
 
 def advertised_hub(parsed: ParsedFeed) -> tuple[str | None, str | None]:

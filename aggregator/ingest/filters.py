@@ -54,9 +54,15 @@ def mentions(text: str, keywords: Iterable[str]) -> str | None:
     return None
 
 
+def too_old(rule: ItemFilter, published: datetime, date_from_source: bool, now: datetime) -> bool:
+    """Whether `rule`'s max_age leaves out an item of these dates (an undated item never:
+    its date is when it was first seen)."""
+    return rule.max_age is not None and date_from_source and published < now - rule.max_age
+
+
 def rejection(item: Item, rule: ItemFilter, now: datetime) -> str | None:
     """Why `rule` leaves `item` out, in words for staff, or None when it keeps it."""
-    if rule.max_age is not None and item.date_from_source and item.published < now - rule.max_age:
+    if too_old(rule, item.published, item.date_from_source, now):
         return f"older than max_age ({rule.max_age})"
     if not rule.include and not rule.exclude:
         return None

@@ -6,6 +6,26 @@ out is what members' readers will see in the combined feed, so anything a member
 (or an attacker who got into it) put there that could run, track or break a reader's page
 is removed here.
 
+A poll of a changed feed does not normalize the entries it stored unchanged
+(normalize_poll): each entry has a digest (entry_digests) of every field of the parsed
+entry, the feed's address and language, the source's member, address and filters, the
+fallback language, the poll's limits, NORMALIZE_VERSION and the versions of the libraries
+the result depends on. The store keeps, with each item, the digest of the entry it was last
+written from; an entry whose digest the source's stored items hold is "unchanged". Why
+skipping it leaves what is stored exactly as it was: normalizing is deterministic in what
+the digest covers except for the clock, which only moves dates; so the entry would give an
+item with the stored item's key and content hash, which the store leaves untouched (dates
+included). What else a present item could change is kept by not skipping: every entry
+when the feed holds more than items_per_poll (the newest are chosen among all), an entry
+the source's max_age would now leave out (counted as filtered), an entry whose identity
+cleaning could change (no link), and all of them when an entry that is normalized shares a
+key or an address with a skipped one (the store's first-of-a-key and re-keying rules look
+at the whole batch). An item limit_items cut carries no digest, so its note recurs. An
+item a poll finds unchanged under another digest (its entry's dates moved, or the settings
+changed) takes the new one (decide.unchanged_digests), so the next poll skips it.
+Bump NORMALIZE_VERSION with any change here (or in what this module calls) that changes
+what it makes of some entry: every entry is then normalized again, once.
+
 It must never do I/O: no network, no clock (`now` is passed in), no database.
 """
 
@@ -13,18 +33,29 @@ from __future__ import annotations
 
 import hashlib
 import html
+import json
 import re
+import secrets
+import sys
 from collections.abc import Iterable
 from collections.abc import Sequence
+from dataclasses import dataclass
+from dataclasses import fields
+from dataclasses import is_dataclass
 from dataclasses import replace
 from datetime import UTC
 from datetime import datetime
 from datetime import timedelta
+from functools import cache
 from functools import partial
+from importlib.metadata import PackageNotFoundError
+from importlib.metadata import version
+from typing import Any
 from typing import TypeVar
 
 import nh3
 
+from aggregator.ingest.filters import too_old
 from aggregator.ingest.images import choose_thumbnail
 from aggregator.ingest.images import content_images
 from aggregator.ingest.images import is_tracking_pixel
@@ -70,6 +101,13 @@ MAX_INPUT_LENGTH = 2_000_000
 MAX_NESTING = 256
 ELLIPSIS = "…"
 
+# Part of every entry digest: bump it when a change to this module, or to what it calls
+# (site_debris, images, aggregator.text, aggregator.urls), changes what it makes of some
+# entry, so that stored items stop matching and each changed feed is normalized again.
+NORMALIZE_VERSION = 1
+# The libraries whose versions are part of every entry digest (they shape the output).
+_DIGESTED_LIBRARIES = ("nh3", "beautifulsoup4")
+
 EARLIEST_DATE = datetime(1990, 1, 1, tzinfo=UTC)
 FUTURE_TOLERANCE = timedelta(minutes=10)
 
@@ -114,15 +152,180 @@ def normalize_entries(
     default_language: str | None = None,
 ) -> list[tuple[ParsedEntry, Item]]:
     """normalize_feed with each Item beside the entry it came from (follow enriches entries)."""
-    if now.tzinfo is None or now.utcoffset() is None:
-        raise ValueError("now must be a timezone-aware datetime")
-    now = now.astimezone(UTC)
+    now = _utc(now)
     pairs = []
     for entry in parsed.entries:
         item = _normalize_entry(entry, parsed, source, now, default_language)
         if item is not None:
             pairs.append((entry, item))
     return pairs
+
+
+@dataclass(frozen=True)
+class PollEntries:
+    """What normalize_poll made of a feed."""
+
+    pairs: list[tuple[ParsedEntry, Item]]  # in the feed's order, each Item with its digest
+    unchanged: int  # entries not normalized: their stored items are what they would give
+
+
+def normalize_poll(
+    parsed: ParsedFeed,
+    source: SourceConfig,
+    now: datetime,
+    default_language: str | None,
+    *,
+    limits: FetchLimits,
+    known: frozenset[str] = frozenset(),
+) -> PollEntries:
+    """normalize_entries for a poll that stores what it reads: each Item carries its
+    entry digest, and the entries whose digest is in `known` (the digests of the source's
+    stored items) are left out when that cannot change what is stored (module docstring).
+
+    Every usable entry is either in `pairs` or counted in `unchanged` (a stored item came
+    from it, so it had something to show).
+    """
+    now = _utc(now)
+    digests = entry_digests(parsed, source, default_language, limits)
+    skipped = _unchanged_identities(parsed, source, now, digests, known, limits)
+    made: dict[int, Item | None] = {
+        index: _normalize_entry(entry, parsed, source, now, default_language, digests[index])
+        for index, entry in enumerate(parsed.entries)
+        if index not in skipped
+    }
+    if skipped and _shares_identity(made.values(), skipped.values()):
+        # The store would see these entries beside the others: normalize them after all.
+        made.update(
+            (index, _normalize_entry(entry, parsed, source, now, default_language, digests[index]))
+            for index, entry in enumerate(parsed.entries)
+            if index in skipped
+        )
+        skipped = {}
+    pairs = [
+        (entry, item)
+        for index, entry in enumerate(parsed.entries)
+        if (item := made.get(index)) is not None
+    ]
+    return PollEntries(pairs=pairs, unchanged=len(skipped))
+
+
+def entry_digests(
+    parsed: ParsedFeed, source: SourceConfig, language: str | None, limits: FetchLimits
+) -> list[str]:
+    """One digest per entry of `parsed`: of all its fields, and of everything else what
+    normalize_poll makes of it and what the poll then does with it depend on (module
+    docstring). Canonical JSON under SHA-256, so the same on every process, run and machine
+    (Python's hash() of a str is salted per process). A value of a type it does not know
+    makes its entry look changed at every poll: a repr may not show all of a value.
+    """
+    context = hashlib.sha256(
+        _canonical(
+            [
+                NORMALIZE_VERSION,
+                _library_versions(),
+                source.member_id,
+                source.url,
+                source.follow,
+                source.filters,
+                language,
+                parsed.url,
+                parsed.language,
+                [limits.tags_per_item, limits.title_length, limits.summary_length],
+                limits.items_per_poll,
+            ]
+        )
+    )
+    digests = []
+    for entry in parsed.entries:
+        digest = context.copy()
+        digest.update(_canonical(entry))
+        digests.append(digest.hexdigest()[:32])
+    return digests
+
+
+def _unchanged_identities(
+    parsed: ParsedFeed,
+    source: SourceConfig,
+    now: datetime,
+    digests: Sequence[str],
+    known: frozenset[str],
+    limits: FetchLimits,
+) -> dict[int, tuple[str, str | None]]:
+    """The entries normalize_poll may skip, by index, each with its (key, url)."""
+    if not known or len(parsed.entries) > limits.items_per_poll:
+        return {}
+    aging = [rule for rule in source.filters if rule.max_age is not None]
+    skipped = {}
+    for index, entry in enumerate(parsed.entries):
+        if digests[index] not in known:
+            continue
+        identity = _identity(entry, parsed)
+        if identity is None:
+            continue
+        if aging:
+            published, _, from_source = _dates(entry, now)
+            if any(too_old(rule, published, from_source, now) for rule in aging):
+                continue
+        skipped[index] = identity
+    return skipped
+
+
+def _identity(entry: ParsedEntry, parsed: ParsedFeed) -> tuple[str, str | None] | None:
+    """The (key, url) _normalize_entry gives the entry, read without cleaning it; None when
+    cleaning could change them (an entry without a link takes the "read more" link of its
+    content) or when the key is a hash of the text."""
+    if not entry.link:
+        return None
+    url = _item_url(entry, _entry_base(entry, parsed))
+    key = _identity_key(entry.guid, url)
+    return None if key is None else (key, url)
+
+
+def _shares_identity(
+    made: Iterable[Item | None], skipped: Iterable[tuple[str, str | None]]
+) -> bool:
+    """Whether a normalized item has the key or the address of a skipped entry: then the
+    skipped one matters to the store (which keeps the first item of a key, and re-keys a
+    stored item to a new key only when its content hash, address included, is the same)."""
+    keys = set()
+    urls = set()
+    for key, url in skipped:
+        keys.add(key)
+        urls.add(url)
+    return any(item is not None and (item.key in keys or item.url in urls) for item in made)
+
+
+def _utc(now: datetime) -> datetime:
+    if now.tzinfo is None or now.utcoffset() is None:
+        raise ValueError("now must be a timezone-aware datetime")
+    return now.astimezone(UTC)
+
+
+@cache
+def _library_versions() -> list[str]:
+    found = [f"python {sys.version_info[0]}.{sys.version_info[1]}"]
+    for name in _DIGESTED_LIBRARIES:
+        try:
+            found.append(f"{name} {version(name)}")
+        except PackageNotFoundError:
+            found.append(f"{name} ?")
+    return found
+
+
+def _canonical(value: object) -> bytes:
+    return json.dumps(value, default=_json_value, separators=(",", ":")).encode("ascii")
+
+
+def _json_value(value: object) -> Any:
+    """What JSON cannot hold, tagged with its type, so that no two values read the same."""
+    if isinstance(value, datetime):
+        # The offset is in it; two spellings of one instant only make an entry look changed.
+        return ["datetime", value.isoformat()]
+    if isinstance(value, timedelta):
+        return ["timedelta", value.total_seconds()]
+    if is_dataclass(value) and not isinstance(value, type):
+        return [type(value).__name__, *(getattr(value, field.name) for field in fields(value))]
+    return ["never the same", secrets.token_hex(16)]
 
 
 Entry = TypeVar("Entry")
@@ -152,17 +355,21 @@ def limit_items(
     most_tags = tagged = titled = summarized = 0
     limited = []
     for entry, item in kept:
+        # A cut item keeps no entry digest: its entry is then normalized at every poll
+        # and the cut noted again, as it would be if nothing were skipped.
         if len(item.tags) > limits.tags_per_item:
             most_tags, tagged = max(most_tags, len(item.tags)), tagged + 1
-            item = replace(item, tags=item.tags[: limits.tags_per_item])
+            item = replace(item, tags=item.tags[: limits.tags_per_item], entry_digest=None)
         if len(item.title) > limits.title_length:
             titled += 1
-            item = replace(item, title=_excerpt(item.title, limits.title_length))
+            item = replace(
+                item, title=_excerpt(item.title, limits.title_length), entry_digest=None
+            )
         if len(item.summary) > limits.summary_length:
             summarized += 1
             text = html_to_text(item.summary)
             excerpt = _excerpt(text, min(SUMMARY_LENGTH, limits.summary_length))
-            item = replace(item, summary=html.escape(excerpt))
+            item = replace(item, summary=html.escape(excerpt), entry_digest=None)
         limited.append((entry, item))
     if tagged:
         on = "an item" if tagged == 1 else f"each of {tagged:,} items"
@@ -230,6 +437,7 @@ def _normalize_entry(
     source: SourceConfig,
     now: datetime,
     default_language: str | None,
+    digest: str | None = None,
 ) -> Item | None:
     # Before sanitizing: the repairs read what the sanitizer removes (lazy images' data-src,
     # plugin classes, <noscript> fallbacks), and their output is sanitized like any input.
@@ -263,13 +471,9 @@ def _normalize_entry(
     in_content = content_images(raw_content or "") if content else []
     image = choose_thumbnail([*entry.images, *named, *in_content], base)
 
-    guid = INVALID_CHARS.sub("", entry.guid or "").strip()
-    if guid:
-        key = "guid:" + guid
-    elif url is not None:
-        key = "link:" + url
-    else:
-        key = "hash:" + _digest([title, content_text], separator="\n")
+    key = _identity_key(entry.guid, url) or "hash:" + _digest(
+        [title, content_text], separator="\n"
+    )
     # Everything a reader of the combined feed sees, and nothing else (dates excluded:
     # a bumped `updated` alone is not an edit worth republishing).
     seen_by_reader = [
@@ -298,7 +502,16 @@ def _normalize_entry(
         image=image,
         language=_language(entry.language, parsed.language, default_language),
         content_hash=_digest(seen_by_reader, separator="\x1f"),
+        entry_digest=digest,
     )
+
+
+def _identity_key(guid: str | None, url: str | None) -> str | None:
+    """The item's key from its GUID, else its address; None: a hash of its text must do."""
+    cleaned = INVALID_CHARS.sub("", guid or "").strip()
+    if cleaned:
+        return "guid:" + cleaned
+    return None if url is None else "link:" + url
 
 
 def _sanitize_content(raw: str | None, base: str) -> str:

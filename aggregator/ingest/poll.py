@@ -1,7 +1,8 @@
 """One poll of one source, start to end, and a round over many sources.
 
 fetch -> (a web page where a feed was expected: discover its feed) -> (skip when 304 or
-byte-identical) -> parse -> normalize -> (follow: true: enrich new items from their pages)
+byte-identical) -> parse -> normalize (but the entries of stored items, unchanged since:
+normalize.normalize_poll) -> (follow: true: enrich new items from their pages)
 -> language detection -> include/exclude/max_age filters -> store, each stage called with
 plain data. This is the only module that strings the stages together for
 polling, so the CLI, the scheduler and the benchmarks all poll the same way.
@@ -45,6 +46,7 @@ from aggregator.ingest.pool import parse_off_loop
 from aggregator.models import MISSING_STATUSES
 from aggregator.models import AppliedIntent
 from aggregator.models import Config
+from aggregator.models import FetchLimits
 from aggregator.models import FetchResult
 from aggregator.models import IntentKind
 from aggregator.models import Item
@@ -56,6 +58,7 @@ from aggregator.models import ScheduleHints
 from aggregator.models import SourceConfig
 from aggregator.models import SourceIntent
 from aggregator.models import SourceState
+from aggregator.models import StoredEntry
 from aggregator.models import StoredItems
 from aggregator.store import Store
 from aggregator.store import StoreWriter
@@ -90,11 +93,15 @@ def selected_sources(config: Config, member_id: str | None = None) -> list[Sourc
 
 
 async def _parse(
-    result: FetchResult, language: str | None, pool: ParsePool | None
+    result: FetchResult,
+    language: str | None,
+    pool: ParsePool | None,
+    known: frozenset[str],
+    limits: FetchLimits,
 ) -> tuple[ParsedFeed | None, list[Item], str | None]:
     if pool is not None:
-        return await pool(result, language)
-    return await asyncio.to_thread(parse_off_loop, result, language)
+        return await pool(result, language, known, limits)
+    return await asyncio.to_thread(parse_off_loop, result, language, known, limits)
 
 
 def with_hints(
@@ -299,7 +306,14 @@ async def _poll_result(
         if applied.error is not None:
             return with_hints(failed_report(result, applied.error), result)
         return with_hints(unchanged_report(result), result)
-    done, items, cause = await _parse(result, settings.language, pool)
+    # The entries of the source's stored items, unchanged since, are not normalized again
+    # (normalize.normalize_poll): their digests are read for this changed source only, off
+    # the loop. A source without a body hash has stored no poll's items to compare with.
+    stored: dict[str, StoredEntry] = {}
+    if state.body_hash is not None:
+        stored = await asyncio.to_thread(store.stored_entries, source.url)
+    digests = frozenset(entry.entry_digest for entry in stored.values() if entry.entry_digest)
+    done, items, cause = await _parse(result, settings.language, pool, digests, fetcher.limits)
     if done is None:
         cause = cause or "unreadable"
         await _write(store, writer, failure_intent(result, cause, discovered=remembered))
@@ -329,7 +343,7 @@ async def _poll_result(
             resolver=fetcher.resolver,
         )
     decision = items_intent(
-        result, parsed, items, settings, pushed=pushed, discovered=remembered
+        result, parsed, items, settings, pushed=pushed, discovered=remembered, stored=stored
     )
     applied = await _write(store, writer, decision.intent)
     if applied.error is not None:

@@ -23,7 +23,9 @@ from dataclasses import replace
 
 from aggregator.errors import ParseError
 from aggregator.ingest.normalize import normalize_entries
+from aggregator.ingest.normalize import normalize_poll
 from aggregator.ingest.parse import parse_source
+from aggregator.models import FetchLimits
 from aggregator.models import FetchResult
 from aggregator.models import Item
 from aggregator.models import ParsedFeed
@@ -37,7 +39,10 @@ PARSE_POOL_MAX_PROCESSES = 4
 
 
 def parse_off_loop(
-    result: FetchResult, language: str | None
+    result: FetchResult,
+    language: str | None,
+    known: frozenset[str] = frozenset(),
+    limits: FetchLimits | None = None,
 ) -> tuple[ParsedFeed | None, list[Item], str | None]:
     """Parse then normalize: (parsed, items, None), or (None, [], cause) for a ParseError.
 
@@ -45,13 +50,24 @@ def parse_off_loop(
     parsed entries travel only when the source's `follow` needs them, so that a feed's raw
     HTML is not sent back beside its normalized items; then they are exactly the entries
     behind `items`, in the same order, so that follow need not normalize them again.
+
+    With the poll's `limits`, each item carries its entry digest and the entries whose
+    digest is in `known` (the source's stored items') are not normalized nor returned
+    (normalize.normalize_poll says when and why); without, every entry is normalized.
     """
     try:
         parsed = parse_source(result)
     except ParseError as exc:
         return None, [], exc.cause
-    pairs = normalize_entries(parsed, result.source, result.fetched_at, language)
-    skipped = len(parsed.entries) - len(pairs)
+    if limits is None:
+        pairs = normalize_entries(parsed, result.source, result.fetched_at, language)
+        unchanged = 0
+    else:
+        normalized = normalize_poll(
+            parsed, result.source, result.fetched_at, language, limits=limits, known=known
+        )
+        pairs, unchanged = normalized.pairs, normalized.unchanged
+    skipped = len(parsed.entries) - len(pairs) - unchanged
     if skipped:
         # Said on the poll report and /status: a feed that suddenly sends empty items is
         # broken or tampered with, and its stored stories were kept as they were.
@@ -93,7 +109,11 @@ class ParsePool:
         self._waiting = 0
 
     async def __call__(
-        self, result: FetchResult, language: str | None
+        self,
+        result: FetchResult,
+        language: str | None,
+        known: frozenset[str] = frozenset(),
+        limits: FetchLimits | None = None,
     ) -> tuple[ParsedFeed | None, list[Item], str | None]:
         self._waiting += 1
         try:
@@ -102,10 +122,12 @@ class ParsePool:
             if self._pool is not None and self._pool_usable:
                 loop = asyncio.get_running_loop()
                 try:
-                    return await loop.run_in_executor(self._pool, parse_off_loop, result, language)
+                    return await loop.run_in_executor(
+                        self._pool, parse_off_loop, result, language, known, limits
+                    )
                 except BrokenProcessPool:
                     self._pool_usable = False
-            return await asyncio.to_thread(parse_off_loop, result, language)
+            return await asyncio.to_thread(parse_off_loop, result, language, known, limits)
         finally:
             self._waiting -= 1
 

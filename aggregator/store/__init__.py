@@ -8,6 +8,7 @@
   moderation.py  hiding and unhiding stories, the feeds.yaml `hidden:` list
   items.py       a poll's writes: items, cross-post matching, stories, source health
   new_items.py   a poll's decided new items written in a few multi-row statements
+  entry_digests.py  the entry digests a changed feed's poll compares its entries with
   scheduling.py  next polls, leases for workers, host pauses
   retention.py   pruning old items
   health.py      source health and alert records for /status and alerts, data_version
@@ -26,6 +27,7 @@ from __future__ import annotations
 
 from aggregator.store.base import StoreBase
 from aggregator.store.corrections import CorrectionsMixin
+from aggregator.store.entry_digests import EntryDigestsMixin
 from aggregator.store.health import HealthMixin
 from aggregator.store.items import ItemsMixin
 from aggregator.store.moderation import ModerationMixin
@@ -44,6 +46,7 @@ class Store(
     SourcesMixin,
     ModerationMixin,
     ItemsMixin,
+    EntryDigestsMixin,
     SchedulingMixin,
     RetentionMixin,
     HealthMixin,

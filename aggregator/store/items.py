@@ -495,7 +495,9 @@ def _rekey_from_candidates(connection: Connection, stale: dict[str, list[int]], 
     if not ids:
         return False
     connection.execute(
-        update(schema.items).where(schema.items.c.id == ids.pop(0)).values(key=item.key)
+        update(schema.items)
+        .where(schema.items.c.id == ids.pop(0))
+        .values(key=item.key, entry_digest=item.entry_digest)
     )
     return True
 
@@ -524,7 +526,12 @@ def _rekey_identical_item(
     stale = connection.scalar(query.limit(1))
     if stale is None:
         return False
-    connection.execute(update(schema.items).where(items.id == stale).values(key=item.key))
+    # The entry digest goes with the key: a digest always names an entry of the row's key.
+    connection.execute(
+        update(schema.items)
+        .where(items.id == stale)
+        .values(key=item.key, entry_digest=item.entry_digest)
+    )
     return True
 
 

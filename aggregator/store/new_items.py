@@ -224,4 +224,5 @@ def item_values(item: Item, features: TextFeatures) -> dict[str, Any]:
         "image": item.image,
         "language": item.language,
         "content_hash": item.content_hash,
+        "entry_digest": item.entry_digest,
     }

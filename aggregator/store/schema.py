@@ -166,6 +166,10 @@ items = Table(
     # written with the item so that matching never converts a candidate's HTML again.
     # NULL or another version: computed from the text when the item is a candidate.
     Column("match_features", JSON),
+    # The digest of the parsed entry the row was last written from, with everything else
+    # normalize's output depends on (aggregator.ingest.normalize.entry_digests): a poll
+    # does not normalize an entry whose digest is stored. NULL matches no entry.
+    Column("entry_digest", String(32)),
     UniqueConstraint("source_id", "key", name="uq_items_source_key"),
     Index("ix_items_story", "story_id"),
     Index("ix_items_url", "url"),

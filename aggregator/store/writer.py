@@ -45,6 +45,7 @@ from aggregator.store.base import is_retried
 from aggregator.store.base import lock_for_sources
 from aggregator.store.base import match_lock_keys
 from aggregator.store.base import with_write_retries
+from aggregator.store.entry_digests import remember_entry_digests_on
 from aggregator.store.items import ItemsMixin
 from aggregator.store.items import record_failure_on
 from aggregator.store.items import success_values
@@ -152,6 +153,7 @@ class IntentsMixin(ItemsMixin):
             only_newer=intent.only_newer,
             connection=connection,
         )
+        remember_entry_digests_on(connection, intent.source_url, intent.entry_digests)
         return AppliedIntent(stored=stored)
 
     def _apply_alone(self, intent: SourceIntent) -> AppliedIntent:

@@ -97,10 +97,10 @@ def test_a_fault_while_parsing_one_source_is_its_failure(
     hostile, good = _serve_two(server)
     real_parse = pool_module.parse_off_loop
 
-    def parse(result: FetchResult, language: str | None) -> Any:
+    def parse(result: FetchResult, language: str | None, *rest: Any) -> Any:
         if result.source.url == hostile:
             raise RecursionError("maximum recursion depth exceeded")
-        return real_parse(result, language)
+        return real_parse(result, language, *rest)
 
     # In a round the parse pool calls it (in a thread: a small round never starts processes).
     monkeypatch.setattr(pool_module, "parse_off_loop", parse)
