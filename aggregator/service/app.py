@@ -428,7 +428,7 @@ def _stop_on_signals(stop: asyncio.Event) -> Iterator[None]:
     installed = []
     for sig in (signal.SIGTERM, signal.SIGINT):
         if signal.getsignal(sig) is signal.SIG_IGN:
-            continue  # ignored on purpose (role all's web process leaves Ctrl-C to its parent)
+            continue  # ignored on purpose: a spawned web process leaves Ctrl-C to its parent
         try:
             loop.add_signal_handler(sig, stop.set)
             installed.append(sig)
