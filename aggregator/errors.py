@@ -69,3 +69,7 @@ class PublishError(AggregatorError):
 
 class ListenError(AggregatorError):
     """The web server cannot listen where it was asked to (port in use, no permission)."""
+
+
+class ServiceError(AggregatorError):
+    """A part of the running service stopped by itself (a web process, the web server)."""

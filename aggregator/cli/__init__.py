@@ -28,6 +28,7 @@ if TYPE_CHECKING:
     from aggregator.cli.common import EXIT_LISTEN
     from aggregator.cli.common import EXIT_NOTHING
     from aggregator.cli.common import EXIT_OK
+    from aggregator.cli.common import EXIT_SERVICE
     from aggregator.cli.common import EXIT_STORAGE
     from aggregator.cli.main import build_parser
     from aggregator.cli.main import main
@@ -38,6 +39,7 @@ __all__ = [
     "EXIT_LISTEN",
     "EXIT_NOTHING",
     "EXIT_OK",
+    "EXIT_SERVICE",
     "EXIT_STORAGE",
     "build_parser",
     "entry",
@@ -51,6 +53,7 @@ _HOMES = {
     "EXIT_LISTEN": "common",
     "EXIT_NOTHING": "common",
     "EXIT_OK": "common",
+    "EXIT_SERVICE": "common",
     "EXIT_STORAGE": "common",
     "build_parser": "main",
     "main": "main",

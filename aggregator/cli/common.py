@@ -20,6 +20,7 @@ EXIT_NOTHING = 1  # preview: the address gives nothing that could be added
 EXIT_CONFIG = 2
 EXIT_STORAGE = 3
 EXIT_LISTEN = 4  # run/serve: the port is in use, or the address cannot be listened on
+EXIT_SERVICE = 5  # run/serve: a part of the service (a web process) stopped by itself
 
 
 def default_database_url() -> str:

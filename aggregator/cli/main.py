@@ -28,12 +28,14 @@ from aggregator.cli.common import DEFAULT_CONFIG
 from aggregator.cli.common import DEFAULT_DEMO_DIR
 from aggregator.cli.common import EXIT_CONFIG
 from aggregator.cli.common import EXIT_LISTEN
+from aggregator.cli.common import EXIT_SERVICE
 from aggregator.cli.common import EXIT_STORAGE
 from aggregator.cli.common import TerminalSafeStream
 from aggregator.cli.common import default_database_url
 from aggregator.errors import ConfigError
 from aggregator.errors import ListenError
 from aggregator.errors import PublishError
+from aggregator.errors import ServiceError
 from aggregator.errors import StorageError
 from aggregator.service.settings import ROLES
 from aggregator.service.settings import SchedulerSettings
@@ -527,4 +529,7 @@ def _dispatch(args: argparse.Namespace, out: TextIO) -> int:
     except ListenError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return EXIT_LISTEN
+    except ServiceError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return EXIT_SERVICE
     raise AssertionError(f"unhandled command {args.command}")

@@ -87,7 +87,9 @@ def parse_processes(count: int) -> ProcessPoolExecutor:
     __main__ alone), so a process holds the parse and normalize stages and no more
     (tests/ingest/test_pool_processes.py).
     """
-    return ProcessPoolExecutor(count, mp_context=multiprocessing.get_context("spawn"))
+    # Niced: a web process on the same machine (`run --role all`'s) gets the CPU first.
+    context = multiprocessing.get_context("spawn")
+    return ProcessPoolExecutor(count, mp_context=context, initializer=os.nice, initargs=(10,))
 
 
 class ParsePool:

@@ -35,12 +35,20 @@ KEEP_ALIVE_SECONDS = 5  # an idle connection between two requests
 
 
 class _ServerLeavingSignals(uvicorn.Server):
-    """uvicorn without its own SIGTERM/SIGINT handlers (service/app.py owns them)."""
+    """uvicorn without its own SIGTERM/SIGINT handlers (service/app.py owns them), which
+    calls `on_started` once it listens and answers."""
+
+    on_started: Callable[[], None] | None = None
 
     @contextlib.contextmanager
     def capture_signals(self) -> Iterator[None]:
         # The service stops the scheduler and the server together on one signal.
         yield
+
+    async def startup(self, sockets: list[socket.socket] | None = None) -> None:
+        await super().startup(sockets=sockets)
+        if self.started and self.on_started is not None:
+            self.on_started()
 
 
 class _BoundedHttpToolsProtocol(HttpToolsProtocol):
@@ -128,12 +136,14 @@ def make_server(
     access_log: bool = True,
     handle_signals: bool = True,
     head_timeout: float = HEAD_TIMEOUT_SECONDS,
+    on_started: Callable[[], None] | None = None,
 ) -> uvicorn.Server:
     """A uvicorn server for `app`: `.run()` it, or `await .serve()` inside an event loop.
 
     `log_level` ("warning" for the demo) and `access_log` set what uvicorn prints;
-    `handle_signals=False` leaves SIGTERM/SIGINT to the caller (service/app.py);
-    `head_timeout` is HEAD_TIMEOUT_SECONDS but in tests.
+    `handle_signals=False` leaves SIGTERM/SIGINT to the caller (service/app.py), and then
+    `on_started` is called once the server listens; `head_timeout` is
+    HEAD_TIMEOUT_SECONDS but in tests.
     """
     protocol = type("BoundedProtocol", (_BoundedHttpToolsProtocol,), {"head_timeout": head_timeout})
     config = uvicorn.Config(
@@ -152,7 +162,11 @@ def make_server(
         # Asked for, so shown even when log_level keeps uvicorn's own messages quiet (the
         # Config above has just set the access logger to that level).
         logging.getLogger("uvicorn.access").setLevel(logging.INFO)
-    return uvicorn.Server(config) if handle_signals else _ServerLeavingSignals(config)
+    if handle_signals:
+        return uvicorn.Server(config)
+    server = _ServerLeavingSignals(config)
+    server.on_started = on_started
+    return server
 
 
 def event_loop_factory() -> Callable[[], asyncio.AbstractEventLoop] | None:

@@ -10,10 +10,11 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-# What `aggregator run --role` runs in one process (service/app.py): the scheduler and the
-# web server ("all", one box), the scheduler only ("worker": any number of them share a
-# PostgreSQL database, each due source claimed by one), or the web server only ("web":
-# stateless replicas serving from the database, same bytes and ETags from each).
+# What `aggregator run --role` runs (service/app.py): the scheduler and the web server
+# ("all", one box: the scheduler's process and one web process of its own), the scheduler
+# only ("worker": any number of them share a PostgreSQL database, each due source claimed
+# by one), or the web server only ("web": stateless replicas serving from the database,
+# same bytes and ETags from each).
 ROLES = ("all", "worker", "web")
 
 

@@ -8,7 +8,6 @@ combined feed from two live child processes, and stop with them on SIGINT. With
 
 from __future__ import annotations
 
-import os
 import signal
 import subprocess
 import sys
@@ -21,19 +20,11 @@ import httpx
 import pytest
 
 from tests.service.test_websub import free_port
+from tests.support.processes import environment
+from tests.support.processes import running
+from tests.support.processes import spawned_children as web_processes
 
-ROOT = Path(__file__).resolve().parents[2]
 PATIENCE = 120.0  # seconds: a hang fails the test, not a timing assertion
-
-
-def environment() -> dict[str, str]:
-    environment = {
-        key: value
-        for key, value in os.environ.items()
-        if key not in ("AGGREGATOR_CONFIG", "AGGREGATOR_DATABASE_URL", "AGGREGATOR_DATA_DIR")
-    }
-    environment["PYTHONPATH"] = str(ROOT)
-    return environment
 
 
 def aggregator(*args: str) -> list[str]:
@@ -54,26 +45,6 @@ def demo_output(tmp_path_factory: pytest.TempPathFactory) -> Path:
     )
     assert done.returncode == 0, done.stderr
     return output
-
-
-def web_processes(pid: int) -> list[int]:
-    """The spawned child processes of `pid` (Linux /proc), not multiprocessing's
-    resource tracker."""
-    found = []
-    for task in Path(f"/proc/{pid}/task").iterdir():
-        for child in (task / "children").read_text(encoding="ascii").split():
-            command = Path(f"/proc/{child}/cmdline").read_bytes()
-            if b"spawn_main" in command:
-                found.append(int(child))
-    return found
-
-
-def running(pid: int) -> bool:
-    try:
-        state = Path(f"/proc/{pid}/stat").read_text(encoding="ascii").rsplit(")", 1)[1].split()[0]
-    except (FileNotFoundError, ProcessLookupError):
-        return False
-    return state != "Z"
 
 
 @pytest.fixture(params=[("serve",), ("run", "--role", "web")], ids=["serve", "run-web"])
