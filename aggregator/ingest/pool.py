@@ -77,6 +77,19 @@ def parse_off_loop(
     return replace(parsed, entries=entries), [item for _, item in pairs], None
 
 
+def parse_process_count(cores: int) -> int:
+    """How many parse processes a machine with `cores` gets: one core is left to the main
+    process, and never more than PARSE_POOL_MAX_PROCESSES.
+
+    The main process is busy too: it fetches, and its writer thread matches every new item
+    against the stored stories, which is most of a first poll's CPU (bench/README.md, "Profile
+    of the redesigned poll"). A process more than the cores left to it mostly waits for the
+    main process, and costs about 30 MB for the whole poll (bench/README.md, "Issue 14:
+    where a first poll's memory is").
+    """
+    return max(1, min(cores - 1, PARSE_POOL_MAX_PROCESSES))
+
+
 def parse_processes(count: int) -> ProcessPoolExecutor:
     """`count` spawned processes for parse_off_loop (see ParsePool on why spawned).
 
@@ -97,11 +110,11 @@ class ParsePool:
 
     In a thread, until PARSE_POOL_BACKLOG bodies wait at once in a round of at least
     PARSE_POOL_MIN_SOURCES sources (parsing is what a first poll spends its CPU on): then in
-    worker processes over the machine's cores. They are spawned, not forked (forking a
-    process that runs threads can deadlock). Like any spawned pool they re-import the
-    program's main module, so a script that polls must keep its work under
-    `if __name__ == "__main__":` (the CLI does); if they cannot start or one dies, parsing
-    goes back to threads. Call close() when the round is over.
+    worker processes over the cores the main process leaves (parse_process_count). They are
+    spawned, not forked (forking a process that runs threads can deadlock). Like any
+    spawned pool they re-import the program's main module, so a script that polls must
+    keep its work under `if __name__ == "__main__":` (the CLI does); if they cannot start
+    or one dies, parsing goes back to threads. Call close() when the round is over.
     """
 
     def __init__(self, sources: int) -> None:
@@ -120,7 +133,7 @@ class ParsePool:
         self._waiting += 1
         try:
             if self._pool is None and self._pool_usable and self._waiting >= PARSE_POOL_BACKLOG:
-                self._pool = parse_processes(min(self._cores, PARSE_POOL_MAX_PROCESSES))
+                self._pool = parse_processes(parse_process_count(self._cores))
             if self._pool is not None and self._pool_usable:
                 loop = asyncio.get_running_loop()
                 try:

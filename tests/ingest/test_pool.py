@@ -140,3 +140,27 @@ def test_small_rounds_never_start_worker_processes(monkeypatch: pytest.MonkeyPat
     asyncio.run(parse_all(pool.ParsePool(pool.PARSE_POOL_MIN_SOURCES - 1), results))
 
     assert started == []
+
+
+@pytest.mark.parametrize(
+    ("cores", "processes"), [(2, 1), (3, 2), (4, 3), (5, 4), (16, pool.PARSE_POOL_MAX_PROCESSES)]
+)
+def test_the_pool_leaves_one_core_to_the_main_process(
+    monkeypatch: pytest.MonkeyPatch, cores: int, processes: int
+) -> None:
+    # The main process fetches and its writer matches every new item: a parse process per
+    # core would wait for it, and cost its memory for the whole poll.
+    monkeypatch.setattr(pool, "PARSE_POOL_BACKLOG", 1)
+    monkeypatch.setattr(pool, "PARSE_POOL_MIN_SOURCES", 1)
+    monkeypatch.setattr(os, "cpu_count", lambda: cores)
+    counts: list[int] = []
+
+    def processes_of(count: int) -> BrokenPool:
+        counts.append(count)
+        return BrokenPool()
+
+    monkeypatch.setattr(pool, "parse_processes", processes_of)
+
+    asyncio.run(parse_all(pool.ParsePool(1), [fetched("wordpress_content_encoded.xml")]))
+
+    assert counts == [processes]
