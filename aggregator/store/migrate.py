@@ -5,6 +5,12 @@ schema changes: a new database is created by running them all, an older one is u
 by running the missing ones, in one transaction where the backend allows it (PostgreSQL;
 SQLite runs each ALTER in batch mode). A database this code does not know (a newer
 revision, or tables that are not ours) is refused untouched.
+
+Checking a database that is up to date (every start of every command) must not import
+Alembic: it is about 10 MB of a polling process's memory for a one-row read. The revisions
+are therefore read from the files' names (`NNNN_what.py` holds revision "NNNN", each after
+the one before: tests/store/test_migrate.py holds Alembic's own view to that), and Alembic
+is imported only to upgrade.
 """
 
 from __future__ import annotations
@@ -12,15 +18,16 @@ from __future__ import annotations
 import logging
 from dataclasses import dataclass
 from importlib import resources
+from typing import TYPE_CHECKING
 
-from alembic import command
-from alembic.config import Config as AlembicConfig
-from alembic.runtime.migration import MigrationContext
-from alembic.script import ScriptDirectory
 from sqlalchemy import Connection
 from sqlalchemy import inspect
+from sqlalchemy import text
 
 from aggregator.errors import StorageError
+
+if TYPE_CHECKING:
+    from alembic.config import Config as AlembicConfig
 
 log = logging.getLogger(__name__)
 
@@ -35,6 +42,8 @@ class SchemaState:
 
 
 def alembic_config(connection: Connection | None = None) -> AlembicConfig:
+    from alembic.config import Config as AlembicConfig  # only to upgrade: see the docstring
+
     config = AlembicConfig()
     config.set_main_option(
         "script_location", str(resources.files("aggregator.store") / "migrations")
@@ -44,15 +53,28 @@ def alembic_config(connection: Connection | None = None) -> AlembicConfig:
     return config
 
 
-def head_revision() -> str:
-    head = ScriptDirectory.from_config(alembic_config()).get_current_head()
-    assert head is not None, "no migrations are packaged"
-    return head
-
-
 def known_revisions() -> set[str]:
-    script = ScriptDirectory.from_config(alembic_config())
-    return {revision.revision for revision in script.walk_revisions()}
+    """Every packaged revision, from the migration files' names (see the docstring)."""
+    versions = resources.files("aggregator.store") / "migrations" / "versions"
+    return {
+        entry.name.split("_", 1)[0]
+        for entry in versions.iterdir()
+        if entry.name.endswith(".py") and entry.name[:4].isdigit()
+    }
+
+
+def head_revision() -> str:
+    revisions = known_revisions()
+    assert revisions, "no migrations are packaged"
+    return max(revisions)
+
+
+def current_revision(connection: Connection) -> str | None:
+    """The revision Alembic recorded in the database (its alembic_version table), if any."""
+    if not inspect(connection).has_table("alembic_version"):
+        return None
+    found = connection.scalar(text("SELECT version_num FROM alembic_version"))
+    return None if found is None else str(found)
 
 
 def schema_state(connection: Connection, url: str) -> SchemaState:
@@ -61,7 +83,7 @@ def schema_state(connection: Connection, url: str) -> SchemaState:
     tables = set(inspect(connection).get_table_names())
     if not tables:
         return SchemaState(current=None, head=head)
-    current = MigrationContext.configure(connection).get_current_revision()
+    current = current_revision(connection)
     if current is None:
         raise StorageError(
             f"the database {url} was not created by this aggregator (it has tables but no "
@@ -84,4 +106,6 @@ def upgrade(connection: Connection, state: SchemaState) -> None:
         log.warning(
             "upgrading the database schema from revision %s to %s", state.current, state.head
         )
+    from alembic import command  # only to upgrade: see the docstring
+
     command.upgrade(alembic_config(connection), "head")

@@ -3,8 +3,11 @@
 from __future__ import annotations
 
 import json
+import subprocess
+import sys
 from datetime import UTC
 from datetime import datetime
+from pathlib import Path
 
 import pytest
 from alembic import command
@@ -162,3 +165,30 @@ def test_a_web_replica_refuses_an_old_database_instead_of_migrating(database_url
     with pytest.raises(StorageError, match="run `aggregator db upgrade` first"):
         Store.open(database_url, upgrade=False)
     assert schema_state(database_url).current == FIRST
+
+
+def test_the_revisions_read_from_file_names_are_alembics() -> None:
+    # migrate.py reads the revisions from the files' names so that opening an up-to-date
+    # database needs no Alembic: that must stay exactly what Alembic itself reads.
+    from alembic.script import ScriptDirectory
+
+    from aggregator.store.migrate import known_revisions
+
+    script = ScriptDirectory.from_config(alembic_config())
+    assert head_revision() == script.get_current_head()
+    assert known_revisions() == {revision.revision for revision in script.walk_revisions()}
+
+
+def test_opening_an_up_to_date_database_does_not_import_alembic(tmp_path: Path) -> None:
+    url = f"sqlite:///{tmp_path / 'db.sqlite'}"
+    Store.open(url).close()
+    program = (
+        "import sys\n"
+        "from aggregator.store import Store\n"
+        f"Store.open({url!r}).close()\n"
+        "print(sorted(name for name in sys.modules if name.split('.')[0] == 'alembic'))\n"
+    )
+    shown = subprocess.run(
+        [sys.executable, "-c", program], capture_output=True, text=True, check=True
+    )
+    assert shown.stdout.strip() == "[]", shown.stdout
