@@ -377,7 +377,7 @@ def time_lookup(
         )
     ).one_or_none()
     probed = time.perf_counter()
-    store._find_story(connection, item)
+    store._find_story(connection, item, sql_only=True)
     return probed - started, time.perf_counter() - probed
 
 

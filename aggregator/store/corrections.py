@@ -3,8 +3,10 @@
 sync_corrections makes the story_corrections table a copy of the two lists and applies
 every group to the stored stories (merges first, then splits, so keeping apart wins), on
 each sync of feeds.yaml: a rebuilt database gets them back. The poll's matching reads
-them per new item (items.py): a merge group joins its partner's story, a keep-apart group
-removes its partners' stories from the candidates before the automatic rule runs.
+them once per write transaction (read_corrections, then CorrectionsTable.for_url per new
+item; corrections_for is the same answer as one query): a merge group joins its partner's
+story, a keep-apart group removes its partners' stories from the candidates before the
+automatic rule runs.
 
 Splitting and joining recompute each story's dates from the item that speaks for it
 (stories.speaking_item: the earliest first seen), so a correction can never let one member
@@ -55,7 +57,8 @@ def _variants(urls: Iterable[str]) -> list[str]:
 
 
 def corrections_for(connection: Connection, url: str | None) -> ItemCorrections:
-    """The corrections naming `url`: one indexed read of story_corrections."""
+    """The corrections naming `url`: one indexed read of story_corrections (what
+    CorrectionsTable.for_url answers from a copy of the table read once)."""
     if url is None:
         return ItemCorrections()
     table = schema.story_corrections
@@ -65,7 +68,15 @@ def corrections_for(connection: Connection, url: str | None) -> ItemCorrections:
         select(table.c.kind, table.c.url, table.c.reason)
         .join(mine, and_(mine.c.kind == table.c.kind, mine.c.group_id == table.c.group_id))
         .where(mine.c.url.in_(own), table.c.url.not_in(own))
+        .order_by(table.c.kind, table.c.group_id, table.c.url)
     ).all()
+    return _item_corrections(rows)
+
+
+def _item_corrections(rows: Iterable[Any]) -> ItemCorrections:
+    """An ItemCorrections from a url's partners (kind, url, reason), in (kind, group, url)
+    order: the first merge reason given is the one kept."""
+    rows = list(rows)
     merge = tuple(dict.fromkeys(row.url for row in rows if row.kind == "merge"))
     reasons = [row.reason for row in rows if row.kind == "merge" and row.reason]
     return ItemCorrections(
@@ -103,6 +114,40 @@ def correction_partners(
         if others:
             found[url] = frozenset(_variants(others))
     return found
+@dataclass(frozen=True)
+class _Partner:
+    kind: str
+    url: str
+    reason: str | None
+
+
+@dataclass(frozen=True)
+class CorrectionsTable:
+    """story_corrections as read once (read_corrections): corrections_for's answers
+    without a query per item. The rows are (kind, group_id, url, reason)."""
+
+    rows: tuple[tuple[str, int, str, str | None], ...] = ()
+
+    def for_url(self, url: str | None) -> ItemCorrections:
+        """What corrections_for(connection, url) returns on the table these rows copy."""
+        if url is None or not self.rows:
+            return ItemCorrections()
+        own = set(_variants([url]))
+        groups = {(kind, group) for kind, group, member, _ in self.rows if member in own}
+        return _item_corrections(
+            _Partner(kind, member, reason)
+            for kind, group, member, reason in sorted(self.rows, key=lambda row: row[:3])
+            if (kind, group) in groups and member not in own
+        )
+
+
+def read_corrections(connection: Connection) -> CorrectionsTable:
+    """The whole story_corrections table (small: staff write it in feeds.yaml)."""
+    table = schema.story_corrections.c
+    rows = connection.execute(select(table.kind, table.group_id, table.url, table.reason))
+    return CorrectionsTable(
+        tuple((row.kind, row.group_id, row.url, row.reason) for row in rows)
+    )
 
 
 def stories_with(connection: Connection, urls: Iterable[str]) -> set[int]:

@@ -42,6 +42,7 @@ from aggregator.store.base import lock_for_items
 from aggregator.store.base import with_write_retries
 from aggregator.store.corrections import correction_partners
 from aggregator.store.corrections import corrections_for
+from aggregator.store.corrections import read_corrections
 from aggregator.store.corrections import staff_merge_match
 from aggregator.store.corrections import stories_with
 from aggregator.store.new_items import NewItem
@@ -53,6 +54,7 @@ from aggregator.store.stories import CANDIDATE_ROWS
 from aggregator.store.stories import CANDIDATE_TEXTS
 from aggregator.store.stories import bounded_date
 from aggregator.store.stories import candidate_ids
+from aggregator.store.stories import live_candidates
 from aggregator.store.stories import refresh_story_dates
 from aggregator.store.stories import save_story_keys
 from aggregator.text import html_to_text
@@ -279,21 +281,35 @@ class ItemsMixin(StoreBase):
         return NewItem(item=item, text=text, features=features, found=found)
 
     def _find_story(
-        self, connection: Connection, item: Item, features: TextFeatures | None = None
+        self,
+        connection: Connection,
+        item: Item,
+        features: TextFeatures | None = None,
+        *,
+        sql_only: bool = False,
     ) -> Match | None:
         """The story a new item joins, and why: the rule of aggregator.dedupe over the
-        candidates the index gives (store/stories.py). `features` are the item's
-        (dedupe.text_features of its text under its title), when the caller has them."""
+        candidates the index gives (store/stories.py), from memory where it covers
+        (stories.LiveCandidates; `sql_only`: by SQL, as bench.growth measures). `features`
+        are the item's (dedupe.text_features of its text under its title), if known."""
+        live = None if sql_only else live_candidates(connection.engine)
         # Staff's corrections (feeds.yaml keep_apart:/merge:) overrule the automatic rule.
-        corrections = corrections_for(connection, item.url)
+        if live is None:
+            corrections = corrections_for(connection, item.url)
+        else:
+            corrections = live.per_transaction(connection, read_corrections).for_url(item.url)
         staff = staff_merge_match(connection, corrections)
         if staff is not None:
             return staff
-        ids = candidate_ids(connection, item)
+        remembered = None if live is None else live.lookup(connection, item)
+        ids = candidate_ids(connection, item) if remembered is None else remembered
         if not ids:
             # Most items have no candidate at all: skip reading their HTML as text.
             return None
         rows = connection.execute(CANDIDATE_ROWS, {"ids": sorted(ids)}).all()
+        if live is not None and remembered is not None and len(rows) < len(ids):
+            # Deleted since it was indexed (retention, another process): never a candidate.
+            live.gone(set(ids) - {row.id for row in rows})
         if corrections.apart:
             apart = stories_with(connection, corrections.apart)
             rows = [row for row in rows if row.story_id not in apart]

@@ -16,6 +16,7 @@ from aggregator.store import schema
 from aggregator.store.base import StoreBase
 from aggregator.store.base import bump_data_version
 from aggregator.store.base import lock_all_items
+from aggregator.store.stories import forget_deleted_items
 from aggregator.store.stories import refresh_story_dates
 
 PRUNE_BATCH = 1_000  # items deleted per transaction: writers wait at most one batch
@@ -71,6 +72,8 @@ class RetentionMixin(StoreBase):
                 bump_data_version(connection)
                 pruned_items += len(item_ids)
                 pruned_stories += len(emptied)
+            # Committed: this process's in-memory candidates drop what was deleted.
+            forget_deleted_items(self.engine)
             if len(rows) < batch_size:
                 break
         with self.engine.begin() as connection:

@@ -71,10 +71,15 @@ class Counting(Store):
             return super().store_items_on(connection, result, unique, warning, only_newer)
 
     def _find_story(
-        self, connection: Connection, item: Item, features: TextFeatures | None = None
+        self,
+        connection: Connection,
+        item: Item,
+        features: TextFeatures | None = None,
+        *,
+        sql_only: bool = False,
     ) -> Match | None:
         with self._counting_on(False):
-            return super()._find_story(connection, item, features)
+            return super()._find_story(connection, item, features, sql_only=sql_only)
 
     @contextmanager
     def _counting_on(self, on: bool) -> Iterator[None]:
