@@ -86,34 +86,6 @@ def _item_corrections(rows: Iterable[Any]) -> ItemCorrections:
     )
 
 
-# Addresses per read of correction_partners (bound on one IN (...) list).
-_PARTNERS_CHUNK = 500
-
-
-def correction_partners(
-    connection: Connection, urls: Iterable[str | None]
-) -> dict[str, frozenset[str]]:
-    """For each of these item addresses that a correction names, every address (with its
-    slash variant) at which corrections_for's readers (staff_merge_match, stories_with)
-    could look up a stored item for it; addresses no correction names are left out. One
-    read of story_corrections for the lot (a poll's new items, items.py)."""
-    own = {url: set(_variants([url])) for url in urls if url is not None}
-    wanted = sorted(set().union(*own.values()))
-    table = schema.story_corrections
-    mine = aliased(table)
-    pairs: list[Any] = []
-    for start in range(0, len(wanted), _PARTNERS_CHUNK):
-        pairs += connection.execute(
-            select(mine.c.url.label("named"), table.c.url)
-            .join(mine, and_(mine.c.kind == table.c.kind, mine.c.group_id == table.c.group_id))
-            .where(mine.c.url.in_(wanted[start : start + _PARTNERS_CHUNK]))
-        ).all()
-    found: dict[str, frozenset[str]] = {}
-    for url, variants in own.items():
-        others = [row.url for row in pairs if row.named in variants and row.url not in variants]
-        if others:
-            found[url] = frozenset(_variants(others))
-    return found
 @dataclass(frozen=True)
 class _Partner:
     kind: str
@@ -139,6 +111,26 @@ class CorrectionsTable:
             for kind, group, member, reason in sorted(self.rows, key=lambda row: row[:3])
             if (kind, group) in groups and member not in own
         )
+
+    def partners(self, urls: Iterable[str | None]) -> dict[str, frozenset[str]]:
+        """For each of these item addresses that a correction names, every address (with
+        its slash variant) at which corrections_for's readers (staff_merge_match,
+        stories_with) could look up a stored item for it; addresses no correction names
+        are left out (store_items_on: a poll's new items)."""
+        found: dict[str, frozenset[str]] = {}
+        for url in urls:
+            if url is None or not self.rows:
+                continue
+            own = set(_variants([url]))
+            groups = {(kind, group) for kind, group, member, _ in self.rows if member in own}
+            others = [
+                member
+                for kind, group, member, _ in self.rows
+                if (kind, group) in groups and member not in own
+            ]
+            if others:
+                found[url] = frozenset(_variants(others))
+        return found
 
 
 def read_corrections(connection: Connection) -> CorrectionsTable:

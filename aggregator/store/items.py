@@ -40,7 +40,6 @@ from aggregator.store.base import StoreBase
 from aggregator.store.base import bump_data_version
 from aggregator.store.base import lock_for_items
 from aggregator.store.base import with_write_retries
-from aggregator.store.corrections import correction_partners
 from aggregator.store.corrections import corrections_for
 from aggregator.store.corrections import read_corrections
 from aggregator.store.corrections import staff_merge_match
@@ -213,9 +212,11 @@ class ItemsMixin(StoreBase):
         """
         new = updated = 0
         pending: list[NewItem] = []
-        partners = correction_partners(
-            connection, [item.url for item in unique if item.key not in known]
+        # From the corrections read once per transaction (as _find_story reads them).
+        corrections = live_candidates(connection.engine).per_transaction(
+            connection, read_corrections
         )
+        partners = corrections.partners(item.url for item in unique if item.key not in known)
         for item in unique:
             existing = known.get(item.key)
             if existing is not None:
@@ -437,7 +438,7 @@ def _sees_pending(
     item: Item, pending: Sequence[NewItem], partners: Mapping[str, frozenset[str]]
 ) -> bool:
     """Whether deciding `item` could read the rows of a pending (decided, unwritten) item:
-    a pending item at an address staff's corrections pair it with (correction_partners),
+    a pending item at an address staff's corrections pair it with (CorrectionsTable.partners),
     or of another member (never the case within one source's poll: a guard, not a path)."""
     addresses = partners.get(item.url) if item.url is not None else None
     return any(

@@ -30,6 +30,8 @@ from aggregator.ingest.poll import poll_all
 from aggregator.models import Item
 from aggregator.models import StoryCorrection
 from aggregator.store import Store
+from aggregator.store.corrections import CorrectionsTable
+from aggregator.store.corrections import _variants as variants
 from aggregator.store.corrections import corrections_for
 from aggregator.store.corrections import read_corrections
 from aggregator.store.stories import candidate_ids
@@ -243,3 +245,12 @@ def test_corrections_read_once_answer_as_the_query(
     assert found.apart == expected.apart
     assert sorted(found.merge) == sorted(expected.merge)
     assert found.merge_reason == expected.merge_reason
+    # The pending-item check of store_items_on asks the same table for an item's partners.
+    named = expected.apart | set(expected.merge)
+    partners = read_corrections_of(store).partners([url])
+    assert partners.get(url or "", frozenset()) == frozenset(variants(named) if named else ())
+
+
+def read_corrections_of(store: Store) -> CorrectionsTable:
+    with store.engine.connect() as connection:
+        return read_corrections(connection)
