@@ -51,6 +51,7 @@ from aggregator.store.stories import CANDIDATE_ROWS
 from aggregator.store.stories import CANDIDATE_TEXTS
 from aggregator.store.stories import bounded_date
 from aggregator.store.stories import candidate_ids
+from aggregator.store.stories import merge_same_round
 from aggregator.store.stories import refresh_story_dates
 from aggregator.store.stories import save_story_keys
 from aggregator.text import html_to_text
@@ -249,7 +250,9 @@ class ItemsMixin(StoreBase):
         if found is None:
             story_id, new_story = _insert_story(connection, item)
         else:
-            story_id = found.story_id
+            story_id = merge_same_round(
+                connection, found, member_id=item.member_id, url=item.url, seen_at=seen_at
+            )
         # Values as parameters, not .values(): the statement is then compiled once and
         # cached, where building it per item was most of a first poll's time.
         item_id = connection.scalar(
