@@ -3,9 +3,11 @@ story, and what staff read about a story and its merges (`aggregator story`).
 
 The index holds each item under dedupe.candidate_keys, so a new item's candidates are a few
 bounded range reads in one statement, never a scan, ranked by how much they share with the
-item and capped, so the rule's work per item does not grow with the database. This module
-must never decide what matches (dedupe.py does), and a member joining a story must never
-change what the story shows or its date.
+item and capped, so the rule's work per item does not grow with the database. Stories of one
+round of polls that a new item matches are merged (merge_same_round), so a round's stories
+do not depend on the order its polls finished. This module must never decide what matches
+(dedupe.py does), a member joining a story must never change what the story shows or its
+date, and a story seen before the current round must never be merged away.
 """
 
 from __future__ import annotations
@@ -243,15 +245,14 @@ def merge_same_round(
     and nothing else), when no staff keep_apart: separates it from the stories it joins, and
     when it shares no member with them (a member's two posts are two stories; the rule
     never puts them together directly, so a bridge must not either). The surviving story
-    is the oldest row, so which stories merge, not the order they were stored in, decides
-    what is kept; its dates are refreshed from the item that speaks for it.
+    is the chosen one when it was seen before the round, else the oldest row (the id a
+    reader may already have been shown first); its dates are refreshed from the item that
+    speaks for it (speaking_item: the earliest published of the round, whatever the order).
     """
     if not found.others or found.rule == STAFF_MERGE:
         return found.story_id
     bridges = {other.story_id: other for other in found.others}
-    rows = connection.execute(
-        _GROUP_ROWS, {"ids": sorted({found.story_id, *bridges})}
-    ).all()
+    rows = connection.execute(_GROUP_ROWS, {"ids": sorted({found.story_id, *bridges})}).all()
     by_story: dict[int, list[Any]] = {}
     for row in rows:
         by_story.setdefault(row.story_id, []).append(row)
