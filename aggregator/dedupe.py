@@ -279,11 +279,18 @@ TITLE_NORMALIZATIONS = (
 
 @dataclass(frozen=True)
 class Match:
-    """The story an item joins, the rule that decided it and the evidence, for staff."""
+    """The story an item joins, the rule that decided it and the evidence, for staff.
+
+    `others` are the other stories the rule also matched (one Match each, its best
+    candidate by the same ranking): the store merges those that came in the same round of
+    polls (store/stories.py merge_same_round), so a round's clusters do not depend on the
+    order its polls finished. They never change which story is chosen.
+    """
 
     story_id: int
     rule: str
     evidence: dict[str, object]
+    others: tuple[Match, ...] = ()
 
 
 def _fold(text: str) -> str:
@@ -573,10 +580,26 @@ def find_match(
     matches = [(candidate, why) for candidate, why in reasons if why is not None]
     if not matches:
         return None
-    links = [(candidate, why) for candidate, why in matches if why == "link"]
-    pool = links or matches
-    chosen, rule = min(pool, key=lambda pair: abs(pair[0].published - published))
-    return Match(story_id=chosen.story_id, rule=rule, evidence=_evidence(item, chosen, rule))
+    # A shared article link first, then the nearest in time: the order the choice uses,
+    # and the one each other story's own best candidate is picked by.
+    ranked = sorted(
+        matches, key=lambda pair: (pair[1] != "link", abs(pair[0].published - published))
+    )
+    chosen, rule = ranked[0]
+    best: dict[int, tuple[StoryCandidate, str]] = {}
+    for candidate, why in ranked:
+        best.setdefault(candidate.story_id, (candidate, why))
+    others = tuple(
+        Match(story_id=story_id, rule=why, evidence=_evidence(item, candidate, why))
+        for story_id, (candidate, why) in best.items()
+        if story_id != chosen.story_id
+    )
+    return Match(
+        story_id=chosen.story_id,
+        rule=rule,
+        evidence=_evidence(item, chosen, rule),
+        others=others,
+    )
 
 
 def _evidence(item: _Item, candidate: StoryCandidate, rule: str) -> dict[str, object]:
@@ -602,6 +625,12 @@ def _evidence(item: _Item, candidate: StoryCandidate, rule: str) -> dict[str, ob
 def evidence_in_words(evidence: Mapping[str, object]) -> str:
     """A merge's rule and key evidence in one line staff can read (/status lists them)."""
     rule = str(evidence.get("rule", "unknown rule"))
+    bridge = evidence.get("bridge")
+    if isinstance(bridge, Mapping):
+        return (
+            f"{rule}: {evidence.get('bridging_member')}'s {evidence.get('bridging_url')} "
+            f"matched both stories in one round of polls ({evidence_in_words(bridge)})"
+        )
     if "shared_link" in evidence:
         return f"{rule}: both link to {evidence['shared_link']}"
     if "merge_with" in evidence:

@@ -1,6 +1,6 @@
 """Score cross-post matching on a labelled evaluation set, through the real pipeline.
 
-    python -m bench.crosspost [--set tuning|holdout|all] [--smoke]
+    python -m bench.crosspost [--set tuning|holdout|all] [--smoke] [--orders N]
 
 A set (tests/fixtures/crosspost/<set>/items.yaml, rules in ../LABELLING.md) is written out as
 the members' own feeds in their formats (WordPress RSS 2.0, Atom, RSS 1.0, JSON Feed, a news
@@ -10,6 +10,12 @@ page read with selectors: bench/corpus.py's renderers), served by the fixture se
 story; each credit's member and item link map it back to its labelled item. The scorer
 prints pairwise precision, recall and F1, overall and per case type, and lists every wrong
 and missed merge.
+
+`--orders N` runs each set N more times, each polling the members one at a time (`aggregator
+fetch --member`) in an order shuffled with the seed 1..N, so the order the items are stored
+in is exactly the one chosen: it prints every order's tally, the worst, and whether all
+orders gave the same clusters (issue 12: they must not depend on how a round's polls
+finish). The all-at-once run, what a real first poll does, stays the first.
 
 `--smoke` only checks that the pipeline runs and every labelled item comes back credited
 (the CI smoke test); without it the exit status is 1 when a set misses the targets.
@@ -113,6 +119,8 @@ class Score:
     wrong_merges: list[tuple[LabelledItem, LabelledItem]] = field(default_factory=list)
     missed_merges: list[tuple[LabelledItem, LabelledItem]] = field(default_factory=list)
     not_found: list[LabelledItem] = field(default_factory=list)
+    # The labelled item ids published as one story, per story: comparable across runs.
+    clusters: frozenset[frozenset[str]] = frozenset()
 
     @property
     def meets_targets(self) -> bool:
@@ -225,15 +233,29 @@ def _run_cli(arguments: Sequence[str]) -> str:
     return out.getvalue()
 
 
-def published_stories(evaluation: EvaluationSet, workdir: Path) -> list[list[tuple[str, str]]]:
-    """Serve, fetch, store and export the set; each story's (member id, item link) credits."""
+def member_order(evaluation: EvaluationSet, seed: int) -> list[str]:
+    """The set's members in the order `seed` shuffles them to (seed 0: as listed)."""
+    order = list(evaluation.members)
+    if seed:
+        random.Random(seed).shuffle(order)
+    return order
+
+
+def published_stories(
+    evaluation: EvaluationSet, workdir: Path, order: Sequence[str] | None = None
+) -> list[list[tuple[str, str]]]:
+    """Serve, fetch, store and export the set; each story's (member id, item link) credits.
+    With `order`, the members are polled one at a time in that order; else all at once."""
     sites = workdir / "sites"
     sites.mkdir()
     with FixtureServer(sites) as server:
         config = write_sites(evaluation, sites, server.base_url)
         database = f"sqlite:///{workdir / 'aggregator.db'}"
         common = ["--config", str(config), "--database", database]
-        _run_cli([*common, "fetch"])
+        if order is None:
+            _run_cli([*common, "fetch"])
+        for member in order or ():
+            _run_cli([*common, "fetch", "--member", member])
         _run_cli([*common, "export", str(workdir / "out"), "--limit", str(EXPORT_LIMIT)])
     feed = json.loads((workdir / "out" / "feed.json").read_text("utf-8"))
     return [
@@ -272,7 +294,14 @@ def _locate(
 def score(evaluation: EvaluationSet, stories: Sequence[Sequence[tuple[str, str]]]) -> Score:
     """Pairwise precision and recall of the published stories against the labels."""
     found, missing = _locate(evaluation, stories)
-    result = Score(set_name=evaluation.name, not_found=missing)
+    groups: dict[int, set[str]] = {}
+    for item_id, story in found.items():
+        groups.setdefault(story, set()).add(item_id)
+    result = Score(
+        set_name=evaluation.name,
+        not_found=missing,
+        clusters=frozenset(frozenset(group) for group in groups.values()),
+    )
     items = [item for item in evaluation.items if item.id in found]
     for first, second in combinations(items, 2):
         truth = first.cluster == second.cluster
@@ -296,10 +325,27 @@ def score(evaluation: EvaluationSet, stories: Sequence[Sequence[tuple[str, str]]
     return result
 
 
-def evaluate(name: str) -> Score:
+def evaluate(name: str, seed: int | None = None) -> Score:
+    """The set scored after polling all members at once, or with `seed` one at a time in
+    member_order(seed)."""
     evaluation = load_set(name)
+    order = None if seed is None else member_order(evaluation, seed)
     with tempfile.TemporaryDirectory(prefix="crosspost-") as directory:
-        return score(evaluation, published_stories(evaluation, Path(directory)))
+        return score(evaluation, published_stories(evaluation, Path(directory), order))
+
+
+def tally(result: Score) -> str:
+    counts = result.overall
+    return (
+        f"precision {counts.precision:.3f}  recall {counts.recall:.3f}  "
+        f"(pairs: {counts.true_positive} right, {counts.false_positive} wrong, "
+        f"{counts.false_negative} missed)"
+    )
+
+
+def worst(results: Sequence[Score]) -> Score:
+    """The run furthest from the targets: the lowest recall, then the lowest precision."""
+    return min(results, key=lambda result: (result.overall.recall, result.overall.precision))
 
 
 def report(result: Score) -> str:
@@ -335,14 +381,35 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument(
         "--smoke", action="store_true", help="only check every item comes back; no targets"
     )
+    parser.add_argument(
+        "--orders",
+        type=int,
+        default=0,
+        metavar="N",
+        help="also run N seeded orders, polling one member at a time",
+    )
     arguments = parser.parse_args(argv)
     names = SET_NAMES if arguments.set == "all" else (arguments.set,)
     status = 0
     for name in names:
         result = evaluate(name)
         print(report(result))
-        if result.not_found or (not arguments.smoke and not result.meets_targets):
-            status = 1
+        results = [result]
+        for seed in range(1, arguments.orders + 1):
+            ordered = evaluate(name, seed)
+            order = " ".join(member_order(load_set(name), seed))
+            print(f"order {seed} ({order}): {tally(ordered)}", flush=True)
+            results.append(ordered)
+        if arguments.orders:
+            furthest = worst(results)
+            print(f"worst of {len(results)} runs: {tally(furthest)}")
+            print("\n".join(_pairs("its wrong merges", furthest.wrong_merges)))
+            print("\n".join(_pairs("its missed merges", furthest.missed_merges)))
+            same = len({run.clusters for run in results}) == 1
+            print(f"same clusters in every run: {'yes' if same else 'no'}")
+        for run in results:
+            if run.not_found or (not arguments.smoke and not run.meets_targets):
+                status = 1
     return status
 
 

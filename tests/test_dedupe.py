@@ -13,6 +13,7 @@ from hypothesis import strategies as st
 
 from aggregator.dedupe import StoryCandidate
 from aggregator.dedupe import candidate_keys
+from aggregator.dedupe import find_match
 from aggregator.dedupe import is_article_url
 from aggregator.dedupe import match_story
 from aggregator.dedupe import same_story
@@ -38,6 +39,44 @@ def candidate(**overrides: object) -> StoryCandidate:
     }
     values.update(overrides)
     return StoryCandidate(**values)  # type: ignore[arg-type]
+
+
+def test_find_match_names_every_other_matching_story_without_changing_its_choice() -> None:
+    """The store merges a round's stories that one item matches (issue 12): it needs each
+    of them, with its evidence; the chosen story stays the rule's (a link first)."""
+    linked = candidate(story_id=1, member_id="faith", title_key="a report worth reading")
+    same_title = candidate(
+        story_id=2, member_id="dairy", url="https://dairy.example/heat", published=NOW
+    )
+    nearer_same_title = candidate(
+        story_id=2, member_id="dairy", url="https://dairy.example/heat-2", item_id=5
+    )
+    unrelated = candidate(
+        story_id=3,
+        member_id="garment",
+        url="https://garment.example/pay",
+        title_key=title_key("Garment workers win back pay at Riverside Apparel"),
+        text="Riverside Apparel agreed to pay wages owed to sewing machine operators.",
+    )
+    found = find_match(
+        url="https://harvest.example/heat",
+        title="Heat protections must cover every farmworker",
+        published=NOW + timedelta(hours=1),
+        text=HEAT_TEXT,
+        candidates=[same_title, linked, nearer_same_title, unrelated],
+        member_id="valley",
+    )
+    assert found is not None and (found.story_id, found.rule) == (1, "link")
+    assert [(other.story_id, other.rule) for other in found.others] == [(2, "title+text")]
+    assert found.others[0].evidence["matched_member"] == "dairy"
+    alone = find_match(
+        url="https://harvest.example/heat",
+        title="Heat protections must cover every farmworker",
+        published=NOW,
+        text=HEAT_TEXT,
+        candidates=[linked],
+    )
+    assert alone is not None and alone.others == ()
 
 
 def test_title_key_ignores_case_punctuation_accents_and_labels() -> None:

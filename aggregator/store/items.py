@@ -48,6 +48,7 @@ from aggregator.store.new_items import NewItem
 from aggregator.store.new_items import insert_item_tags
 from aggregator.store.new_items import insert_stories
 from aggregator.store.new_items import item_values
+from aggregator.store.new_items import merged_same_round
 from aggregator.store.new_items import write_new_items
 from aggregator.store.stories import CANDIDATE_ROWS
 from aggregator.store.stories import CANDIDATE_TEXTS
@@ -234,7 +235,14 @@ class ItemsMixin(StoreBase):
             if pending and _sees_pending(item, pending, partners):
                 new += write_new_items(connection, source_id, pending, seen_at)
                 pending = []
-            pending.append(self._decide_new_item(connection, item))
+            decided = self._decide_new_item(connection, item)
+            if decided.found is not None and decided.found.others:
+                # merge_same_round reads and moves the matched stories' stored items: one
+                # that joined them earlier in this poll must be among them (written first).
+                new += write_new_items(connection, source_id, pending, seen_at)
+                pending = []
+                decided = merged_same_round(connection, decided, seen_at)
+            pending.append(decided)
         new += write_new_items(connection, source_id, pending, seen_at)
         return new, updated
 
@@ -267,7 +275,7 @@ class ItemsMixin(StoreBase):
                 return PollOutcome.UNCHANGED
         elif _rekey_identical_item(connection, source_id, item, batch_keys):
             return PollOutcome.UNCHANGED
-        decided = self._decide_new_item(connection, item)
+        decided = merged_same_round(connection, self._decide_new_item(connection, item), seen_at)
         if write_new_items(connection, source_id, [decided], seen_at):
             return PollOutcome.NEW
         return PollOutcome.UNCHANGED

@@ -16,6 +16,7 @@ from collections.abc import Iterable
 from collections.abc import Mapping
 from collections.abc import Sequence
 from dataclasses import dataclass
+from dataclasses import replace
 from datetime import datetime
 from typing import Any
 
@@ -34,6 +35,7 @@ from aggregator.identity import story_uid
 from aggregator.models import Item
 from aggregator.store import schema
 from aggregator.store.stories import IndexedItem
+from aggregator.store.stories import merge_same_round
 from aggregator.store.stories import save_story_keys_many
 from aggregator.text import tag_slug
 
@@ -107,6 +109,19 @@ def write_new_items(
     # A joining item adds a credit and nothing else: the story's dates stay its first
     # item's (refresh_story_dates), so they are not refreshed here.
     return len(stored)
+
+
+def merged_same_round(connection: Connection, decided: NewItem, seen_at: datetime) -> NewItem:
+    """`decided` joining its story after the other stories of this round it matched were
+    merged into it (stories.merge_same_round): the story it joins may then be another."""
+    found = decided.found
+    if found is None or not found.others:
+        return decided
+    item = decided.item
+    story_id = merge_same_round(
+        connection, found, member_id=item.member_id, url=item.url, seen_at=seen_at
+    )
+    return replace(decided, found=replace(found, story_id=story_id))
 
 
 def _upserts(table: Any, conflict: list[str], *returned: str) -> dict[str, Any]:

@@ -5,9 +5,11 @@ The index holds each item under dedupe.candidate_keys, so a new item's candidate
 bounded range reads in one statement, never a scan, ranked by how much they share with the
 item and capped, so the rule's work per item does not grow with the database. A writing
 process holds the same rows in memory (LiveCandidates over candidate_index.CandidateIndex)
-and asks the database only where memory does not cover. This module
-must never decide what matches (dedupe.py does), and a member joining a story must never
-change what the story shows or its date.
+and asks the database only where memory does not cover. Stories of one round of polls
+that a new item matches are merged (merge_same_round), so a round's stories do not
+depend on the order its polls finished. This module must never decide what matches
+(dedupe.py does), a member joining a story must never change what the story shows or its
+date, and a story seen before the current round must never be merged away.
 """
 
 from __future__ import annotations
@@ -29,6 +31,7 @@ from sqlalchemy import Connection
 from sqlalchemy import Engine
 from sqlalchemy import Select
 from sqlalchemy import bindparam
+from sqlalchemy import delete
 from sqlalchemy import event
 from sqlalchemy import func
 from sqlalchemy import literal_column
@@ -37,6 +40,7 @@ from sqlalchemy import union_all
 from sqlalchemy import update
 
 from aggregator.dedupe import CROSS_POST_WINDOW
+from aggregator.dedupe import Match
 from aggregator.dedupe import candidate_keys
 from aggregator.errors import StorageError
 from aggregator.models import Item
@@ -53,9 +57,13 @@ from aggregator.store.candidate_index import Found
 from aggregator.store.candidate_index import lookup_keys
 from aggregator.store.candidate_index import micros
 from aggregator.store.candidate_index import rank_candidates
+from aggregator.urls import slash_variants
 
 # The rule name of a merge staff asked for (store/corrections.py), not the automatic rule's.
 STAFF_MERGE = "staff merge"
+# The rule name of stories of one round of polls merged because a new item matched them all
+# (merge_same_round).
+SAME_ROUND_MERGE = "same round"
 # How far before its first-seen time an edit may move an item's date: a source that re-dates
 # a post to 1990 cannot move it (nor its story) out of the feeds.
 BACKDATE_LIMIT = CROSS_POST_WINDOW
@@ -492,6 +500,125 @@ def refresh_story_dates(connection: Connection, story_id: int) -> None:
         .where(schema.stories.c.id == story_id)
         .values(published=published, updated=max(published, updated))
     )
+
+
+# What merge_same_round decides on, for every item of the stories it may merge.
+_GROUP_COLUMNS = ("id", "story_id", "member_id", "url", "first_seen_at", "merge_reason")
+_GROUP_ROWS = select(*(schema.items.c[name] for name in _GROUP_COLUMNS)).where(
+    schema.items.c.story_id.in_(bindparam("ids", expanding=True))
+)
+
+
+def merge_same_round(
+    connection: Connection,
+    found: Match,
+    *,
+    member_id: str,
+    url: str | None,
+    seen_at: datetime,
+) -> int:
+    """The story a new item (of `member_id`, at `url`, first seen at `seen_at`) joins, after
+    merging into it the other stories the rule matched (found.others) that came in the same
+    round of polls.
+
+    Had the new item been stored first, each of those stories' items would have matched it
+    and joined its story: which of them came first is an accident of how the round's polls
+    finished, so they become one story whatever the order. A story is merged only when
+    every item of it was first seen within SAME_ROUND of `seen_at` (a story readers saw
+    before this round is never taken away from a feed: a member joining it adds a credit
+    and nothing else), when no staff keep_apart: separates it from the stories it joins, and
+    when it shares no member with them (a member's two posts are two stories; the rule
+    never puts them together directly, so a bridge must not either). The surviving story
+    is the chosen one when it was seen before the round, else the oldest row (the id a
+    reader may already have been shown first); its dates are refreshed from the item that
+    speaks for it (speaking_item: the earliest published of the round, whatever the order).
+    """
+    if not found.others or found.rule == STAFF_MERGE:
+        return found.story_id
+    bridges = {other.story_id: other for other in found.others}
+    rows = connection.execute(_GROUP_ROWS, {"ids": sorted({found.story_id, *bridges})}).all()
+    by_story: dict[int, list[Any]] = {}
+    for row in rows:
+        by_story.setdefault(row.story_id, []).append(row)
+    group = list(by_story.get(found.story_id, []))
+    members = {member_id, *(row.member_id for row in group)}
+    earliest = seen_at - SAME_ROUND
+    merged: list[int] = []
+    for story_id in sorted(bridges):
+        own = by_story.get(story_id, [])
+        if (
+            not own
+            or any(row.first_seen_at < earliest for row in own)
+            or members & {row.member_id for row in own}
+            or _kept_apart(connection, [*group, *own], {row.id for row in own})
+        ):
+            continue
+        merged.append(story_id)
+        group += own
+        members |= {row.member_id for row in own}
+    if not merged:
+        return found.story_id
+    # A chosen story seen before this round keeps its id (its readers keep it); else the
+    # oldest row, whichever item of the round came first.
+    earlier_seen = any(row.first_seen_at < earliest for row in by_story.get(found.story_id, []))
+    survivor = found.story_id if earlier_seen else min(found.story_id, *merged)
+    for row in group:
+        if row.story_id == survivor:
+            continue
+        bridge = bridges.get(row.story_id, found)
+        connection.execute(
+            update(schema.items)
+            .where(schema.items.c.id == row.id)
+            .values(
+                story_id=survivor,
+                merge_reason=_same_round_evidence(
+                    bridge, member_id=member_id, url=url, earlier=row.merge_reason
+                ),
+            )
+        )
+    gone = sorted({found.story_id, *merged} - {survivor})
+    connection.execute(delete(schema.stories).where(schema.stories.c.id.in_(gone)))
+    refresh_story_dates(connection, survivor)
+    return survivor
+
+
+def _kept_apart(connection: Connection, rows: Sequence[Any], moving: set[int]) -> bool:
+    """Whether a staff keep_apart: group names an item of `moving` (item ids) and another
+    of `rows` that is not moving."""
+    addresses: dict[str, set[int]] = {}
+    for row in rows:
+        if row.url is not None:
+            for variant in slash_variants(row.url):
+                addresses.setdefault(variant, set()).add(row.id)
+    if not addresses:
+        return False
+    table = schema.story_corrections.c
+    listed = connection.execute(
+        select(table.group_id, table.url).where(
+            table.kind == "keep_apart", table.url.in_(sorted(addresses))
+        )
+    ).all()
+    groups: dict[int, set[int]] = {}
+    for entry in listed:
+        groups.setdefault(entry.group_id, set()).update(addresses[entry.url])
+    return any(ids & moving and ids - moving for ids in groups.values())
+
+
+def _same_round_evidence(
+    bridge: Match, *, member_id: str, url: str | None, earlier: object
+) -> dict[str, object]:
+    """items.merge_reason of an item moved by merge_same_round: the new item that bridged
+    the stories, and why the rule matched it with this item's story."""
+    evidence: dict[str, object] = {
+        "rule": SAME_ROUND_MERGE,
+        "bridging_member": member_id,
+        "bridging_url": url,
+        "matched_member": member_id,
+        "bridge": bridge.evidence,
+    }
+    if earlier is not None:
+        evidence["earlier"] = earlier
+    return evidence
 
 
 # Rows read back for recent_merges before the staff merges are left out (staff made those).
