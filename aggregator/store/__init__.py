@@ -15,6 +15,8 @@
   published.py   reading stories for the publishers and the API
   websub.py      WebSub subscription rows
   stories.py     the cross-post candidate index, which item speaks for a story, story details
+  live_candidates.py  that index held in memory by a writing process, read once, kept current
+  candidate_index.py  the pure in-memory index live_candidates.py keeps (no SQL)
   corrections.py staff's keep_apart:/merge: corrections, stored and applied to stories
   writer.py      a poll's intents applied in batches by the one writer thread (StoreWriter)
 

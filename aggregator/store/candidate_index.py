@@ -103,7 +103,7 @@ _Entry = tuple[int, str, int]
 
 class CandidateIndex:
     """story_keys' rows from `covers_from` on (microseconds; EVERYTHING for all), held by
-    key. Not thread-safe: its owner (stories.LiveCandidates) serializes access.
+    key. Not thread-safe: its owner (live_candidates.LiveCandidates) serializes access.
 
     Once it holds more than `max_entries` entries it is `full`: it empties itself and
     answers nothing, so memory stays bounded and the database answers instead.

@@ -44,6 +44,7 @@ from aggregator.store.corrections import corrections_for
 from aggregator.store.corrections import read_corrections
 from aggregator.store.corrections import staff_merge_match
 from aggregator.store.corrections import stories_with
+from aggregator.store.live_candidates import live_candidates
 from aggregator.store.new_items import NewItem
 from aggregator.store.new_items import insert_item_tags
 from aggregator.store.new_items import insert_stories
@@ -54,7 +55,6 @@ from aggregator.store.stories import CANDIDATE_ROWS
 from aggregator.store.stories import CANDIDATE_TEXTS
 from aggregator.store.stories import bounded_date
 from aggregator.store.stories import candidate_ids
-from aggregator.store.stories import live_candidates
 from aggregator.store.stories import refresh_story_dates
 from aggregator.store.stories import save_story_keys
 from aggregator.text import html_to_text
@@ -299,7 +299,7 @@ class ItemsMixin(StoreBase):
     ) -> Match | None:
         """The story a new item joins, and why: the rule of aggregator.dedupe over the
         candidates the index gives (store/stories.py), from memory where it covers
-        (stories.LiveCandidates; `sql_only`: by SQL, as bench.growth measures). `features`
+        (live_candidates.LiveCandidates; `sql_only`: by SQL, as bench.growth measures). `features`
         are the item's (dedupe.text_features of its text under its title), if known."""
         live = None if sql_only else live_candidates(connection.engine)
         # Staff's corrections (feeds.yaml keep_apart:/merge:) overrule the automatic rule.

@@ -16,7 +16,7 @@ from aggregator.store import schema
 from aggregator.store.base import StoreBase
 from aggregator.store.base import bump_data_version
 from aggregator.store.base import lock_all_items
-from aggregator.store.stories import forget_deleted_items
+from aggregator.store.live_candidates import forget_deleted_items
 from aggregator.store.stories import refresh_story_dates
 
 PRUNE_BATCH = 1_000  # items deleted per transaction: writers wait at most one batch

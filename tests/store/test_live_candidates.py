@@ -1,5 +1,5 @@
 """Cross-post candidates and staff's corrections read from memory in write transactions
-(stories.LiveCandidates, corrections.CorrectionsTable): no candidate query, the same
+(live_candidates.LiveCandidates, corrections.CorrectionsTable): no candidate query, the same
 answers as the database, and current with this process's writes (inserts, edits, savepoints
 rolled back), other processes' commits and deletes; on SQLite and PostgreSQL.
 """
@@ -34,8 +34,8 @@ from aggregator.store.corrections import CorrectionsTable
 from aggregator.store.corrections import _variants as variants
 from aggregator.store.corrections import corrections_for
 from aggregator.store.corrections import read_corrections
+from aggregator.store.live_candidates import live_candidates
 from aggregator.store.stories import candidate_ids
-from aggregator.store.stories import live_candidates
 from bench.crosspost import load_set
 from bench.crosspost import write_sites
 from tests.store.test_concurrency import stores  # noqa: F401 (a fixture)
