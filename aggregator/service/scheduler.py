@@ -19,6 +19,7 @@ signal handlers or know about WebSub (service/app.py does).
 from __future__ import annotations
 
 import asyncio
+import functools
 import logging
 import os
 import random
@@ -471,7 +472,11 @@ class PollScheduler:
         first = datetime.now(UTC)
         common: dict[str, Any] = {"max_instances": 1, "coalesce": True, "next_run_time": first}
         scheduler.add_job(
-            self._reload, "interval", seconds=self.settings.reload_seconds, id="reload", **common
+            quiet_when_stopped(self._reload, self._stopping),
+            "interval",
+            seconds=self.settings.reload_seconds,
+            id="reload",
+            **common,
         )
         if not self.polling:
             scheduler.start()
@@ -479,10 +484,14 @@ class PollScheduler:
             return scheduler
         self._continuous = True
         scheduler.add_job(
-            self._tick, "interval", seconds=self.settings.tick_seconds, id="tick", **common
+            quiet_when_stopped(self._tick, self._stopping),
+            "interval",
+            seconds=self.settings.tick_seconds,
+            id="tick",
+            **common,
         )
         scheduler.add_job(
-            self._prune,
+            quiet_when_stopped(self._prune, self._stopping),
             "interval",
             seconds=self.settings.prune_seconds,
             id="prune",
@@ -491,7 +500,7 @@ class PollScheduler:
         )
         if self.alert_check is not None:
             scheduler.add_job(
-                self.check_alerts,
+                quiet_when_stopped(self.check_alerts, self._stopping),
                 "interval",
                 seconds=self.settings.alert_seconds,
                 id="alerts",
@@ -526,6 +535,9 @@ class PollScheduler:
         except Exception:
             logger.exception("reloading feeds.yaml failed unexpectedly; the next check tries")
 
+    def _stopping(self) -> bool:
+        return not self._accepting
+
     async def stop(self, grace_seconds: float | None = None) -> None:
         """Stop starting polls, give in-flight ones `grace_seconds`, then cancel the rest.
 
@@ -547,6 +559,25 @@ class PollScheduler:
                 logger.warning("abandoned %d poll(s) at shutdown", len(still))
         # What the polls handed to the writer is applied before it stops.
         await self.writer.aclose()
+
+
+def quiet_when_stopped(
+    job: Callable[[], Awaitable[None]], stopping: Callable[[], bool]
+) -> Callable[[], Awaitable[None]]:
+    """`job` as an APScheduler job that ends quietly when stop() cancels it: APScheduler
+    cancels the jobs running at shutdown and logs each cancellation as a job that "raised an
+    exception", with a traceback, on every ordinary stop that lands mid-job. A cancellation
+    while not stopping is still raised."""
+
+    @functools.wraps(job)
+    async def run() -> None:
+        try:
+            await job()
+        except asyncio.CancelledError:
+            if not stopping():
+                raise
+
+    return run
 
 
 def prune_expired(config: Config, store: Store, now: datetime) -> PruneReport | None:

@@ -199,7 +199,7 @@ def test_a_child_process_answers_while_the_run_process_polls(
     assert code == 0, err
     assert out.endswith("stopped\n")
     assert not running(service.web), "the web process was left running"
-    assert "Traceback" not in err
+    assert "Traceback" not in err, err
 
 
 def test_ctrl_c_stops_both_halves(

@@ -31,6 +31,7 @@ from aggregator.models import Config
 from aggregator.models import PollOutcome
 from aggregator.service.app import run_service
 from aggregator.service.scheduler import PollScheduler
+from aggregator.service.scheduler import quiet_when_stopped
 from aggregator.service.settings import SchedulerSettings
 from aggregator.store import Store
 from tests.conftest import FIXTURES
@@ -487,3 +488,25 @@ def test_aggregator_run_polls_serves_reloads_and_stops_on_sigterm(
     assert "stopped" in stdout
     assert "feeds.yaml reloaded" in stderr
     assert len(server.requests_for("/a.xml")) == 1
+
+
+def test_a_job_cancelled_by_stop_ends_quietly_and_any_other_cancellation_is_raised() -> None:
+    # APScheduler cancels the jobs running at shutdown and logs a cancelled job with a
+    # traceback: a SIGTERM landing mid-tick printed one (tests/service/test_app.py saw it).
+    stopping = False
+
+    async def forever() -> None:
+        await asyncio.Event().wait()
+
+    async def cancel_once_started() -> asyncio.Task[None]:
+        task = asyncio.ensure_future(quiet_when_stopped(forever, lambda: stopping)())
+        await asyncio.sleep(0)
+        task.cancel()
+        await asyncio.gather(task, return_exceptions=True)
+        return task
+
+    task = asyncio.run(cancel_once_started())
+    assert task.cancelled()  # not stopping: an ordinary cancellation
+    stopping = True
+    task = asyncio.run(cancel_once_started())
+    assert not task.cancelled() and task.exception() is None
