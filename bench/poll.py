@@ -216,6 +216,26 @@ def fastfeedparser_parse(body: bytes) -> int:
     return len(fastfeedparser.parse(body)["entries"])
 
 
+def corpus_fetch_result(
+    kind: str, body: bytes, url: str, selectors: PageSelectors, fetched_at: datetime
+) -> FetchResult:
+    """A corpus body as the fetcher would hand it on: a 200 of one bench member's source."""
+    source = SourceConfig(
+        member_id="bench",
+        kind="page" if kind == "page" else "feed",
+        url=url,
+        selectors=selectors if kind == "page" else None,
+    )
+    return FetchResult(
+        source=source,
+        fetched_at=fetched_at,
+        final_url=url,
+        status=200,
+        content=body,
+        content_type=CONTENT_TYPES[kind],
+    )
+
+
 def pipeline_middle(
     bodies: Sequence[tuple[str, bytes]], urls: Sequence[str], selectors: PageSelectors
 ) -> FloorResult:
@@ -224,22 +244,9 @@ def pipeline_middle(
     items = 0
     started = time.process_time()
     for (kind, body), url in zip(bodies, urls, strict=True):
-        source = SourceConfig(
-            member_id="bench",
-            kind="page" if kind == "page" else "feed",
-            url=url,
-            selectors=selectors if kind == "page" else None,
-        )
-        result = FetchResult(
-            source=source,
-            fetched_at=now,
-            final_url=url,
-            status=200,
-            content=body,
-            content_type=CONTENT_TYPES[kind],
-        )
+        result = corpus_fetch_result(kind, body, url, selectors, now)
         try:
-            items += len(normalize_feed(parse_source(result), source, now))
+            items += len(normalize_feed(parse_source(result), result.source, now))
         except ParseError as exc:
             say(f"  parse failed: {exc}")
     seconds = time.process_time() - started

@@ -25,9 +25,8 @@ from aggregator.ingest.pool import parse_off_loop
 from aggregator.models import FetchLimits
 from aggregator.models import FetchResult
 from aggregator.models import PageSelectors
-from aggregator.models import SourceConfig
 from bench import corpus
-from bench.poll import CONTENT_TYPES
+from bench.poll import corpus_fetch_result
 
 
 def cases(root: Path, count: int, limits: FetchLimits) -> list[tuple[FetchResult, frozenset[str]]]:
@@ -37,21 +36,8 @@ def cases(root: Path, count: int, limits: FetchLimits) -> list[tuple[FetchResult
     bodies = [(kind, path.read_bytes()) for kind, path in corpus.source_files(root)][:count]
     found = []
     for (kind, body), url in zip(bodies, corpus.source_urls(root)[:count], strict=True):
-        source = SourceConfig(
-            member_id="bench",
-            kind="page" if kind == "page" else "feed",
-            url=url,
-            selectors=selectors if kind == "page" else None,
-        )
-        result = FetchResult(
-            source=source,
-            fetched_at=now,
-            final_url=url,
-            status=200,
-            content=body,
-            content_type=CONTENT_TYPES[kind],
-        )
-        digests = entry_digests(parse_source(result), source, None, limits)
+        result = corpus_fetch_result(kind, body, url, selectors, now)
+        digests = entry_digests(parse_source(result), result.source, None, limits)
         found.append((result, frozenset(digests[1:])))
     return found
 
