@@ -8,8 +8,8 @@ plain data. This is the only module that strings the stages together for
 polling, so the CLI, the scheduler and the benchmarks all poll the same way.
 
 Parse and normalize run off the event loop so that downloads go on meanwhile: in a thread,
-or in a pool of processes over the machine's cores once bodies queue up for them (they are
-most of a first poll's CPU); see aggregator.ingest.pool.ParsePool.
+or, in a round of many sources, in a pool of processes over the cores the main process
+leaves (parsing is most of a first poll's CPU); see aggregator.ingest.pool.ParsePool.
 
 A fault in one source becomes a FAILED PollReport naming the member, the address and the
 cause; it never raises into the caller and never touches what other sources stored.

@@ -30,11 +30,15 @@ from aggregator.models import FetchResult
 from aggregator.models import Item
 from aggregator.models import ParsedFeed
 
-# Pool processes start only once this many fetched bodies wait for parsing at the same
-# time: each costs about a second of CPU to start and tens of MB, which a round with a few
-# changed sources (most answer 304) would pay for nothing.
-PARSE_POOL_BACKLOG = 8
-PARSE_POOL_MIN_SOURCES = 100  # a smaller round has too little to parse to repay that
+# Pool processes start with the first fetched body of a round of at least this many
+# sources. Each costs about half a second of CPU to start (on a core the main process
+# leaves idle) and about 35 MB while the round lasts; in a round this big even a few
+# changed feeds repay it: a 1,000-source re-poll with 50 changed took 4.2 s with the
+# bodies parsed in a thread of the main process and 3.2 s with the pool started at the
+# first (bench/README.md, "The parse processes start with a round's first body"). A
+# smaller round has too little to parse. A round in which every source answers 304 has no
+# body and starts nothing.
+PARSE_POOL_MIN_SOURCES = 100
 PARSE_POOL_MAX_PROCESSES = 4
 
 
@@ -108,9 +112,10 @@ def parse_processes(count: int) -> ProcessPoolExecutor:
 class ParsePool:
     """Runs parse_off_loop off the event loop, so that downloads go on meanwhile.
 
-    In a thread, until PARSE_POOL_BACKLOG bodies wait at once in a round of at least
-    PARSE_POOL_MIN_SOURCES sources (parsing is what a first poll spends its CPU on): then in
-    worker processes over the cores the main process leaves (parse_process_count). They are
+    In a round of at least PARSE_POOL_MIN_SOURCES sources, in worker processes over the
+    cores the main process leaves (parse_process_count), started by the round's first body
+    (bodies wait in the pool's queue while they start); in a smaller round, or on one
+    core, in a thread (the main process's GIL, shared with fetching and the writer). They are
     spawned, not forked (forking a process that runs threads can deadlock). Like any
     spawned pool they re-import the program's main module, so a script that polls must
     keep its work under `if __name__ == "__main__":` (the CLI does); if they cannot start
@@ -121,7 +126,6 @@ class ParsePool:
         self._cores = os.cpu_count() or 1
         self._pool: ProcessPoolExecutor | None = None
         self._pool_usable = self._cores > 1 and sources >= PARSE_POOL_MIN_SOURCES
-        self._waiting = 0
 
     async def __call__(
         self,
@@ -130,21 +134,17 @@ class ParsePool:
         known: frozenset[str] = frozenset(),
         limits: FetchLimits | None = None,
     ) -> tuple[ParsedFeed | None, list[Item], str | None]:
-        self._waiting += 1
-        try:
-            if self._pool is None and self._pool_usable and self._waiting >= PARSE_POOL_BACKLOG:
-                self._pool = parse_processes(parse_process_count(self._cores))
-            if self._pool is not None and self._pool_usable:
-                loop = asyncio.get_running_loop()
-                try:
-                    return await loop.run_in_executor(
-                        self._pool, parse_off_loop, result, language, known, limits
-                    )
-                except BrokenProcessPool:
-                    self._pool_usable = False
-            return await asyncio.to_thread(parse_off_loop, result, language, known, limits)
-        finally:
-            self._waiting -= 1
+        if self._pool is None and self._pool_usable:
+            self._pool = parse_processes(parse_process_count(self._cores))
+        if self._pool is not None and self._pool_usable:
+            loop = asyncio.get_running_loop()
+            try:
+                return await loop.run_in_executor(
+                    self._pool, parse_off_loop, result, language, known, limits
+                )
+            except BrokenProcessPool:
+                self._pool_usable = False
+        return await asyncio.to_thread(parse_off_loop, result, language, known, limits)
 
     def close(self) -> None:
         if self._pool is not None:

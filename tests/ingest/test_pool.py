@@ -82,7 +82,6 @@ def test_worker_processes_give_the_same_items_as_a_thread(
         fetched("", content=b"<html><body>not a feed</body></html>"),
     ]
     in_threads = asyncio.run(parse_all(pool.ParsePool(1), results))
-    monkeypatch.setattr(pool, "PARSE_POOL_BACKLOG", 1)
     monkeypatch.setattr(pool, "PARSE_POOL_MIN_SOURCES", 1)
     monkeypatch.setattr(os, "cpu_count", lambda: 2)
     pools: list[ProcessPoolExecutor] = []
@@ -118,7 +117,6 @@ class BrokenPool:
 
 
 def test_a_broken_pool_falls_back_to_threads(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(pool, "PARSE_POOL_BACKLOG", 1)
     monkeypatch.setattr(pool, "PARSE_POOL_MIN_SOURCES", 1)
     monkeypatch.setattr(os, "cpu_count", lambda: 2)
     monkeypatch.setattr(pool, "ProcessPoolExecutor", BrokenPool)
@@ -131,7 +129,6 @@ def test_a_broken_pool_falls_back_to_threads(monkeypatch: pytest.MonkeyPatch) ->
 
 
 def test_small_rounds_never_start_worker_processes(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(pool, "PARSE_POOL_BACKLOG", 1)
     monkeypatch.setattr(pool, "ProcessPoolExecutor", BrokenPool)
     started: list[object] = []
     monkeypatch.setattr(BrokenPool, "__init__", lambda self, *a, **k: started.append(self))
@@ -142,6 +139,37 @@ def test_small_rounds_never_start_worker_processes(monkeypatch: pytest.MonkeyPat
     assert started == []
 
 
+def test_a_big_round_starts_its_processes_with_its_first_body(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    # A re-poll of many sources in which a few feeds changed parses them on the core the
+    # main process leaves, not in a thread sharing its GIL with fetching and the writer.
+    monkeypatch.setattr(os, "cpu_count", lambda: 2)
+    counts: list[int] = []
+
+    def processes_of(count: int) -> BrokenPool:
+        counts.append(count)
+        return BrokenPool()
+
+    monkeypatch.setattr(pool, "parse_processes", processes_of)
+    parse = pool.ParsePool(pool.PARSE_POOL_MIN_SOURCES)
+    assert counts == []  # a round whose sources all answer 304 starts nothing
+
+    asyncio.run(parse_all(parse, [fetched("wordpress_content_encoded.xml")]))
+
+    assert counts == [1]
+
+
+def test_one_core_parses_in_a_thread(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(os, "cpu_count", lambda: 1)
+    monkeypatch.setattr(pool, "parse_processes", lambda count: pytest.fail("started a pool"))
+    result = fetched("wordpress_content_encoded.xml")
+
+    [(_, items, _)] = asyncio.run(parse_all(pool.ParsePool(1000), [result]))
+
+    assert items == normalize_feed(parse_source(result), result.source, NOW, None)
+
+
 @pytest.mark.parametrize(
     ("cores", "processes"), [(2, 1), (3, 2), (4, 3), (5, 4), (16, pool.PARSE_POOL_MAX_PROCESSES)]
 )
@@ -150,7 +178,6 @@ def test_the_pool_leaves_one_core_to_the_main_process(
 ) -> None:
     # The main process fetches and its writer matches every new item: a parse process per
     # core would wait for it, and cost its memory for the whole poll.
-    monkeypatch.setattr(pool, "PARSE_POOL_BACKLOG", 1)
     monkeypatch.setattr(pool, "PARSE_POOL_MIN_SOURCES", 1)
     monkeypatch.setattr(os, "cpu_count", lambda: cores)
     counts: list[int] = []
