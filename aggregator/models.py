@@ -126,7 +126,7 @@ class AlertSettings:
 class FetchLimits:
     """What one fetch and one poll may cost (feeds.yaml `network.limits`); one place for
     their defaults. The last four bound what one source's poll stores (and so publishes):
-    applied by aggregator.ingest.normalize.limit_items, noted on the poll's warning."""
+    applied by aggregator.ingest.limits.limit_items, noted on the poll's warning."""
 
     concurrency: int = 16
     connect_timeout: float = 10.0

@@ -16,6 +16,11 @@ member's site wrote (an address, a title, an error it provoked) may carry escape
 
 Pure: no I/O. It must never return anything but lowercase ASCII letters, digits and single
 inner hyphens (or ""), and never cut a word in half unless a single word is too long.
+
+nh3 (html_to_text's HTML parser) is imported when html_to_text first runs, not with this
+module: aggregator.config and so every command import this module, and the polling process
+of `aggregator fetch` must not load the parse stack before it parses (tests/cli/
+test_polling_imports.py).
 """
 
 from __future__ import annotations
@@ -25,8 +30,6 @@ import re
 import unicodedata
 from html import unescape as _unescape
 from urllib.parse import urlsplit
-
-import nh3
 
 SLUG_MAX = 40  # member ids and feeds.yaml tags (config.check_base.ID_PATTERN)
 SHORT_ID_MAX = 24  # a suggested id longer than this is shortened (short_id)
@@ -166,6 +169,9 @@ _TEXT_BREAKS = ALLOWED_TAGS - _INLINE_TAGS - {"abbr", "span"}
 
 def html_to_text(html: str) -> str:
     """The text of an HTML fragment on one line: tags gone, entities decoded, spaces collapsed."""
+    # Deferred (see the module's docstring): only a process that reads HTML loads nh3.
+    import nh3
+
     # nh3 first, so that the text is what a browser would show (HTML5 parsing, script and
     # friends gone with their content); the reader then only sees well-formed markup.
     well_formed = nh3.clean(
@@ -180,6 +186,20 @@ def html_to_text(html: str) -> str:
     # a tag: a space for it, then entities decoded, reads it as html.parser did (same text
     # on the fixtures, feedparser's test corpus and 30,000 random fragments), in half the time.
     return clean_line(_unescape(_TAG.sub(" ", well_formed)))
+
+
+ELLIPSIS = "…"
+
+
+def excerpt(text: str, limit: int) -> str:
+    """`text`, or its first `limit` characters at most, cut at the last space that fits
+    (inside a word only when one word would leave less than half), then an ellipsis."""
+    if len(text) <= limit:
+        return text
+    cut = text.rfind(" ", 0, limit + 1)
+    if cut < limit // 2:  # one enormous word: cut inside it rather than lose most text
+        cut = limit
+    return text[:cut].rstrip(" ,;:.-–—") + ELLIPSIS
 
 
 def clean_line(text: str) -> str:

@@ -42,8 +42,8 @@ class TerminalSafeStream(io.TextIOBase):
         self.terminal = terminal
 
     def write(self, text: str) -> int:
-        # Imported here: aggregator.text loads nh3, which `--help` and `--version` (printed
-        # before any stream is wrapped) would pay for nothing.
+        # Imported here: `--help` and `--version` (printed before any stream is wrapped)
+        # need nothing of aggregator.text (it no longer loads nh3 itself: html_to_text does).
         from aggregator.text import terminal_safe
 
         self.terminal.write(terminal_safe(text))

@@ -27,7 +27,7 @@ from aggregator.config import parse_config
 from aggregator.demo.server import FixtureServer
 from aggregator.demo.server import Route
 from aggregator.ingest.parse import parse_feed
-from aggregator.ingest.parse import parse_page
+from aggregator.ingest.parse.pages import parse_page
 from aggregator.models import Config
 from aggregator.models import MemberConfig
 from aggregator.models import ParsedEntry

@@ -20,7 +20,7 @@ when the feed holds more than items_per_poll (the newest are chosen among all), 
 the source's max_age would now leave out (counted as filtered), an entry whose identity
 cleaning could change (no link), and all of them when an entry that is normalized shares a
 key or an address with a skipped one (the store's first-of-a-key and re-keying rules look
-at the whole batch). An item limit_items cut carries no digest, so its note recurs. An
+at the whole batch). An item limits.limit_items cut carries no digest, so its note recurs. An
 item a poll finds unchanged under another digest (its entry's dates moved, or the settings
 changed) takes the new one (decide.unchanged_digests), so the next poll skips it.
 Bump NORMALIZE_VERSION with any change here (or in what this module calls) that changes
@@ -42,7 +42,6 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from dataclasses import fields
 from dataclasses import is_dataclass
-from dataclasses import replace
 from datetime import UTC
 from datetime import datetime
 from datetime import timedelta
@@ -51,7 +50,6 @@ from functools import partial
 from importlib.metadata import PackageNotFoundError
 from importlib.metadata import version
 from typing import Any
-from typing import TypeVar
 
 import nh3
 
@@ -60,6 +58,7 @@ from aggregator.ingest.images import choose_thumbnail
 from aggregator.ingest.images import content_images
 from aggregator.ingest.images import is_tracking_pixel
 from aggregator.ingest.images import pixels
+from aggregator.ingest.limits import SUMMARY_LENGTH
 from aggregator.ingest.site_debris import clean_entry
 from aggregator.models import FetchLimits
 from aggregator.models import ImageCandidate
@@ -68,9 +67,11 @@ from aggregator.models import ParsedEntry
 from aggregator.models import ParsedFeed
 from aggregator.models import SourceConfig
 from aggregator.text import ALLOWED_TAGS
+from aggregator.text import ELLIPSIS
 from aggregator.text import INVALID_CHARS
 from aggregator.text import REMOVED_WITH_CONTENT
 from aggregator.text import clean_line
+from aggregator.text import excerpt
 from aggregator.text import html_to_text
 from aggregator.urls import absolute_url
 from aggregator.urls import canonical_url
@@ -89,7 +90,6 @@ ALLOWED_ATTRIBUTES: dict[str, frozenset[str]] = {
 URL_SCHEMES = frozenset({"http", "https", "mailto"})
 LINK_REL = "noopener noreferrer"
 
-SUMMARY_LENGTH = 300  # characters of text in a summary derived from the content
 # A feed "summary" longer than this is really the full text; a short excerpt replaces it.
 SUMMARY_HTML_MAX_TEXT = 1_000
 MAX_CONTENT_LENGTH = 200_000  # characters of sanitized HTML
@@ -99,7 +99,6 @@ MAX_INPUT_LENGTH = 2_000_000
 # html5ever (inside nh3) takes time quadratic in the nesting depth (100,000 nested <div>s:
 # 27 s); real articles stay far below this, a hostile one loses its markup past it.
 MAX_NESTING = 256
-ELLIPSIS = "…"
 
 # Part of every entry digest: bump it when a change to this module, or to what it calls
 # (site_debris, images, aggregator.text, aggregator.urls), changes what it makes of some
@@ -328,63 +327,6 @@ def _json_value(value: object) -> Any:
     return ["never the same", secrets.token_hex(16)]
 
 
-Entry = TypeVar("Entry")
-
-
-def limit_items(
-    pairs: Sequence[tuple[Entry, Item]], limits: FetchLimits
-) -> tuple[list[tuple[Entry, Item]], list[str]]:
-    """One poll's items within network.limits, each beside its entry, and a note in plain
-    words for every limit that cut something (the poll's warning shows them on /status).
-
-    The newest items_per_poll items stay, in the feed's order; each keeps its first
-    tags_per_item tags; a title over title_length characters is cut at a word; a summary
-    over summary_length characters of HTML becomes a plain-text excerpt. One hostile item
-    with 1,000 tags once made `export` write 3,013 files; a 4.5 MB title was published on
-    every page.
-    """
-    notes = []
-    kept = list(pairs)
-    if len(kept) > limits.items_per_poll:
-        newest = sorted(
-            range(len(kept)), key=lambda index: kept[index][1].published, reverse=True
-        )
-        chosen = set(newest[: limits.items_per_poll])
-        notes.append(f"kept the newest {limits.items_per_poll:,} of {len(kept):,} items")
-        kept = [pair for index, pair in enumerate(kept) if index in chosen]
-    most_tags = tagged = titled = summarized = 0
-    limited = []
-    for entry, item in kept:
-        # A cut item keeps no entry digest: its entry is then normalized at every poll
-        # and the cut noted again, as it would be if nothing were skipped.
-        if len(item.tags) > limits.tags_per_item:
-            most_tags, tagged = max(most_tags, len(item.tags)), tagged + 1
-            item = replace(item, tags=item.tags[: limits.tags_per_item], entry_digest=None)
-        if len(item.title) > limits.title_length:
-            titled += 1
-            item = replace(
-                item, title=_excerpt(item.title, limits.title_length), entry_digest=None
-            )
-        if len(item.summary) > limits.summary_length:
-            summarized += 1
-            text = html_to_text(item.summary)
-            excerpt = _excerpt(text, min(SUMMARY_LENGTH, limits.summary_length))
-            item = replace(item, summary=html.escape(excerpt), entry_digest=None)
-        limited.append((entry, item))
-    if tagged:
-        on = "an item" if tagged == 1 else f"each of {tagged:,} items"
-        notes.append(f"kept {limits.tags_per_item:,} of up to {most_tags:,} tags on {on}")
-    if titled:
-        notes.append(f"shortened {_count(titled, 'title')} to {limits.title_length:,} characters")
-    if summarized:
-        notes.append(f"shortened {_count(summarized, 'summary', 'summaries')} to an excerpt")
-    return limited, notes
-
-
-def _count(number: int, singular: str, plural: str | None = None) -> str:
-    return f"{number:,} {singular if number == 1 else plural or singular + 's'}"
-
-
 def sanitize_html(html: str, base_url: str | None) -> str:
     """Allow-listed HTML with absolute http(s)/mailto URLs and no tracking pixels.
 
@@ -540,16 +482,7 @@ def _item_url(entry: ParsedEntry, base: str) -> str | None:
 def _summary(summary_html: str, summary_text: str, content_text: str) -> str:
     if summary_text and len(summary_text) <= SUMMARY_HTML_MAX_TEXT:
         return summary_html
-    return html.escape(_excerpt(summary_text or content_text, SUMMARY_LENGTH))
-
-
-def _excerpt(text: str, limit: int) -> str:
-    if len(text) <= limit:
-        return text
-    cut = text.rfind(" ", 0, limit + 1)
-    if cut < limit // 2:  # one enormous word: cut inside it rather than lose most text
-        cut = limit
-    return text[:cut].rstrip(" ,;:.-–—") + ELLIPSIS
+    return html.escape(excerpt(summary_text or content_text, SUMMARY_LENGTH))
 
 
 def _dates(entry: ParsedEntry, now: datetime) -> tuple[datetime, datetime, bool]:

@@ -11,6 +11,13 @@ Parse and normalize run off the event loop so that downloads go on meanwhile: in
 or, in a round of many sources, in a pool of processes over the cores the main process
 leaves (parsing is most of a first poll's CPU); see aggregator.ingest.pool.ParsePool.
 
+The parse stack (bs4 and its builders, feedparser, nh3, soupsieve, lxml, html5lib, and
+normalize, site_debris and the page readers that need them) is imported by the code that
+needs it when it first runs, not with this module: the process that polls must not load it
+(11 MB and 0.1 s of every `aggregator fetch`) before it parses itself, and in a round big
+enough for parse processes, or one where every source answers 304, it never does. Feed
+discovery (a web page answered) and `follow:` (story pages) load what they need here.
+
 A fault in one source becomes a FAILED PollReport naming the member, the address and the
 cause; it never raises into the caller and never touches what other sources stored.
 """
@@ -26,6 +33,7 @@ from dataclasses import replace
 from datetime import datetime
 from datetime import timedelta
 from functools import partial
+from typing import TYPE_CHECKING
 
 from aggregator.ingest.decide import PollSettings
 from aggregator.ingest.decide import advertised_hub
@@ -35,12 +43,9 @@ from aggregator.ingest.decide import items_intent
 from aggregator.ingest.decide import remembered_feed
 from aggregator.ingest.fetch import Fetcher
 from aggregator.ingest.fetch import describe_exception
-from aggregator.ingest.follow import follow_new_items
-from aggregator.ingest.normalize import limit_items
+from aggregator.ingest.limits import limit_items
 from aggregator.ingest.parse import parse_source
-from aggregator.ingest.parse.discover import FetchFunction
-from aggregator.ingest.parse.discover import discover_if_page
-from aggregator.ingest.parse.discover import is_html_page
+from aggregator.ingest.parse.sniff import is_html_page
 from aggregator.ingest.pool import ParsePool
 from aggregator.ingest.pool import parse_off_loop
 from aggregator.models import MISSING_STATUSES
@@ -62,6 +67,10 @@ from aggregator.models import StoredEntry
 from aggregator.models import StoredItems
 from aggregator.store import Store
 from aggregator.store import StoreWriter
+
+if TYPE_CHECKING:
+    from aggregator.ingest.parse.discover import Discovery
+    from aggregator.ingest.parse.discover import FetchFunction
 
 __all__ = ["PollSettings", "advertised_hub", "ingest_body", "poll_all", "poll_source"]
 
@@ -258,9 +267,7 @@ async def _poll_source(
             result = None
     if result is None:
         result = await fetcher.fetch(source, state.validators)
-    discovery = await discover_if_page(
-        result, found_by(fetcher, source), read_feed=parse_source, resolver=fetcher.resolver
-    )
+    discovery = await _discover_if_page(result, fetcher, source)
     if discovery is not None:
         chosen = discovery.chosen
         if chosen is None or chosen.result is None:
@@ -329,6 +336,9 @@ async def _poll_result(
     warning = "; ".join(filter(None, [done.warning, *notes])) or None
     parsed = replace(done, warning=warning, entries=kept_entries)
     if source.follow:
+        # Deferred (see the module's docstring): reading story pages needs the parse stack.
+        from aggregator.ingest.follow import follow_new_items
+
         # Only a follow source needs its stored keys (to read only new items' pages).
         known = await asyncio.to_thread(store.known_item_keys, source.url)
         # For a follow source the pool sends back exactly the entries behind `items`.
@@ -352,6 +362,20 @@ async def _poll_result(
         result, applied.stored, warning=parsed.warning, filtered=decision.filtered
     )
     return with_hints(report, result, parsed)
+
+
+async def _discover_if_page(
+    result: FetchResult, fetcher: Fetcher, source: SourceConfig
+) -> Discovery | None:
+    """discover.discover_if_page (which decides), its module loaded only for a web page."""
+    if not is_html_page(result):
+        return None
+    # Deferred (see the module's docstring): discovery reads the page with BeautifulSoup.
+    from aggregator.ingest.parse.discover import discover_if_page
+
+    return await discover_if_page(
+        result, found_by(fetcher, source), read_feed=parse_source, resolver=fetcher.resolver
+    )
 
 
 def found_by(fetcher: Fetcher, source: SourceConfig) -> FetchFunction:

@@ -16,9 +16,9 @@ from hypothesis import given
 from hypothesis import settings
 from hypothesis import strategies as st
 
+from aggregator.ingest.limits import SUMMARY_LENGTH
 from aggregator.ingest.normalize import ALLOWED_ATTRIBUTES
 from aggregator.ingest.normalize import MAX_CONTENT_LENGTH
-from aggregator.ingest.normalize import SUMMARY_LENGTH
 from aggregator.ingest.normalize import normalize_feed
 from aggregator.ingest.normalize import sanitize_html
 from aggregator.models import Item

@@ -34,8 +34,8 @@ from sqlalchemy import text
 from aggregator.config import parse_config
 from aggregator.ingest import normalize
 from aggregator.ingest.fetch import Fetcher
+from aggregator.ingest.limits import limit_items
 from aggregator.ingest.normalize import entry_digests
-from aggregator.ingest.normalize import limit_items
 from aggregator.ingest.normalize import normalize_poll
 from aggregator.ingest.poll import poll_all
 from aggregator.models import Config

@@ -8,21 +8,24 @@ the page has no selectors. A `url:` source arrives here with its discovered feed
 
 It must never fetch, clean, absolutize or date-clamp (normalize does that), and never raise
 anything but ParseError, whatever bytes arrive: one member's broken body must not stop a poll.
+
+The readers that need feedparser or BeautifulSoup (rss_atom, pages, heuristics) are imported
+when a body of their kind is first read, not with this package: importing any of its
+modules (sniff, which the polling process asks whether a body is a web page) runs this file
+first, and the polling process must not load the parse stack (11 MB and 0.1 s of every
+`aggregator fetch`) before it parses itself, which in a big round it never does.
 """
 
 from __future__ import annotations
 
 from aggregator.errors import ParseError
 from aggregator.ingest.parse.fields import FormatError
-from aggregator.ingest.parse.heuristics import parse_page_heuristically
 from aggregator.ingest.parse.jsonfeed import parse_json_feed
-from aggregator.ingest.parse.pages import parse_page
-from aggregator.ingest.parse.rss_atom import parse_xml_feed
 from aggregator.ingest.parse.sniff import is_json
 from aggregator.models import FetchResult
 from aggregator.models import ParsedFeed
 
-__all__ = ["parse_feed", "parse_page", "parse_page_heuristically", "parse_source"]
+__all__ = ["parse_feed", "parse_source"]
 
 
 def parse_feed(content: bytes, url: str, content_type: str | None) -> ParsedFeed:
@@ -31,6 +34,9 @@ def parse_feed(content: bytes, url: str, content_type: str | None) -> ParsedFeed
         raise FormatError("not a feed: the address returned an empty body")
     if is_json(content, content_type):
         return parse_json_feed(content, url)
+    # Deferred (see the package's docstring): feedparser loads with the first XML feed.
+    from aggregator.ingest.parse.rss_atom import parse_xml_feed
+
     return parse_xml_feed(content, url, content_type)
 
 
@@ -42,6 +48,10 @@ def parse_source(result: FetchResult) -> ParsedFeed:
         raise ParseError(source.member_id, url, "nothing to read: the fetch returned no body")
     try:
         if source.kind == "page":
+            # Deferred (see the package's docstring): BeautifulSoup loads with the first page.
+            from aggregator.ingest.parse.heuristics import parse_page_heuristically
+            from aggregator.ingest.parse.pages import parse_page
+
             if source.selectors is None:
                 return parse_page_heuristically(result.content, url, result.content_type)
             return parse_page(result.content, url, result.content_type, source.selectors)

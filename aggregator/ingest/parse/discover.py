@@ -39,6 +39,7 @@ from aggregator.ingest.parse.pages import document_base_url
 from aggregator.ingest.parse.site_tools import SiteTool
 from aggregator.ingest.parse.site_tools import detect_site_tool
 from aggregator.ingest.parse.site_tools import tool_locations
+from aggregator.ingest.parse.sniff import is_html_page
 from aggregator.ingest.parse.sniff import looks_like_html
 from aggregator.ingest.parse.sniff import split_content_type
 from aggregator.ingest.safety import Resolver
@@ -315,11 +316,6 @@ def _read(
 
 
 # --- helpers --------------------------------------------------------------------------
-
-
-def is_html_page(result: FetchResult) -> bool:
-    """Whether a fetched source body is a web page (so its feed must be discovered)."""
-    return result.content is not None and looks_like_html(result.content, result.content_type)
 
 
 def _text(tag: Tag, name: str) -> str | None:

@@ -4,7 +4,13 @@ A body that opens as a feed is one, whatever Content-Type a misconfigured server
 It must never parse a whole document or decide anything but the body's kind.
 """
 
+from __future__ import annotations
+
 import re
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from aggregator.models import FetchResult
 
 HTML_TYPES = frozenset({"text/html", "application/xhtml+xml"})
 _HTML_START = re.compile(
@@ -52,3 +58,8 @@ def is_json(content: bytes, content_type: str | None) -> bool:
     media_type, _ = split_content_type(content_type)
     # A server that labels everything JSON but sends XML is still sending XML.
     return "json" in media_type and start != b"<"
+
+
+def is_html_page(result: FetchResult) -> bool:
+    """Whether a fetched source body is a web page (so its feed must be discovered)."""
+    return result.content is not None and looks_like_html(result.content, result.content_type)
