@@ -34,12 +34,11 @@ from aggregator.models import ParsedFeed
 
 # Pool processes start with the first fetched body of a round of at least this many
 # sources. Each costs about half a second of CPU to start (on a core the main process
-# leaves idle) and about 35 MB while the round lasts; in a round this big even a few
-# changed feeds repay it: a 1,000-source re-poll with 50 changed took 4.2 s with the
-# bodies parsed in a thread of the main process and 3.2 s with the pool started at the
-# first (bench/README.md, "The parse processes start with a round's first body"). A
-# smaller round has too little to parse. A round in which every source answers 304 has no
-# body and starts nothing.
+# leaves idle) and 25-35 MB while the round lasts; in a round this big even a few changed
+# feeds repay it: a 1,000-source re-poll with 50 changed took 4.2 s with the bodies parsed
+# in a thread of the main process and 3.2 s with the pool started at the first
+# (bench/README.md, "Issue 14, the final table"). A smaller round has too little to parse.
+# A round in which every source answers 304 has no body and starts nothing.
 PARSE_POOL_MIN_SOURCES = 100
 PARSE_POOL_MAX_PROCESSES = 4
 
