@@ -140,9 +140,9 @@ class ParsePool:
         known: frozenset[str] = frozenset(),
         limits: FetchLimits | None = None,
     ) -> tuple[ParsedFeed | None, list[Item], str | None]:
-        if self._pool is None and self._pool_usable:
-            self._pool = parse_processes(parse_process_count(self._cores))
-        if self._pool is not None and self._pool_usable:
+        if self._pool_usable:
+            if self._pool is None:
+                self._pool = parse_processes(parse_process_count(self._cores))
             loop = asyncio.get_running_loop()
             try:
                 return await loop.run_in_executor(
